@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: ``uvicorn gatekeeper.api.main:app``."""
+
+from gatekeeper.api.app import create_app
+
+app = create_app()

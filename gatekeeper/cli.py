@@ -1,0 +1,282 @@
+"""The ``gatekeeper`` command. Exit codes: 0 success, 1 refused (gate, validation, API error),
+2 usage or configuration error."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gatekeeper.client import ApiError, Client
+from gatekeeper.config import get_settings
+from gatekeeper.errors import ConfigError, GatekeeperError
+
+app = typer.Typer(
+    help="Gatekeeper: the evaluation and governance gate for MangaAssist models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (local admin operation on the database).", no_args_is_help=True)
+target_app = typer.Typer(help="Targets and their policies (through the API).", no_args_is_help=True)
+candidate_app = typer.Typer(help="Candidates: submit, list, show (through the API).", no_args_is_help=True)
+artifact_app = typer.Typer(help="Artifact utilities.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(target_app, name="target")
+app.add_typer(candidate_app, name="candidate")
+app.add_typer(artifact_app, name="artifact")
+
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="GATEKEEPER_URL", help="API base URL.")]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="GATEKEEPER_TOKEN", help="Bearer token.", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")]
+
+
+def local_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def client(url: str | None, token: str | None) -> Client:
+    return Client.from_env(url, token)
+
+
+def show(data: Any, as_json: bool, lines: list[str]) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else "\n".join(lines))
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or upgrade the schema of GATEKEEPER_DATABASE_URL."""
+    from gatekeeper.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    typer.echo(f"database at {url.split('@')[-1]} is at revision {revision}")
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    get_settings()  # refuse bad configuration before binding the port
+    uvicorn.run("gatekeeper.api.main:app", host=host, port=port, workers=workers, log_level="info")
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the token, e.g. ci-intent.")],
+    role: Annotated[str, typer.Option(help="ci | reviewer | oncall | admin")],
+) -> None:
+    """Create a token and print its secret once (only its sha256 is stored)."""
+    from gatekeeper.db import Database
+    from gatekeeper.registry.auth import create_token
+
+    db = Database.from_url(get_settings().database_url)
+    with db.transaction() as session:
+        token, secret = create_token(session, name=name, role=role, actor=local_actor())
+        typer.echo(f"token {token.name} ({token.role}) created; this secret is shown once:", err=True)
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(as_json: JsonOpt = False) -> None:
+    """List tokens (names and roles, never secrets)."""
+    from gatekeeper.db import Database
+    from gatekeeper.registry.auth import list_tokens
+
+    db = Database.from_url(get_settings().database_url)
+    with db.session() as session:
+        rows = [
+            {
+                "name": t.name,
+                "role": t.role,
+                "created_at": t.created_at.isoformat(),
+                "revoked": t.revoked_at is not None,
+            }
+            for t in list_tokens(session)
+        ]
+    show(
+        rows,
+        as_json,
+        [f"{r['name']:<24} {r['role']:<9} {'revoked' if r['revoked'] else 'active'}" for r in rows]
+        or ["no tokens"],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token; it stops working at once."""
+    from gatekeeper.db import Database
+    from gatekeeper.registry.auth import revoke_token
+
+    db = Database.from_url(get_settings().database_url)
+    with db.transaction() as session:
+        revoke_token(session, name=name, actor=local_actor())
+    typer.echo(f"token {name} revoked")
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+
+@target_app.command("create")
+def target_create(
+    name: Annotated[str, typer.Option(help="Target name, e.g. intent_classifier.")],
+    task: Annotated[str, typer.Option(help="classification | ranking | generation")],
+    policy: Annotated[Path, typer.Option(exists=True, dir_okay=False, readable=True, help="Policy YAML.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a target with its policy (admin token)."""
+    body = {"name": name, "task": task, "policy": policy.read_text(encoding="utf-8")}
+    data = client(url, token).post("/v1/targets", body)
+    show(
+        data,
+        as_json,
+        [f"target {data['name']} ({data['task']}) created with policy v{data['policy_version']}"],
+    )
+
+
+@target_app.command("list")
+def target_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """List targets."""
+    data = client(url, token).get("/v1/targets")
+    show(
+        data,
+        as_json,
+        [f"{t['name']:<24} {t['task']:<15} policy v{t['policy_version']}" for t in data] or ["no targets"],
+    )
+
+
+# --- candidates -------------------------------------------------------------------------------
+
+
+def _parse_tags(pairs: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"tag {pair!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key.strip()] = value
+    return tags
+
+
+def _local_sha(artifact: str) -> str:
+    from gatekeeper.registry.artifacts import artifact_sha256, resolve_under_root
+
+    return artifact_sha256(resolve_under_root(artifact, get_settings().artifact_root))
+
+
+def _candidate_lines(c: dict[str, Any]) -> list[str]:
+    return [
+        f"candidate {c['id']}",
+        f"  target   {c['target']} v{c['version']}",
+        f"  status   {c['status']}",
+        f"  artifact {c['artifact_uri']} sha256={c['artifact_sha256'][:12]}…",
+        *(f"  {k:<22} {v}" for k, v in c["tags"].items()),
+    ]
+
+
+@candidate_app.command("submit")
+def candidate_submit(
+    target: Annotated[str, typer.Option(help="Target name.")],
+    artifact: Annotated[str, typer.Option(help="Artifact path or file:// URI under the artifact root.")],
+    tag: Annotated[list[str], typer.Option("--tag", help="Lineage tag KEY=VALUE (six required).")] = [],  # noqa: B006
+    sha256: Annotated[str | None, typer.Option(help="Artifact sha256 (computed locally if omitted).")] = None,
+    training_run: Annotated[str | None, typer.Option(help="Training run id.")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a candidate with its lineage (ci token). Re-submitting the same artifact is a no-op."""
+    body = {
+        "target": target,
+        "artifact_uri": artifact,
+        "artifact_sha256": sha256 or _local_sha(artifact),
+        "tags": _parse_tags(tag),
+        "training_run_id": training_run,
+    }
+    data = client(url, token).post("/v1/candidates", body)
+    show(data, as_json, _candidate_lines(data))
+
+
+@candidate_app.command("list")
+def candidate_list(
+    target: Annotated[str | None, typer.Option(help="Filter by target.")] = None,
+    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    limit: int = 50,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List candidates, newest first."""
+    data = client(url, token).get("/v1/candidates", target=target, status=status, limit=limit)
+    show(
+        data,
+        as_json,
+        [f"{c['target']:<20} v{c['version']:<4} {c['status']:<17} {c['id']}" for c in data["items"]]
+        or ["no candidates"],
+    )
+
+
+@candidate_app.command("show")
+def candidate_show(
+    candidate_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one candidate with its lineage."""
+    data = client(url, token).get(f"/v1/candidates/{candidate_id}")
+    show(data, as_json, _candidate_lines(data))
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+@artifact_app.command("hash")
+def artifact_hash(path: Annotated[Path, typer.Argument(exists=True, help="File or folder.")]) -> None:
+    """Print the artifact sha256 (folders: sha256 over sorted 'relpath<TAB>sha256' lines)."""
+    from gatekeeper.registry.artifacts import artifact_sha256
+
+    typer.echo(artifact_sha256(path))
+
+
+def _register_domain_commands() -> None:
+    """Commands of the later domains (training, evaluation, promotion, canary, drift, dashboard)."""
+
+
+_register_domain_commands()
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(2)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}" + (f" (HTTP {exc.status})" if exc.status else ""), err=True)
+        sys.exit(1)
+    except GatekeeperError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)

@@ -1,0 +1,64 @@
+"""A small HTTP client for the Gatekeeper API, used by the CLI, the dashboard and CI scripts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The API refused a request (4xx/5xx) or could not be reached."""
+
+    def __init__(self, status: int, detail: str, body: Any = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.body = status, detail, body
+
+
+@dataclass
+class Client:
+    url: str
+    token: str | None = None
+    timeout: float = 30.0
+    transport: httpx.BaseTransport | None = None
+
+    @classmethod
+    def from_env(cls, url: str | None = None, token: str | None = None) -> Client:
+        return cls(
+            url or os.environ.get("GATEKEEPER_URL", "http://127.0.0.1:8000"),
+            token or os.environ.get("GATEKEEPER_TOKEN"),
+        )
+
+    def _http(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(
+            base_url=self.url.rstrip("/"), headers=headers, timeout=self.timeout, transport=self.transport
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            with self._http() as http:
+                response = http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach Gatekeeper at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                detail = body.get("detail") if isinstance(body, dict) else str(body)
+            except ValueError:
+                body, detail = response.text, response.text[:300]
+            raise ApiError(response.status_code, str(detail), body)
+        if "application/json" in response.headers.get("content-type", ""):
+            return response.json()
+        return response.text
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {})
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json=body)

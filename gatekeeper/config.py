@@ -1,0 +1,71 @@
+"""One settings object, read from ``GATEKEEPER_*`` environment variables and refused at start-up
+when it is wrong, so a misconfigured service never half-starts."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gatekeeper.errors import ConfigError
+
+DEFAULT_DB_PATH = Path("var/gatekeeper.db")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEKEEPER_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DB_PATH}",
+        description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://...",
+    )
+    artifact_root: Path = Field(default=Path("var/artifacts"), description="Only artifacts under here load.")
+    evalset_root: Path = Field(
+        default=Path("."), description="Relative evalset_dir in policies resolve here."
+    )
+    report_dir: Path = Field(default=Path("var/reports"))
+    slack_webhook_url: str | None = None
+    pagerduty_url: str | None = Field(default=None, description="PagerDuty Events v2 enqueue URL.")
+    pagerduty_routing_key: str = "gatekeeper-dev"
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    bootstrap_resamples: int = Field(default=1000, ge=100)
+    judge_base_url: str | None = Field(default=None, description="OpenAI-compatible judge for LLM metrics.")
+    judge_model: str = "judge"
+    judge_api_key: str = "none"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value[len("postgresql://") :]
+        return value
+
+    @field_validator("slack_webhook_url", "pagerduty_url", "judge_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value or None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning any validation error into one readable ``ConfigError`` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"configuration error: GATEKEEPER_{field.upper()}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

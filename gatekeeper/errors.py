@@ -1,0 +1,57 @@
+"""Domain errors. Services raise these; ``gatekeeper.api.errors`` maps each base class to HTTP once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatekeeperError(Exception):
+    """Base class: a message for people plus structured fields for machines."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, **self.fields}
+
+
+class ValidationFailed(GatekeeperError):
+    """Input is well-formed JSON but breaks a domain rule (missing tags, sha mismatch, bad path)."""
+
+    status_code = 422
+
+
+class NotFound(GatekeeperError):
+    status_code = 404
+
+
+class Conflict(GatekeeperError):
+    """The request is valid but the current state forbids it."""
+
+    status_code = 409
+
+
+class InvalidTransition(Conflict):
+    """A candidate cannot move from its current status to the requested one."""
+
+
+class GateFailed(GatekeeperError):
+    """The gate refused a candidate; the CLI maps this to exit code 1."""
+
+    status_code = 409
+
+
+class Unauthorized(GatekeeperError):
+    status_code = 401
+
+
+class Forbidden(GatekeeperError):
+    status_code = 403
+
+
+class ConfigError(Exception):
+    """Configuration refused at start-up; the message is one readable line."""

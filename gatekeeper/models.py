@@ -1,0 +1,7 @@
+"""Every ORM model, imported in one place so Alembic and tests see the whole schema."""
+
+from gatekeeper.db import Base
+from gatekeeper.evaluation import models as evaluation_models  # noqa: F401
+from gatekeeper.registry import models as registry_models  # noqa: F401
+
+metadata = Base.metadata

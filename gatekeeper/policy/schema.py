@@ -1,0 +1,174 @@
+"""The per-target policy (DESIGN section 6): every threshold the gate, shadow, canary and drift hub
+apply, pinned and versioned in the registry. Unknown keys are refused so a typo never silently
+falls back to a default."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gatekeeper.errors import ValidationFailed
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GoldenPolicy(_Strict):
+    floors: dict[str, float] = Field(default_factory=dict)
+    tolerance: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    critical_classes: list[str] = Field(default_factory=list)
+    rare_recall_tolerance: Fraction = 0.02
+    ece_margin: Fraction | None = 0.01
+    latency_p95_ms: Positive | None = 15.0
+
+
+class SlicePolicy(_Strict):
+    dimensions: list[str] = Field(default_factory=lambda: ["lang"])
+    intersections: list[list[str]] = Field(default_factory=list)
+    safety_critical: dict[str, list[str]] = Field(default_factory=dict)
+    metric: str = "accuracy"
+    max_regression: Fraction = 0.02
+    min_support: Annotated[int, Field(ge=1)] = 30
+    fdr: Fraction = 0.05
+
+
+class AdversarialPolicy(_Strict):
+    ceiling: Fraction = 0.02
+
+
+class ReplayPolicy(_Strict):
+    max_cost_increase: Annotated[float, Field(ge=0.0)] = 0.05
+    max_quality_drop: Fraction = 0.01
+
+
+class ExtendedCanary(_Strict):
+    share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10
+    days: Positive = 14
+
+
+class CorrelationPolicy(_Strict):
+    window: Annotated[int, Field(ge=2)] = 6
+    min_pairs: Annotated[int, Field(ge=2)] = 3
+    min_corr: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.6
+    online_metric: str = "online_metric"
+    extended_canary: ExtendedCanary = ExtendedCanary()
+
+
+class ShadowPolicy(_Strict):
+    min_hours: Annotated[float, Field(ge=0.0)] = 24
+    max_hours: Positive = 72
+    min_agreement: Fraction = 0.9
+    max_p99_ratio: Positive = 1.3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShadowPolicy:
+        if self.max_hours < self.min_hours:
+            raise ValueError("max_hours must be >= min_hours")
+        return self
+
+
+class CanaryStage(_Strict):
+    share: Annotated[float, Field(gt=0.0, lt=1.0)]
+    days: Positive
+
+
+class CanaryPolicy(_Strict):
+    stages: list[CanaryStage] = Field(
+        default_factory=lambda: [
+            CanaryStage(share=0.01, days=7),
+            CanaryStage(share=0.05, days=3),
+            CanaryStage(share=0.25, days=7),
+        ],
+        min_length=1,
+    )
+    tick_minutes: Positive = 5
+    safety_metrics: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> CanaryPolicy:
+        shares = [stage.share for stage in self.stages]
+        if shares != sorted(shares) or len(set(shares)) != len(shares):
+            raise ValueError("canary stage shares must strictly increase")
+        return self
+
+
+class AbortRulesPolicy(_Strict):
+    safety_sigma: Positive = 2.0
+    safety_minutes: Positive = 60
+    error_ratio: Positive = 2.0
+    error_minutes: Positive = 5
+    p99_ratio: Positive = 1.5
+    p99_minutes: Positive = 15
+    exception_excess_rate: Fraction = 0.001
+    min_requests: Annotated[int, Field(ge=0)] = 50
+
+
+class DriftPolicy(_Strict):
+    psi: Positive = 0.2
+    psi_hours: Positive = 24
+    label_chi2_p: Fraction = 0.01
+    label_days: Positive = 7
+    prediction_ks: Fraction = 0.15
+    ks_hours: Positive = 24
+    concept_delta_f1: Fraction = 0.03
+    concept_days: Positive = 7
+    kl_monitor: Positive = 0.012
+    kl_alert: Positive = 0.02
+    kl_retrain: Positive = 0.028
+    min_samples: Annotated[int, Field(ge=1)] = 200
+    min_labelled: Annotated[int, Field(ge=1)] = 100
+
+
+class GenerationPolicy(_Strict):
+    """Generation-only hard rules (seed 004): tool calls must be valid, safety failures are zero."""
+
+    max_safety_failures: Annotated[int, Field(ge=0)] = 0
+    judge_repeats: Annotated[int, Field(ge=1, le=10)] = 3
+
+
+class Policy(_Strict):
+    target: str = Field(min_length=1)
+    task: Literal["classification", "ranking", "generation"] = "classification"
+    primary_metric: str = "macro_f1"
+    evalset_dir: str | None = None
+    description: str | None = None
+    always_extended_canary: bool = False
+    golden: GoldenPolicy = GoldenPolicy()
+    slices: SlicePolicy = SlicePolicy()
+    adversarial: AdversarialPolicy = AdversarialPolicy()
+    replay: ReplayPolicy = ReplayPolicy()
+    correlation: CorrelationPolicy = CorrelationPolicy()
+    shadow: ShadowPolicy = ShadowPolicy()
+    canary: CanaryPolicy = CanaryPolicy()
+    abort_rules: AbortRulesPolicy = AbortRulesPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    generation: GenerationPolicy = GenerationPolicy()
+
+    def resolved_evalset_dir(self) -> str:
+        return self.evalset_dir or f"evalsets/{self.target}"
+
+
+def parse_policy(text: str) -> Policy:
+    """Parse and validate policy YAML, naming the offending field in the error."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"policy is not valid YAML: {exc}", field="policy") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("policy must be a YAML mapping", field="policy")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValidationFailed(
+            f"policy.{where}: {first['msg']}",
+            field=f"policy.{where}",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+        ) from None

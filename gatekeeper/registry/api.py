@@ -1,0 +1,203 @@
+"""Registry routes: thin wrappers that parse, check the role, call the service, shape the reply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from gatekeeper.api.deps import CI, Admin, Oncall, Reader, SessionDep, SettingsDep
+from gatekeeper.promotion.routing import routing as routing_table
+from gatekeeper.registry import audit
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.schemas import (
+    AuditRead,
+    CandidateCreate,
+    CandidatePage,
+    CandidateRead,
+    DecisionRead,
+    PolicyUpdate,
+    ReasonIn,
+    RoutingRead,
+    TargetCreate,
+    TargetRead,
+    TrainingRunCreate,
+    TrainingRunRead,
+    audit_read,
+    candidate_read,
+    decision_read,
+    training_run_read,
+)
+
+router = APIRouter(prefix="/v1")
+
+
+def _target_read(session: SessionDep, target) -> TargetRead:  # noqa: ANN001
+    return TargetRead(
+        name=target.name,
+        task=target.task,
+        policy_version=target.policy_version,
+        always_extended_canary=target.always_extended_canary,
+        rollback_sla_seconds=target.rollback_sla_seconds,
+        routing_generation=target.routing_generation,
+        created_at=target.created_at,
+        created_by=target.created_by,
+        policy=registry.policy_of(session, target).model_dump(mode="json"),
+    )
+
+
+@router.post("/targets", status_code=status.HTTP_201_CREATED, tags=["targets"])
+def create_target(spec: TargetCreate, session: SessionDep, actor: Admin) -> TargetRead:
+    return _target_read(session, registry.create_target(session, spec=spec, actor=actor.name))
+
+
+@router.get("/targets", tags=["targets"])
+def list_targets(session: SessionDep, _: Reader) -> list[TargetRead]:
+    return [_target_read(session, t) for t in registry.list_targets(session)]
+
+
+@router.get("/targets/{target}", tags=["targets"])
+def get_target(target: str, session: SessionDep, _: Reader) -> TargetRead:
+    return _target_read(session, registry.get_target(session, target))
+
+
+@router.put("/targets/{target}/policy", tags=["targets"])
+def update_policy(target: str, body: PolicyUpdate, session: SessionDep, actor: Admin) -> TargetRead:
+    return _target_read(
+        session, registry.update_policy(session, target_name=target, text=body.policy, actor=actor.name)
+    )
+
+
+@router.get("/targets/{target}/latest", tags=["targets"])
+def latest(target: str, session: SessionDep, _: Reader) -> CandidateRead:
+    return candidate_read(registry.latest(session, target))
+
+
+@router.get("/targets/{target}/champion", tags=["targets"])
+def champion(target: str, session: SessionDep, _: Reader) -> CandidateRead:
+    return candidate_read(registry.champion(session, target))
+
+
+@router.get("/targets/{target}/routing", tags=["routing"])
+def routing(target: str, session: SessionDep, _: Reader) -> RoutingRead:
+    return routing_table(session, target)
+
+
+@router.post("/targets/{target}/rollback", tags=["routing"])
+def rollback(target: str, body: ReasonIn, session: SessionDep, actor: Oncall) -> dict:
+    failed, restored = registry.rollback(session, target_name=target, reason=body.reason, actor=actor.name)
+    return {
+        "rolled_back": candidate_read(failed).model_dump(mode="json"),
+        "champion": candidate_read(restored).model_dump(mode="json"),
+    }
+
+
+@router.post(
+    "/candidates",
+    status_code=status.HTTP_201_CREATED,
+    tags=["candidates"],
+    responses={200: {"description": "the same artifact was already registered"}},
+)
+def register(
+    spec: CandidateCreate, response: Response, session: SessionDep, settings: SettingsDep, actor: CI
+) -> CandidateRead:
+    candidate, created = registry.register_candidate(
+        session, spec=spec, actor=actor.name, artifact_root=settings.artifact_root
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return candidate_read(candidate)
+
+
+@router.get("/candidates", tags=["candidates"])
+def list_candidates(
+    session: SessionDep,
+    _: Reader,
+    target: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> CandidatePage:
+    items, next_cursor = registry.list_candidates(
+        session, target=target, status=status, limit=limit, cursor=cursor
+    )
+    return CandidatePage(items=[candidate_read(c) for c in items], next_cursor=next_cursor)
+
+
+@router.get("/candidates/{candidate_id}", tags=["candidates"])
+def get_candidate(candidate_id: str, session: SessionDep, _: Reader) -> CandidateRead:
+    return candidate_read(registry.get_candidate(session, candidate_id))
+
+
+@router.get("/candidates/{candidate_id}/decisions", tags=["candidates"])
+def decisions(candidate_id: str, session: SessionDep, _: Reader) -> list[DecisionRead]:
+    return [
+        decision_read(d)
+        for d in registry.decisions_of(session, registry.get_candidate(session, candidate_id))
+    ]
+
+
+@router.post("/candidates/{candidate_id}/promote", tags=["candidates"])
+def promote_first(candidate_id: str, body: ReasonIn, session: SessionDep, actor: Admin) -> CandidateRead:
+    return candidate_read(
+        registry.promote_first(session, candidate_id=candidate_id, reason=body.reason, actor=actor.name)
+    )
+
+
+@router.post("/training-runs", status_code=status.HTTP_201_CREATED, tags=["training"])
+def create_training_run(spec: TrainingRunCreate, session: SessionDep, actor: CI) -> TrainingRunRead:
+    target = spec.target or str(spec.tags.get("model_target") or "")
+    run = registry.record_training_run(
+        session,
+        target_name=target,
+        trainer=spec.trainer,
+        tags=spec.tags,
+        actor=actor.name,
+        status=spec.status,
+        params=spec.params,
+        metrics=spec.metrics,
+        output_uri=spec.output_uri,
+        output_sha256=spec.output_sha256,
+        log_path=spec.log_path,
+        started_at=spec.started_at,
+        finished_at=spec.finished_at,
+    )
+    return training_run_read(run)
+
+
+@router.get("/training-runs", tags=["training"])
+def list_training_runs(
+    session: SessionDep,
+    _: Reader,
+    target: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TrainingRunRead]:
+    return [training_run_read(r) for r in registry.list_training_runs(session, target=target, limit=limit)]
+
+
+@router.get("/training-runs/{run_id}", tags=["training"])
+def get_training_run(run_id: str, session: SessionDep, _: Reader) -> TrainingRunRead:
+    return training_run_read(registry.get_training_run(session, run_id))
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    session: SessionDep,
+    _: Reader,
+    entity: str | None = None,
+    entity_type: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    before_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditRead]:
+    rows = audit.query(
+        session,
+        entity_type=entity_type,
+        entity_id=entity,
+        actor=actor,
+        action=action,
+        after_id=before_id,
+        limit=limit,
+    )
+    return [audit_read(e) for e in rows]

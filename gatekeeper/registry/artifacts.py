@@ -1,0 +1,81 @@
+"""Artifact identity and safety: content hashes, root confinement, and the no-pickle rule.
+
+A folder's sha256 is defined so any tool can recompute it: list every regular file under the
+folder (recursively, symlinks refused), take each file's POSIX path relative to the folder,
+sort the paths by their UTF-8 bytes, and hash the concatenation of ``f"{path}\\t{sha256(file)}\\n"``.
+A single file's sha256 is the plain sha256 of its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from gatekeeper.errors import ValidationFailed
+
+# Formats that execute code on load. Weights must be safetensors; these are refused outright.
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Hash one file in 1 MiB chunks so large weights never sit in memory twice."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files_under(folder: Path) -> list[tuple[str, Path]]:
+    entries: list[tuple[str, Path]] = []
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            raise ValidationFailed(
+                f"artifact contains a symlink: {path.relative_to(folder).as_posix()}", field="artifact_uri"
+            )
+        if path.is_file():
+            entries.append((path.relative_to(folder).as_posix(), path))
+    entries.sort(key=lambda item: item[0].encode("utf-8"))
+    return entries
+
+
+def artifact_sha256(path: Path) -> str:
+    """Return the sha256 of a file, or the documented manifest hash of a folder."""
+    if path.is_symlink():
+        raise ValidationFailed("artifact_uri is a symlink", field="artifact_uri")
+    if path.is_file():
+        return file_sha256(path)
+    if not path.is_dir():
+        raise ValidationFailed(f"artifact not found: {path}", field="artifact_uri")
+    digest = hashlib.sha256()
+    for rel, file in _files_under(path):
+        digest.update(f"{rel}\t{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def pickled_files(path: Path) -> list[str]:
+    """List files whose format would unpickle on load (relative paths)."""
+    if path.is_file():
+        return [path.name] if path.suffix.lower() in PICKLE_SUFFIXES else []
+    return [rel for rel, file in _files_under(path) if file.suffix.lower() in PICKLE_SUFFIXES]
+
+
+def resolve_under_root(uri: str, root: Path) -> Path:
+    """Resolve a ``file://`` URI or relative path, refusing anything outside the artifact root."""
+    raw = uri.strip()
+    if not raw:
+        raise ValidationFailed("artifact_uri is empty", field="artifact_uri")
+    if raw.startswith("file://"):
+        raw = raw[len("file://") :]
+    elif "://" in raw:
+        raise ValidationFailed(
+            "artifact_uri must be a file:// URI or a path under the artifact root", field="artifact_uri"
+        )
+    root = root.resolve()
+    candidate = Path(raw)
+    candidate = candidate if candidate.is_absolute() else root / candidate
+    resolved = candidate.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ValidationFailed(f"artifact_uri escapes the artifact root {root}", field="artifact_uri")
+    return resolved

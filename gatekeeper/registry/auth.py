@@ -1,0 +1,108 @@
+"""API tokens and roles. Secrets are shown once at creation; only their sha256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gatekeeper.clock import utcnow
+from gatekeeper.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from gatekeeper.registry import audit
+from gatekeeper.registry.models import ApiToken
+
+TOKEN_PREFIX = "gk_"
+
+
+class Role(StrEnum):
+    CI = "ci"
+    REVIEWER = "reviewer"
+    ONCALL = "oncall"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role
+
+    def require(self, *roles: Role) -> None:
+        """Admin may do everything; anyone else needs one of ``roles``."""
+        if self.role is Role.ADMIN or self.role in roles:
+            return
+        wanted = " or ".join(sorted({r.value for r in roles} | {"admin"}))
+        raise Forbidden(f"role {self.role.value} may not do this; needs {wanted}", role=self.role.value)
+
+
+SYSTEM = Actor("system", Role.ADMIN)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_token(session: Session, *, name: str, role: str, actor: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret, which is never stored or shown again."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("token name is empty", field="name")
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise ValidationFailed(
+            f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}", field="role"
+        ) from None
+    if session.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
+        raise Conflict(f"a token named {name!r} already exists", field="name")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(name=name, role=role_value.value, secret_sha256=hash_secret(secret))
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="token.create",
+        entity_type="token",
+        entity_id=name,
+        after={"name": name, "role": role_value.value},
+    )
+    return token, secret
+
+
+def revoke_token(session: Session, *, name: str, actor: str) -> ApiToken:
+    token = session.scalar(select(ApiToken).where(ApiToken.name == name).with_for_update())
+    if token is None:
+        raise NotFound(f"no token named {name!r}", field="name")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoke",
+            entity_type="token",
+            entity_id=name,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+    return token
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def authenticate(session: Session, authorization: str | None) -> Actor:
+    """Turn an ``Authorization: Bearer`` header into an actor, or raise 401."""
+    if not authorization:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+    token = session.scalar(select(ApiToken).where(ApiToken.secret_sha256 == hash_secret(secret.strip())))
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("invalid or revoked token")
+    return Actor(token.name, Role(token.role))

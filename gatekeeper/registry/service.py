@@ -1,0 +1,505 @@
+"""Registry operations. Each public function runs inside the caller's transaction and leaves an
+audit row beside every change, so a refused request leaves the database exactly as it was."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from gatekeeper.clock import utcnow
+from gatekeeper.errors import Conflict, NotFound, ValidationFailed
+from gatekeeper.policy.schema import Policy, parse_policy
+from gatekeeper.registry import audit
+from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
+from gatekeeper.registry.lineage import missing_tags, normalise_tags
+from gatekeeper.registry.models import Candidate, Decision, PolicyVersion, Target, TrainingRun
+from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
+from gatekeeper.registry.states import EXCLUDED_FROM_LATEST, Status, changes_routing, check_transition
+
+# --- targets and policies -------------------------------------------------------------------
+
+
+def get_target(session: Session, name: str, *, lock: bool = False) -> Target:
+    stmt = select(Target).where(Target.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    target = session.scalar(stmt)
+    if target is None:
+        raise NotFound(f"unknown target {name!r}", field="target")
+    return target
+
+
+def list_targets(session: Session) -> list[Target]:
+    return list(session.scalars(select(Target).order_by(Target.name)))
+
+
+def _checked_policy(name: str, task: str, text: str) -> Policy:
+    policy = parse_policy(text)
+    if policy.target != name:
+        raise ValidationFailed(
+            f"policy.target is {policy.target!r} but the target is {name!r}", field="policy.target"
+        )
+    if policy.task != task:
+        raise ValidationFailed(
+            f"policy.task is {policy.task!r} but the target's task is {task!r}", field="policy.task"
+        )
+    return policy
+
+
+def _pin_policy(
+    session: Session, target: Target, text: str, policy: Policy, version: int, actor: str
+) -> None:
+    session.add(
+        PolicyVersion(
+            target_id=target.id,
+            version=version,
+            yaml=text,
+            body=policy.model_dump(mode="json"),
+            sha256=hashlib.sha256(text.encode()).hexdigest(),
+            created_by=actor,
+        )
+    )
+    target.policy_version = version
+    target.always_extended_canary = policy.always_extended_canary
+
+
+def create_target(session: Session, *, spec: TargetCreate, actor: str) -> Target:
+    """Create a target with its policy pinned as version 1."""
+    policy = _checked_policy(spec.name, spec.task, spec.policy)
+    if session.scalar(select(Target.id).where(Target.name == spec.name)) is not None:
+        raise Conflict(f"target {spec.name!r} already exists", field="name")
+    target = Target(
+        name=spec.name, task=spec.task, rollback_sla_seconds=spec.rollback_sla_seconds, created_by=actor
+    )
+    session.add(target)
+    session.flush()
+    _pin_policy(session, target, spec.policy, policy, 1, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="target.create",
+        entity_type="target",
+        entity_id=spec.name,
+        after={"task": spec.task, "policy_version": 1},
+    )
+    return target
+
+
+def update_policy(session: Session, *, target_name: str, text: str, actor: str) -> Target:
+    """Pin a new policy version; earlier evaluations keep pointing at the version they used."""
+    target = get_target(session, target_name, lock=True)
+    policy = _checked_policy(target.name, target.task, text)
+    before = target.policy_version
+    _pin_policy(session, target, text, policy, before + 1, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="target.policy_update",
+        entity_type="target",
+        entity_id=target.name,
+        before={"policy_version": before},
+        after={"policy_version": before + 1},
+    )
+    return target
+
+
+def policy_of(session: Session, target: Target, version: int | None = None) -> Policy:
+    row = session.scalar(
+        select(PolicyVersion).where(
+            PolicyVersion.target_id == target.id, PolicyVersion.version == (version or target.policy_version)
+        )
+    )
+    if row is None:
+        raise NotFound(f"target {target.name!r} has no policy version {version}")
+    return Policy.model_validate(row.body)
+
+
+# --- candidates -------------------------------------------------------------------------------
+
+
+def _check_lineage(spec: CandidateCreate) -> dict[str, str]:
+    missing = missing_tags(spec.tags)
+    if missing:
+        raise ValidationFailed(f"missing or empty lineage tags: {', '.join(missing)}", missing_tags=missing)
+    tags = normalise_tags(spec.tags)
+    if tags["model_target"] != spec.target:
+        raise ValidationFailed(
+            f"tag model_target is {tags['model_target']!r} but the candidate is for target {spec.target!r}",
+            field="tags.model_target",
+        )
+    return tags
+
+
+def check_artifact(uri: str, expected_sha: str, root: Path) -> Path:
+    """Confine, refuse pickles and verify the sha256 before anything is recorded."""
+    path = resolve_under_root(uri, root)
+    if not path.exists():
+        raise ValidationFailed(f"artifact not found under the artifact root: {uri}", field="artifact_uri")
+    pickles = pickled_files(path)
+    if pickles:
+        raise ValidationFailed(
+            f"pickled weights are refused (safetensors only): {', '.join(pickles[:5])}",
+            field="artifact_uri",
+            pickled_files=pickles,
+        )
+    actual = artifact_sha256(path)
+    if actual != expected_sha:
+        raise ValidationFailed(
+            f"artifact_sha256 mismatch: expected {expected_sha}, actual {actual}",
+            field="artifact_sha256",
+            expected=expected_sha,
+            actual=actual,
+        )
+    return path
+
+
+def register_candidate(
+    session: Session, *, spec: CandidateCreate, actor: str, artifact_root: Path
+) -> tuple[Candidate, bool]:
+    """Register a candidate, or return the existing one for the same artifact (``created=False``)."""
+    tags = _check_lineage(spec)
+    check_artifact(spec.artifact_uri, spec.artifact_sha256, artifact_root)  # before any lock is held
+    target = get_target(session, spec.target, lock=True)  # serialises version assignment per target
+    existing = session.scalar(
+        select(Candidate).where(
+            Candidate.target_id == target.id, Candidate.artifact_sha256 == spec.artifact_sha256
+        )
+    )
+    if existing is not None:
+        return existing, False
+    if spec.training_run_id is not None:
+        run = session.get(TrainingRun, spec.training_run_id)
+        if run is None or run.target_id != target.id:
+            raise ValidationFailed(
+                f"training run {spec.training_run_id} not found for target {target.name}",
+                field="training_run_id",
+            )
+    candidate = Candidate(
+        target_id=target.id,
+        version=target.next_version,
+        artifact_uri=spec.artifact_uri,
+        artifact_sha256=spec.artifact_sha256,
+        training_run_id=spec.training_run_id,
+        submitter=actor,
+        meta=spec.metadata,
+        status=Status.REGISTERED.value,
+        **tags,
+    )
+    target.next_version += 1
+    session.add(candidate)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="candidate.register",
+        entity_type="candidate",
+        entity_id=candidate.id,
+        after={
+            "target": target.name,
+            "version": candidate.version,
+            "artifact_sha256": candidate.artifact_sha256,
+            **tags,
+        },
+    )
+    return candidate, True
+
+
+def get_candidate(session: Session, candidate_id: uuid.UUID | str, *, lock: bool = False) -> Candidate:
+    try:
+        key = candidate_id if isinstance(candidate_id, uuid.UUID) else uuid.UUID(str(candidate_id))
+    except ValueError:
+        raise NotFound(f"no candidate {candidate_id}", field="candidate_id") from None
+    candidate = session.get(Candidate, key, with_for_update=lock, populate_existing=lock)
+    if candidate is None:
+        raise NotFound(f"no candidate {candidate_id}", field="candidate_id")
+    return candidate
+
+
+def _encode_cursor(created_at: datetime, ident: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), str(ident)]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        stamp, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(stamp), uuid.UUID(ident)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ValidationFailed("malformed cursor", field="cursor") from None
+
+
+def list_candidates(
+    session: Session,
+    *,
+    target: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Candidate], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat."""
+    stmt = select(Candidate).order_by(Candidate.created_at.desc(), Candidate.id.desc()).limit(limit + 1)
+    if target:
+        stmt = stmt.where(Candidate.target_id == get_target(session, target).id)
+    if status:
+        try:
+            stmt = stmt.where(Candidate.status == Status(status).value)
+        except ValueError:
+            raise ValidationFailed(f"unknown status {status!r}", field="status") from None
+    if cursor:
+        at, ident = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Candidate.created_at < at, and_(Candidate.created_at == at, Candidate.id < ident))
+        )
+    rows = list(session.scalars(stmt))
+    page, more = rows[:limit], len(rows) > limit
+    return page, (_encode_cursor(page[-1].created_at, page[-1].id) if more and page else None)
+
+
+def latest(session: Session, target_name: str) -> Candidate:
+    target = get_target(session, target_name)
+    candidate = session.scalar(
+        select(Candidate)
+        .where(
+            Candidate.target_id == target.id, Candidate.status.not_in([s.value for s in EXCLUDED_FROM_LATEST])
+        )
+        .order_by(Candidate.version.desc())
+        .limit(1)
+    )
+    if candidate is None:
+        raise NotFound(f"target {target_name!r} has no candidate in the running", field="target")
+    return candidate
+
+
+def champion_of(session: Session, target: Target) -> Candidate | None:
+    return session.scalar(
+        select(Candidate).where(Candidate.target_id == target.id, Candidate.status == Status.CHAMPION.value)
+    )
+
+
+def champion(session: Session, target_name: str) -> Candidate:
+    current = champion_of(session, get_target(session, target_name))
+    if current is None:
+        raise NotFound(f"target {target_name!r} has no champion yet", field="target")
+    return current
+
+
+# --- state changes ----------------------------------------------------------------------------
+
+
+def bump_routing(session: Session, target_id: int) -> None:
+    session.execute(
+        update(Target).where(Target.id == target_id).values(routing_generation=Target.routing_generation + 1)
+    )
+
+
+def transition(
+    session: Session,
+    candidate: Candidate,
+    to: Status,
+    *,
+    actor: str,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Candidate:
+    """Move a (locked) candidate to a new status, with its audit row and routing generation."""
+    before = candidate.status
+    check_transition(before, to.value)
+    candidate.status = to.value
+    candidate.status_changed_at = utcnow()
+    if changes_routing(before, to.value):
+        bump_routing(session, candidate.target_id)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="candidate.transition",
+        entity_type="candidate",
+        entity_id=candidate.id,
+        before={"status": before},
+        after={"status": to.value, **(details or {})},
+        note=note,
+    )
+    return candidate
+
+
+def record_decision(
+    session: Session,
+    *,
+    candidate: Candidate,
+    stage: str,
+    verdict: str,
+    actor: str,
+    reasons: list[dict[str, Any]] | None = None,
+    details: dict[str, Any] | None = None,
+) -> Decision:
+    decision = Decision(
+        candidate_id=candidate.id,
+        stage=stage,
+        verdict=verdict,
+        reasons=reasons or [],
+        details=details or {},
+        actor=actor,
+    )
+    session.add(decision)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"decision.{verdict}",
+        entity_type="candidate",
+        entity_id=candidate.id,
+        after={"decision_id": str(decision.id), "stage": stage, "verdict": verdict},
+    )
+    return decision
+
+
+def promote_first(session: Session, *, candidate_id: uuid.UUID | str, reason: str, actor: str) -> Candidate:
+    """Make a target's first champion: only a gate-passed candidate, only while there is none."""
+    candidate = get_candidate(session, candidate_id)
+    target = get_target(session, candidate.target.name, lock=True)
+    candidate = get_candidate(session, candidate.id, lock=True)
+    current = champion_of(session, target)
+    if current is not None:
+        raise Conflict(
+            f"target {target.name} already has champion v{current.version}; later models "
+            "earn production through shadow and canary",
+            champion_id=str(current.id),
+        )
+    transition(session, candidate, Status.CHAMPION, actor=actor, note=reason)
+    record_decision(
+        session,
+        candidate=candidate,
+        stage="full",
+        verdict="promote",
+        actor=actor,
+        reasons=[{"check": "first_champion", "note": reason}],
+    )
+    return candidate
+
+
+def previous_champion(session: Session, target: Target) -> Candidate | None:
+    return session.scalar(
+        select(Candidate)
+        .where(Candidate.target_id == target.id, Candidate.status == Status.RETIRED.value)
+        .order_by(Candidate.status_changed_at.desc(), Candidate.version.desc())
+        .limit(1)
+    )
+
+
+def rollback(session: Session, *, target_name: str, reason: str, actor: str) -> tuple[Candidate, Candidate]:
+    """Champion -> failed_promotion and the previous champion back, in one transaction."""
+    target = get_target(session, target_name, lock=True)
+    current = champion_of(session, target)
+    if current is None:
+        raise Conflict(f"target {target_name} has no champion to roll back")
+    previous = previous_champion(session, target)
+    if previous is None:
+        raise Conflict(
+            f"target {target_name} has no previous champion to roll back to", champion_id=str(current.id)
+        )
+    current = get_candidate(session, current.id, lock=True)
+    previous = get_candidate(session, previous.id, lock=True)
+    transition(session, current, Status.FAILED_PROMOTION, actor=actor, note=reason)
+    transition(session, previous, Status.CHAMPION, actor=actor, note=reason)
+    record_decision(
+        session,
+        candidate=current,
+        stage="full",
+        verdict="rollback",
+        actor=actor,
+        reasons=[{"check": "manual_rollback", "note": reason}],
+        details={"restored_candidate_id": str(previous.id), "restored_version": previous.version},
+    )
+    return current, previous
+
+
+def decisions_of(session: Session, candidate: Candidate) -> list[Decision]:
+    return list(
+        session.scalars(
+            select(Decision).where(Decision.candidate_id == candidate.id).order_by(Decision.created_at)
+        )
+    )
+
+
+# --- training runs ----------------------------------------------------------------------------
+
+
+def record_training_run(
+    session: Session,
+    *,
+    target_name: str,
+    trainer: str,
+    tags: dict[str, Any],
+    actor: str,
+    status: str = "succeeded",
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    output_uri: str | None = None,
+    output_sha256: str | None = None,
+    log_path: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> TrainingRun:
+    """Record a run; a run without all six lineage tags is refused ("no anonymous runs")."""
+    missing = missing_tags(tags)
+    if missing:
+        raise ValidationFailed(
+            f"no anonymous runs: missing lineage tags {', '.join(missing)}", missing_tags=missing
+        )
+    clean = normalise_tags(tags)
+    if clean["model_target"] != target_name:
+        raise ValidationFailed(
+            f"tag model_target is {clean['model_target']!r} but the run is for {target_name!r}",
+            field="tags.model_target",
+        )
+    target = get_target(session, target_name)
+    run = TrainingRun(
+        target_id=target.id,
+        trainer=trainer,
+        status=status,
+        tags=clean,
+        params=params or {},
+        metrics=metrics or {},
+        output_uri=output_uri,
+        output_sha256=output_sha256,
+        log_path=log_path,
+        created_by=actor,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+    session.add(run)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="training_run.record",
+        entity_type="training_run",
+        entity_id=run.id,
+        after={"target": target_name, "trainer": trainer, "status": status},
+    )
+    return run
+
+
+def get_training_run(session: Session, run_id: uuid.UUID | str, *, lock: bool = False) -> TrainingRun:
+    try:
+        key = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
+    except ValueError:
+        raise NotFound(f"no training run {run_id}", field="training_run_id") from None
+    run = session.get(TrainingRun, key, with_for_update=lock, populate_existing=lock)
+    if run is None:
+        raise NotFound(f"no training run {run_id}", field="training_run_id")
+    return run
+
+
+def list_training_runs(session: Session, *, target: str | None = None, limit: int = 100) -> list[TrainingRun]:
+    stmt = select(TrainingRun).order_by(TrainingRun.created_at.desc()).limit(limit)
+    if target:
+        stmt = stmt.where(TrainingRun.target_id == get_target(session, target).id)
+    return list(session.scalars(stmt))

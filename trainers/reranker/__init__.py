@@ -1,0 +1,1 @@
+"""Cross-encoder reranker: ``train.train_reranker`` fine-tunes, ``predict.RerankerPredictor`` scores."""
