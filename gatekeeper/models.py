@@ -2,6 +2,7 @@
 
 from gatekeeper.db import Base
 from gatekeeper.evaluation import models as evaluation_models  # noqa: F401
+from gatekeeper.jobs import models as job_models  # noqa: F401
 from gatekeeper.registry import models as registry_models  # noqa: F401
 
 metadata = Base.metadata

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatekeeper.clock import utcnow
@@ -37,3 +37,40 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PredictionSet(Base):
+    """Per-example predictions of one model on one evalset file: the predict-once cache.
+
+    Keyed by ``(source_sha256, file_sha256)``: the source is the artifact's sha256 when Gatekeeper ran
+    the model, or the submitted predictions file's sha256. The champion's rows are reused by every
+    later candidate's evaluation instead of being recomputed. Rows are immutable.
+    """
+
+    __tablename__ = "prediction_sets"
+    __table_args__ = (
+        UniqueConstraint("source_sha256", "file_sha256", name="uq_prediction_sets_source_file"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(200))
+    # Columnar: {"ids": [...], "prediction": [...], "confidence": [...], "topk": [[[label, p], ...], ...]}
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OnlineMetric(Base):
+    """The 28-day online metric of a promoted model, paired with its offline metric for correlation."""
+
+    __tablename__ = "online_metrics"
+    __table_args__ = (UniqueConstraint("candidate_id", "metric", name="uq_online_metrics_candidate_metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), index=True)
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+    window_days: Mapped[int] = mapped_column(default=28)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
