@@ -27,6 +27,9 @@ EXPECTED_TABLES = {
     "evaluations",
     "audit_events",
     "api_tokens",
+    "jobs",
+    "prediction_sets",
+    "online_metrics",
 }
 
 
