@@ -1,0 +1,111 @@
+"""Mode 2, slices: the holdout cut post hoc by every declared dimension and intersection, each slice
+compared with the champion on the same examples (paired bootstrap). Small slices are reported as
+insufficient data rather than judged."""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from itertools import product
+from typing import Any
+
+import numpy as np
+
+from gatekeeper.evaluation import stats
+
+# Slice dimensions are example fields, except "intent", which is the true label.
+FIELD_ALIASES = {"intent": "label"}
+JOIN = "×"
+
+
+def slice_key(dimensions: dict[str, str]) -> str:
+    return JOIN.join(f"{d}={v}" for d, v in dimensions.items())
+
+
+def _value(row: dict[str, Any], dimension: str) -> str | None:
+    value = row.get(FIELD_ALIASES.get(dimension, dimension))
+    return None if value is None else str(value)
+
+
+def group_rows(
+    rows: Sequence[dict[str, Any]], dimensions: Sequence[str], intersections: Sequence[Sequence[str]]
+) -> dict[str, tuple[dict[str, str], list[int]]]:
+    """Map each slice key to its dimension values and the row indices in it."""
+    groups: dict[str, tuple[dict[str, str], list[int]]] = {}
+    for combo in [[d] for d in dimensions] + [list(i) for i in intersections]:
+        members: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for index, row in enumerate(rows):
+            values = tuple(_value(row, d) for d in combo)
+            if None not in values:
+                members[values].append(index)  # type: ignore[arg-type]
+        for values in sorted(members, key=lambda v: tuple(map(str, v))):
+            dims = dict(zip(combo, values, strict=True))
+            groups[slice_key(dims)] = (dims, members[values])  # type: ignore[arg-type]
+    return groups
+
+
+def _seed(base: int, key: str) -> int:
+    return base + zlib.crc32(key.encode()) % 1_000_000
+
+
+def slice_table(
+    rows: Sequence[dict[str, Any]],
+    candidate_scores: np.ndarray,
+    champion_scores: np.ndarray | None,
+    *,
+    dimensions: Sequence[str],
+    intersections: Sequence[Sequence[str]],
+    min_support: int,
+    n_resamples: int,
+    seed: int,
+    metric: str = "accuracy",
+) -> dict[str, Any]:
+    """One row per slice: n, both models' mean per-example score, delta, 95% CI and p-value."""
+    table = []
+    for key, (dims, index) in group_rows(rows, dimensions, intersections).items():
+        cand = candidate_scores[index]
+        row: dict[str, Any] = {
+            "slice": key,
+            "dimensions": dims,
+            "n": len(index),
+            "candidate": float(cand.mean()),
+            "insufficient_data": len(index) < min_support,
+        }
+        if champion_scores is not None:
+            comparison = stats.paired_bootstrap_mean(
+                cand,
+                champion_scores[index],
+                metric=metric,
+                n_resamples=n_resamples,
+                seed=_seed(seed, key),
+                min_support=min_support,
+            )
+            row.update(
+                champion=comparison.champion,
+                delta=comparison.delta,
+                ci_low=comparison.ci_low,
+                ci_high=comparison.ci_high,
+                p_value=comparison.p_value,
+            )
+        else:
+            interval = stats.bootstrap_mean_ci(
+                cand, metric=metric, n_resamples=n_resamples, seed=_seed(seed, key), min_support=min_support
+            )
+            row.update(
+                champion=None, delta=None, ci_low=interval.ci_low, ci_high=interval.ci_high, p_value=None
+            )
+        table.append(row)
+    return {
+        "metric": metric,
+        "min_support": min_support,
+        "rows": table,
+        "dimensions": list(dimensions),
+        "intersections": [list(i) for i in intersections],
+    }
+
+
+def all_values(dimensions: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Every combination of observed values (used by the report to show empty intersections)."""
+    observed = [sorted({v for r in rows if (v := _value(r, d)) is not None}) for d in dimensions]
+    return list(product(*observed))
