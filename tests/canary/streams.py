@@ -1,0 +1,206 @@
+"""Seeded synthetic metric-window streams for the canary rules, the daemon tests, the demo and the benchmark.
+
+A stream is what the serving layer would post for one canary: 5-minute windows of the ``canary`` and
+``holdout`` groups from ``start`` on, and 12 ``baseline`` windows of champion traffic in the hour before.
+It is noisy the way production is: a diurnal traffic curve (peak at 12:00 UTC, 21:00 JST) with day-to-day
+and window-to-window variation and occasional near-empty night windows, binomial errors around a rate
+that both groups share (infrastructure noise), log-normal p99 with a shared load component plus noise that
+shrinks with traffic, a safety metric (escalation resolution rate) with a small diurnal swing measured on a
+share of the requests, background exception types in both groups and short upstream outages that raise one
+exception type in both groups at once. A healthy stream must never trigger the rules; a ``Regression``
+changes one group for a while so that it should.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+
+from gatekeeper.canary.rules import Window
+
+WINDOW = timedelta(minutes=5)
+SAFETY_METRIC = "escalation_resolution_rate"
+OUTAGE_TYPE = "CatalogUnavailable"
+
+Kind = Literal["error_rate", "latency_p99", "safety", "exception"]
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A change to one group from ``offset`` after the canary start, for ``duration``.
+
+    ``magnitude``: a multiplier for ``error_rate`` and ``latency_p99``, an additive change of the safety
+    metric for ``safety`` (negative = worse), the rate of a new, canary-only exception type for ``exception``.
+    """
+
+    kind: Kind
+    offset: timedelta
+    duration: timedelta
+    magnitude: float
+    exception_type: str = "NewModelError"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Traffic and quality of one canary; the defaults are a 1 % canary of a busy assistant."""
+
+    canary_peak: float = 3000.0  # canary requests per window at the daily peak
+    share: float = 0.01  # canary share of traffic; holdout gets the rest
+    trough: float = 0.05  # night traffic as a share of the peak
+    peak_hour: float = 12.0  # UTC
+    low_traffic_prob: float = 0.1  # chance that a night window nearly empties
+    error_rate: float = 0.005
+    p99_ms: float = 180.0
+    safety_level: float = 0.88
+    safety_diurnal: float = 0.02  # amplitude of the daily swing of the safety metric
+    safety_fraction: float = 0.5  # share of requests that enter the safety metric
+    exception_rates: Mapping[str, float] = field(
+        default_factory=lambda: {"TimeoutError": 2e-4, "ToolCallSchemaError": 1e-4, "RateLimited": 5e-5}
+    )
+    outages_per_day: float = 0.5
+    outage_windows: int = 2
+    outage_rate: float = 0.005
+
+
+@dataclass(frozen=True)
+class _Group:
+    requests: np.ndarray
+    errors: np.ndarray
+    p99: np.ndarray
+    safety: np.ndarray
+    exceptions: dict[str, np.ndarray]
+
+
+def _mask(times: np.ndarray, start: datetime, change: Regression | None) -> np.ndarray:
+    if change is None:
+        return np.zeros(times.size, dtype=bool)
+    lo = (start + change.offset).timestamp()
+    hi = lo + change.duration.total_seconds()
+    return (times >= lo) & (times < hi)
+
+
+def _load(hours: np.ndarray, profile: Profile) -> np.ndarray:
+    wave = (1 + np.cos(2 * math.pi * (hours - profile.peak_hour) / 24)) / 2
+    return profile.trough + (1 - profile.trough) * wave**1.5
+
+
+def _world(times: np.ndarray, profile: Profile, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """What both groups share in a window: the traffic level, error rate, load, safety level, outages."""
+    n = times.size
+    hours = (times % 86400) / 3600 + 2.5 / 60
+    days = ((times - times.min()) // 86400).astype(int) if n else np.zeros(0, dtype=int)
+    day_factor = rng.lognormal(0.0, 0.1, days.max() + 1 if n else 0)[days]
+    load = _load(hours, profile)
+    traffic = profile.canary_peak * load * day_factor * rng.lognormal(0.0, 0.05, n)
+    night = load < 0.2
+    traffic = np.where(night & (rng.random(n) < profile.low_traffic_prob), traffic * 0.2, traffic)
+    error_rate = profile.error_rate * rng.lognormal(0.0, 0.15, n)
+    p99 = profile.p99_ms * (1 + 0.15 * load) * rng.lognormal(0.0, 0.08, n)
+    wave = np.cos(2 * math.pi * (hours - profile.peak_hour) / 24)
+    day_drift = rng.normal(0.0, 0.003, days.max() + 1 if n else 0)[days]
+    safety = profile.safety_level + profile.safety_diurnal * wave + day_drift
+    outage = np.zeros(n, dtype=bool)
+    for s in np.flatnonzero(rng.random(n) < profile.outages_per_day / 288):
+        outage[s : s + profile.outage_windows] = True
+    return {"traffic": traffic, "error_rate": error_rate, "p99": p99, "safety": safety, "outage": outage}
+
+
+def _group(
+    world: dict[str, np.ndarray],
+    scale: float,
+    profile: Profile,
+    rng: np.random.Generator,
+    change: Regression | None,
+    active: np.ndarray,
+) -> _Group:
+    requests = rng.poisson(world["traffic"] * scale)
+    err_rate = world["error_rate"].copy()
+    p99 = world["p99"] * rng.lognormal(0.0, 0.03 + 0.6 / np.sqrt(np.maximum(requests, 1)))
+    level = world["safety"].copy()
+    kind = change.kind if change is not None else None
+    magnitude = change.magnitude if change is not None else 0.0
+    if kind == "error_rate":
+        err_rate = np.where(active, err_rate * magnitude, err_rate)
+    elif kind == "latency_p99":
+        p99 = np.where(active, p99 * magnitude, p99)
+    elif kind == "safety":
+        level = np.where(active, level + magnitude, level)
+    errors = rng.binomial(requests, np.clip(err_rate, 0.0, 1.0))
+    n_eff = np.round(requests * profile.safety_fraction).astype(np.int64)
+    resolved = rng.binomial(n_eff, np.clip(level, 0.0, 1.0))
+    safety = np.where(n_eff > 0, resolved / np.maximum(n_eff, 1), np.nan)
+    exceptions = {t: rng.binomial(requests, rate) for t, rate in profile.exception_rates.items()}
+    exceptions[OUTAGE_TYPE] = rng.binomial(requests, np.where(world["outage"], profile.outage_rate, 0.0))
+    if change is not None and kind == "exception":
+        exceptions[change.exception_type] = rng.binomial(requests, np.where(active, magnitude, 0.0))
+    return _Group(requests, errors, p99, safety, exceptions)
+
+
+def _windows(start: datetime, group: str, g: _Group) -> list[Window]:
+    out = []
+    for i in range(g.requests.size):
+        s = start + i * WINDOW
+        out.append(
+            Window(
+                start=s,
+                end=s + WINDOW,
+                group=group,
+                requests=int(g.requests[i]),
+                errors=int(g.errors[i]),
+                latency_p99_ms=round(float(g.p99[i]), 2),
+                safety={} if math.isnan(g.safety[i]) else {SAFETY_METRIC: float(g.safety[i])},
+                exceptions={t: int(v[i]) for t, v in g.exceptions.items() if v[i]},
+            )
+        )
+    return out
+
+
+def _times(start: datetime, n: int) -> np.ndarray:
+    return start.timestamp() + np.arange(n) * WINDOW.total_seconds()
+
+
+def baseline_windows(start: datetime, seed: int = 0, *, profile: Profile | None = None) -> list[Window]:
+    """Return the 12 champion windows of the hour before ``start`` (all traffic, no canary yet)."""
+    profile = profile or Profile()
+    rng = np.random.default_rng([seed, 1])
+    first = start - 12 * WINDOW
+    world = _world(_times(first, 12), profile, rng)
+    g = _group(world, 1 / profile.share, profile, rng, None, np.zeros(12, dtype=bool))
+    return _windows(first, "baseline", g)
+
+
+def healthy_stream(
+    start: datetime,
+    days: float = 7.0,
+    seed: int = 0,
+    *,
+    profile: Profile | None = None,
+    regression: Regression | None = None,
+    holdout_anomaly: Regression | None = None,
+    baseline: bool = True,
+) -> list[Window]:
+    """Return a seeded stream of canary and holdout windows (plus the baseline hour), sorted by start.
+
+    ``regression`` changes the canary group, ``holdout_anomaly`` the holdout group (kinds ``error_rate``,
+    ``latency_p99``, ``safety``); without them the stream is healthy and must trigger nothing.
+    """
+    profile = profile or Profile()
+    if holdout_anomaly is not None and holdout_anomaly.kind == "exception":
+        raise ValueError("a holdout anomaly changes error_rate, latency_p99 or safety")
+    n = int(round(days * 288))
+    rng = np.random.default_rng([seed, 0])
+    times = _times(start, n)
+    world = _world(times, profile, rng)
+    canary = _group(world, 1.0, profile, rng, regression, _mask(times, start, regression))
+    holdout_scale = (1 - profile.share) / profile.share
+    active = _mask(times, start, holdout_anomaly)
+    holdout = _group(world, holdout_scale, profile, rng, holdout_anomaly, active)
+    out = baseline_windows(start, seed, profile=profile) if baseline else []
+    pairs = zip(_windows(start, "canary", canary), _windows(start, "holdout", holdout), strict=True)
+    out.extend(w for pair in pairs for w in pair)
+    return out
