@@ -1,0 +1,1 @@
+"""Intent-classifier trainer: `train.train_intent`, `predict.IntentPredictor`, `config.IntentTrainConfig`."""
