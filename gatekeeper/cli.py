@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gatekeeper.client import ApiError, Client
+from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor, local_sha, show
+from gatekeeper.client import ApiError
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
 
@@ -31,30 +30,6 @@ app.add_typer(token_app, name="token")
 app.add_typer(target_app, name="target")
 app.add_typer(candidate_app, name="candidate")
 app.add_typer(artifact_app, name="artifact")
-
-UrlOpt = Annotated[str | None, typer.Option("--url", envvar="GATEKEEPER_URL", help="API base URL.")]
-TokenOpt = Annotated[
-    str | None, typer.Option("--token", envvar="GATEKEEPER_TOKEN", help="Bearer token.", show_default=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")]
-
-
-def local_actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def client(url: str | None, token: str | None) -> Client:
-    return Client.from_env(url, token)
-
-
-def show(data: Any, as_json: bool, lines: list[str]) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else "\n".join(lines))
-
 
 # --- db ---------------------------------------------------------------------------------------
 
@@ -183,12 +158,6 @@ def _parse_tags(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
-def _local_sha(artifact: str) -> str:
-    from gatekeeper.registry.artifacts import artifact_sha256, resolve_under_root
-
-    return artifact_sha256(resolve_under_root(artifact, get_settings().artifact_root))
-
-
 def _candidate_lines(c: dict[str, Any]) -> list[str]:
     return [
         f"candidate {c['id']}",
@@ -214,7 +183,7 @@ def candidate_submit(
     body = {
         "target": target,
         "artifact_uri": artifact,
-        "artifact_sha256": sha256 or _local_sha(artifact),
+        "artifact_sha256": sha256 or local_sha(artifact),
         "tags": _parse_tags(tag),
         "training_run_id": training_run,
     }
@@ -262,7 +231,15 @@ def artifact_hash(path: Annotated[Path, typer.Argument(exists=True, help="File o
 
 
 def _register_domain_commands() -> None:
-    """Commands of the later domains (training, evaluation, promotion, canary, drift, dashboard)."""
+    """Commands of the other domains, kept beside the code they drive."""
+    from gatekeeper.evaluation import cli as evaluation_cli
+    from gatekeeper.jobs import cli as jobs_cli
+    from gatekeeper.training import cli as training_cli
+
+    app.command()(evaluation_cli.evaluate)
+    app.command()(evaluation_cli.report)
+    app.command()(jobs_cli.worker)
+    app.command()(training_cli.train)
 
 
 _register_domain_commands()

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gatekeeper.errors import ConfigError
 
 DEFAULT_DB_PATH = Path("var/gatekeeper.db")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -22,10 +23,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://...",
     )
     artifact_root: Path = Field(default=Path("var/artifacts"), description="Only artifacts under here load.")
-    evalset_root: Path = Field(
-        default=Path("."), description="Relative evalset_dir in policies resolve here."
-    )
+    evalset_root: Path = Field(default=PROJECT_ROOT, description="Relative evalset_dir values resolve here.")
     report_dir: Path = Field(default=Path("var/reports"))
+    log_dir: Path = Field(default=Path("var/logs"), description="Training logs and daemon logs.")
     slack_webhook_url: str | None = None
     pagerduty_url: str | None = Field(default=None, description="PagerDuty Events v2 enqueue URL.")
     pagerduty_routing_key: str = "gatekeeper-dev"

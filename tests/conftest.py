@@ -229,3 +229,11 @@ def live_server(app) -> Iterator[LiveServer]:  # noqa: ANN001
         with httpx.Client(base_url=server.url) as http:
             assert http.get("/healthz").status_code == 200
         yield server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist each worker gets one torch thread: two workers x two threads on two cores thrash."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)

@@ -84,5 +84,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
 
 def _domain_routers() -> list:
-    """Routers of the later domains (evaluation, promotion, canary, drift) that exist."""
-    return []
+    from gatekeeper.evaluation.api import router as evaluation_router
+
+    return [evaluation_router]

@@ -42,6 +42,20 @@ class Predictions:
     def conf(self, ident: str) -> float | None:
         return self.confidence[self._index[ident]] if self.confidence else None
 
+    def latency(self, ident: str) -> float | None:
+        return self.latency_ms[self._index[ident]] if self.latency_ms else None
+
+    def view(self, ident: str) -> dict[str, Any] | None:
+        """What the example browser shows for one example, or None when it was not predicted."""
+        if ident not in self._index:
+            return None
+        i = self._index[ident]
+        return {
+            "prediction": self.output[i],
+            "confidence": self.confidence[i] if self.confidence else None,
+            "topk": self.topk[i] if self.topk else [],
+        }
+
     def labels_for(self, ids: Sequence[str]) -> list[Any]:
         return [self.output[self._index[i]] for i in ids]
 

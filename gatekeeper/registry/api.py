@@ -28,6 +28,7 @@ from gatekeeper.registry.schemas import (
     decision_read,
     training_run_read,
 )
+from gatekeeper.training import service as training
 
 router = APIRouter(prefix="/v1")
 
@@ -144,8 +145,29 @@ def promote_first(candidate_id: str, body: ReasonIn, session: SessionDep, actor:
     )
 
 
-@router.post("/training-runs", status_code=status.HTTP_201_CREATED, tags=["training"])
-def create_training_run(spec: TrainingRunCreate, session: SessionDep, actor: CI) -> TrainingRunRead:
+@router.post(
+    "/training-runs",
+    status_code=status.HTTP_201_CREATED,
+    tags=["training"],
+    responses={202: {"description": "queued: the worker will run the trainer"}},
+)
+def create_training_run(
+    spec: TrainingRunCreate, response: Response, session: SessionDep, settings: SettingsDep, actor: CI
+) -> TrainingRunRead:
+    """Record a run that happened elsewhere, or (with ``trainer`` and ``config``) queue one to run here."""
+    if spec.config is not None:
+        run = training.create_run(
+            session,
+            trainer=spec.trainer,
+            config=spec.config,
+            tags=spec.tags,
+            register=spec.register_output,
+            actor=actor.name,
+            settings=settings,
+            enqueue=True,
+        )
+        response.status_code = status.HTTP_202_ACCEPTED
+        return training_run_read(run)
     target = spec.target or str(spec.tags.get("model_target") or "")
     run = registry.record_training_run(
         session,

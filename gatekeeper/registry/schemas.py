@@ -81,6 +81,9 @@ class TrainingRunCreate(_In):
     output_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     log_path: str | None = None
     config: dict[str, Any] | None = Field(default=None, description="queue a run the worker executes")
+    register_output: bool = Field(
+        default=False, alias="register", description="queued runs: register the output as a candidate"
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

@@ -55,7 +55,10 @@ def test_first_champion_promotion_and_routing(api, auth, register, db) -> None:
 
 
 def test_target_policy_validation_names_the_field(api, auth) -> None:
-    bad = "target: intent_classifier\ntask: classification\ncanary: {stages: [{share: 0.5, days: 1}, {share: 0.1, days: 1}]}\n"
+    bad = (
+        "target: intent_classifier\ntask: classification\n"
+        "canary: {stages: [{share: 0.5, days: 1}, {share: 0.1, days: 1}]}\n"
+    )
     response = api.post(
         "/v1/targets",
         json={"name": "intent_classifier", "task": "classification", "policy": bad},

@@ -1,0 +1,98 @@
+"""The example browser: evalset rows joined with both models' cached predictions, filtered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gatekeeper.config import Settings
+from gatekeeper.errors import Conflict
+from gatekeeper.evaluation import evalset as evalsets
+from gatekeeper.evaluation import service as evaluations
+from gatekeeper.evaluation.models import Evaluation, PredictionSet
+from gatekeeper.evaluation.modes.slices import JOIN, _value
+from gatekeeper.evaluation.predictions import Predictions
+from gatekeeper.registry import service as registry
+
+
+@dataclass(frozen=True)
+class Filters:
+    label: str | None = None
+    predicted: str | None = None
+    lang: str | None = None
+    slice: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    disagree: bool = False
+
+
+def _source_sha(session: Session, candidate_id: Any, evaluation: Evaluation | None) -> str:
+    if evaluation is not None and evaluation.mode == "predictions" and evaluation.predictions_sha256:
+        return evaluation.predictions_sha256
+    return registry.get_candidate(session, candidate_id).artifact_sha256
+
+
+def _predictions(session: Session, source_sha: str, file_sha: str) -> Predictions | None:
+    row = session.scalar(
+        select(PredictionSet).where(
+            PredictionSet.source_sha256 == source_sha, PredictionSet.file_sha256 == file_sha
+        )
+    )
+    return Predictions.from_payload(row.payload) if row else None
+
+
+def _in_slice(row: dict[str, Any], key: str) -> bool:
+    return all(_value(row, part.split("=", 1)[0]) == part.split("=", 1)[1] for part in key.split(JOIN))
+
+
+def _keep(row: dict[str, Any], cand: dict[str, Any], champ: dict[str, Any] | None, f: Filters) -> bool:
+    conf = cand.get("confidence")
+    checks = [
+        f.label is None or row.get("label") == f.label,
+        f.predicted is None or cand["prediction"] == f.predicted,
+        f.lang is None or row.get("lang") == f.lang,
+        f.slice is None or _in_slice(row, f.slice),
+        f.min_confidence is None or (conf is not None and conf >= f.min_confidence),
+        f.max_confidence is None or (conf is not None and conf <= f.max_confidence),
+        not f.disagree or (champ is not None and champ["prediction"] != cand["prediction"]),
+    ]
+    return all(checks)
+
+
+def _view(preds: Predictions | None, ident: str) -> dict[str, Any] | None:
+    return preds.view(ident) if preds is not None else None
+
+
+def browse(
+    session: Session,
+    settings: Settings,
+    evaluation: Evaluation,
+    *,
+    role: str,
+    filters: Filters,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    if evaluation.status != "done":
+        raise Conflict(f"evaluation is {evaluation.status}; examples are browsable once it is done")
+    folder = evalsets.resolve_folder(evaluation.evalset_dir or "", settings.evalset_root)
+    loaded = evalsets.load(folder, roles=(role,))
+    file = loaded.role(role)
+    if file is None:
+        return {"total": 0, "items": []}
+    cand = _predictions(session, _source_sha(session, evaluation.candidate_id, evaluation), file.sha256)
+    champ = None
+    if evaluation.champion_id:
+        champion_eval = evaluations.latest_done(session, evaluation.champion_id)
+        champ = _predictions(
+            session, _source_sha(session, evaluation.champion_id, champion_eval), file.sha256
+        )
+    items = []
+    for row in file.rows:
+        c, h = _view(cand, row["id"]), _view(champ, row["id"])
+        if c is not None and _keep(row, c, h, filters):
+            items.append({**row, "candidate": c, "champion": h})
+    return {"total": len(items), "items": items[offset : offset + limit]}

@@ -1,0 +1,355 @@
+"""Run one evaluation: verify the evalset, get both models' predictions (predict once, cached), measure
+the five modes, decide, and record the decision with the candidate's new status in one transaction."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gatekeeper.clock import utcnow
+from gatekeeper.config import Settings
+from gatekeeper.db import Database
+from gatekeeper.errors import ValidationFailed
+from gatekeeper.evaluation import evalset as evalsets
+from gatekeeper.evaluation import predictors
+from gatekeeper.evaluation import service as evaluations
+from gatekeeper.evaluation.gate import classification_results
+from gatekeeper.evaluation.models import PredictionSet
+from gatekeeper.evaluation.predictions import Predictions, parse_submitted
+from gatekeeper.policy.decide import GateDecision, decide
+from gatekeeper.policy.schema import Policy
+from gatekeeper.registry import audit
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.artifacts import resolve_under_root
+from gatekeeper.registry.states import Status
+
+Echo = Callable[[str], None]
+LATENCY_KEY = "latency:single-example-cpu"
+LATENCY_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model's predictions come from: its artifact (run here) or a submitted file."""
+
+    role: str  # candidate | champion
+    kind: str  # artifact | predictions
+    sha256: str
+    path: Path
+
+
+@dataclass
+class Plan:
+    evaluation_id: uuid.UUID
+    task: str
+    policy: Policy
+    target_id: int
+    candidate: Source
+    champion: Source | None
+    evalset_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Progress:
+    """Write the stage and counts to the evaluation row, at most every half second."""
+
+    def __init__(self, db: Database, evaluation_id: uuid.UUID, echo: Echo) -> None:
+        self.db, self.evaluation_id, self.echo = db, evaluation_id, echo
+        self._last = 0.0
+
+    def __call__(
+        self, stage: str, done: int | None = None, total: int | None = None, *, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if not force and done is not None and total is not None and done < total and now - self._last < 0.5:
+            return
+        self._last = now
+        with self.db.transaction() as session:
+            evaluation = evaluations.get_evaluation(session, self.evaluation_id)
+            evaluation.progress = {"stage": stage, "done": done, "total": total, "at": utcnow().isoformat()}
+        self.echo(f"[EVAL] {stage}" + (f" {done}/{total}" if total else ""))
+
+
+def _champion_source(session: Any, settings: Settings, champion: Any) -> Source:
+    """A champion's predictions come from where its last passing evaluation got them."""
+    last = evaluations.latest_done(session, champion.id)
+    if last is not None and last.mode == "predictions" and last.predictions_sha256:
+        return Source(
+            "champion",
+            "predictions",
+            last.predictions_sha256,
+            resolve_under_root(last.predictions_uri or "", settings.artifact_root),
+        )
+    return Source(
+        "champion",
+        "artifact",
+        champion.artifact_sha256,
+        resolve_under_root(champion.artifact_uri, settings.artifact_root),
+    )
+
+
+def start(db: Database, settings: Settings, evaluation_id: uuid.UUID) -> Plan:
+    with db.transaction() as session:
+        evaluation = evaluations.get_evaluation(session, evaluation_id, lock=True)
+        if evaluation.status not in ("queued", "running"):
+            raise ValidationFailed(f"evaluation is already {evaluation.status}")
+        evaluation.status, evaluation.started_at = "running", evaluation.started_at or utcnow()
+        candidate = registry.get_candidate(session, evaluation.candidate_id)
+        if evaluation.mode == "predictions":
+            cand_source = Source(
+                "candidate",
+                "predictions",
+                evaluation.predictions_sha256 or "",
+                resolve_under_root(evaluation.predictions_uri or "", settings.artifact_root),
+            )
+        else:
+            cand_source = Source(
+                "candidate",
+                "artifact",
+                candidate.artifact_sha256,
+                resolve_under_root(candidate.artifact_uri, settings.artifact_root),
+            )
+        champion = registry.get_candidate(session, evaluation.champion_id) if evaluation.champion_id else None
+        return Plan(
+            evaluation.id,
+            candidate.target.task,
+            registry.policy_of(session, candidate.target, evaluation.policy_version),
+            candidate.target_id,
+            cand_source,
+            _champion_source(session, settings, champion) if champion else None,
+            evaluations.evalset_path(settings, evaluation.evalset_dir or ""),
+        )
+
+
+def load_evalset(db: Database, plan: Plan) -> evalsets.EvalSet:
+    loaded = evalsets.load(plan.evalset_dir)
+    with db.transaction() as session:
+        evaluation = evaluations.get_evaluation(session, plan.evaluation_id)
+        evaluation.manifest_version = loaded.version
+        evaluation.evalset_files = {
+            name: {"sha256": f.sha256, "role": f.role, "rows": len(f.rows)}
+            for name, f in loaded.files.items()
+        }
+    return loaded
+
+
+# --- predictions: cached per (source sha, file sha) ------------------------------------------------
+
+
+def cached(db: Database, source_sha: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(PredictionSet).where(
+                PredictionSet.source_sha256 == source_sha, PredictionSet.file_sha256.in_(keys)
+            )
+        )
+        return {row.file_sha256: row.payload for row in rows}
+
+
+def store(db: Database, source_sha: str, key: str, name: str, payload: dict[str, Any]) -> None:
+    """Insert one immutable cache row; a concurrent worker having stored it first is fine."""
+    try:
+        with db.transaction() as session:
+            session.add(
+                PredictionSet(source_sha256=source_sha, file_sha256=key, file_name=name, payload=payload)
+            )
+    except IntegrityError:
+        pass
+
+
+def predictions_for(
+    db: Database, source: Source, evalset: evalsets.EvalSet, task: str, progress: Progress
+) -> Predictions:
+    """Both models' per-file predictions, computing only the files the cache does not have."""
+    files = list(evalset.files.values())
+    have = cached(db, source.sha256, [f.sha256 for f in files])
+    missing = [f for f in files if f.sha256 not in have]
+    if missing:
+        progress(
+            f"{source.role}: {len(files) - len(missing)} file(s) cached, predicting {len(missing)}",
+            force=True,
+        )
+        fresh = _compute(source, evalset, missing, task, progress)
+        for f in missing:
+            payload = fresh.subset(r["id"] for r in f.rows).to_payload()
+            store(db, source.sha256, f.sha256, f.name, payload)
+            have[f.sha256] = payload
+    else:
+        progress(f"{source.role}: every file's predictions cached", force=True)
+    return Predictions.merge(Predictions.from_payload(have[f.sha256]) for f in files)
+
+
+def _compute(
+    source: Source, evalset: evalsets.EvalSet, files: list[evalsets.EvalFile], task: str, progress: Progress
+) -> Predictions:
+    rows = [r for f in files for r in f.rows]
+    if source.kind == "predictions":
+        everything = parse_submitted(
+            source.path, task=task, expected_ids=evalset.example_ids(), labels=evalset.labels
+        )
+        return everything.subset(r["id"] for r in rows)
+    predictor = predictors.load(task, source.path)
+    return predictors.predict_rows(
+        predictor,
+        task,
+        rows,
+        labels=evalset.labels,
+        progress=lambda done, total: progress(f"{source.role}: predicting", done, total),
+    )
+
+
+def latency_for(
+    db: Database, source: Source, evalset: evalsets.EvalSet, task: str, preds: Predictions, progress: Progress
+) -> list[float] | None:
+    """Single-example CPU latency of an artifact (cached), or the latencies a submission reported."""
+    golden_ids = [r["id"] for r in evalset.examples("golden")]
+    if source.kind == "predictions":
+        values = [preds.latency(i) for i in golden_ids]
+        return [v for v in values if v is not None] or None
+    have = cached(db, source.sha256, [LATENCY_KEY])
+    if LATENCY_KEY not in have:
+        progress(f"{source.role}: measuring single-example latency", force=True)
+        samples = predictors.latency_samples(
+            predictors.load(task, source.path), task, evalset.examples("golden"), n=LATENCY_SAMPLES
+        )
+        store(db, source.sha256, LATENCY_KEY, "latency", {"samples_ms": samples})
+        have[LATENCY_KEY] = {"samples_ms": samples}
+    return list(have[LATENCY_KEY]["samples_ms"])
+
+
+# --- finishing ------------------------------------------------------------------------------------
+
+
+def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDecision) -> None:
+    """Decision, evaluation result and the candidate's status change: one transaction."""
+    with db.transaction() as session:
+        evaluation = evaluations.get_evaluation(session, plan.evaluation_id, lock=True)
+        if evaluation.status != "running":
+            raise ValidationFailed(f"evaluation became {evaluation.status} while running; result discarded")
+        candidate = registry.get_candidate(session, evaluation.candidate_id, lock=True)
+        row = registry.record_decision(
+            session,
+            candidate=candidate,
+            stage="offline",
+            verdict=decision.verdict,
+            actor="system",
+            reasons=[r.to_dict() for r in decision.hard_failures + decision.soft_flags],
+            details={"evaluation_id": str(evaluation.id), **decision.to_dict()},
+        )
+        evaluation.results, evaluation.decision_id = results, row.id
+        evaluation.status, evaluation.finished_at = "done", utcnow()
+        evaluation.timings = plan.timings
+        evaluation.progress = {"stage": "done", "at": utcnow().isoformat()}
+        to = Status.GATE_PASSED if decision.verdict == "pass" else Status.GATE_FAILED
+        registry.transition(
+            session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
+        )
+        audit.record(
+            session,
+            actor="system",
+            action="evaluation.finish",
+            entity_type="evaluation",
+            entity_id=evaluation.id,
+            after={"verdict": decision.verdict, "summary": decision.summary},
+        )
+
+
+def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
+    """Mark an evaluation errored and hand the candidate back (``registered``) for another try."""
+    evaluation = evaluations.get_evaluation(session, evaluation_id, lock=True)
+    if evaluation.status in ("done", "error"):
+        return
+    evaluation.status, evaluation.error, evaluation.finished_at = "error", reason[:4000], utcnow()
+    evaluation.progress = {"stage": "error", "at": utcnow().isoformat()}
+    candidate = registry.get_candidate(session, evaluation.candidate_id, lock=True)
+    if candidate.status == Status.EVALUATING.value:
+        registry.transition(
+            session, candidate, Status.REGISTERED, actor="system", note=f"evaluation error: {reason[:300]}"
+        )
+    audit.record(
+        session,
+        actor="system",
+        action="evaluation.error",
+        entity_type="evaluation",
+        entity_id=evaluation.id,
+        after={"error": reason[:1000]},
+    )
+
+
+def _timed(plan: Plan, name: str, started: float) -> None:
+    plan.timings[name] = round(time.perf_counter() - started, 3)
+
+
+def run(
+    db: Database, settings: Settings, evaluation_id: str | uuid.UUID, *, echo: Echo = print
+) -> GateDecision:
+    """The whole evaluation; any exception leaves the candidate as it was before (see ``fail``)."""
+    began = time.perf_counter()
+    plan = start(db, settings, uuid.UUID(str(evaluation_id)))
+    progress = Progress(db, plan.evaluation_id, echo)
+    progress("verifying the evalset against its manifest", force=True)
+    t = time.perf_counter()
+    loaded = load_evalset(db, plan)
+    _timed(plan, "evalset_s", t)
+    t = time.perf_counter()
+    candidate = predictions_for(db, plan.candidate, loaded, plan.task, progress)
+    latency = latency_for(db, plan.candidate, loaded, plan.task, candidate, progress)
+    _timed(plan, "candidate_predictions_s", t)
+    t = time.perf_counter()
+    champion = predictions_for(db, plan.champion, loaded, plan.task, progress) if plan.champion else None
+    _timed(plan, "champion_predictions_s", t)
+    progress("computing the five modes and their statistics", force=True)
+    t = time.perf_counter()
+    with db.session() as session:
+        pairs = evaluations.correlation_pairs(
+            session,
+            target_id=plan.target_id,
+            window=plan.policy.correlation.window,
+            online_metric=plan.policy.correlation.online_metric,
+            primary_metric=plan.policy.primary_metric,
+        )
+    results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings)
+    decision = decide(results, plan.policy)
+    _timed(plan, "statistics_s", t)
+    plan.timings["total_s"] = round(time.perf_counter() - began, 3)
+    finish(db, plan, results, decision)
+    echo(f"[EVAL] {decision.summary}")
+    return decision
+
+
+def gate_results(
+    plan: Plan,
+    loaded: evalsets.EvalSet,
+    candidate: Predictions,
+    champion: Predictions | None,
+    latency: list[float] | None,
+    pairs: list[dict[str, Any]],
+    settings: Settings,
+) -> dict[str, Any]:
+    if plan.task == "classification":
+        return classification_results(
+            loaded,
+            candidate,
+            champion,
+            plan.policy,
+            latency_ms=latency,
+            correlation_pairs=pairs,
+            n_resamples=settings.bootstrap_resamples,
+        )
+    return predictors.task_results(
+        plan.task,
+        loaded,
+        candidate,
+        champion,
+        plan.policy,
+        latency_ms=latency,
+        correlation_pairs=pairs,
+        n_resamples=settings.bootstrap_resamples,
+    )

@@ -1,0 +1,55 @@
+"""Evaluation request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvaluationCreate(BaseModel):
+    """Empty body: Gatekeeper runs the artifact. With predictions: it scores that file (under the root)."""
+
+    model_config = ConfigDict(extra="forbid")
+    predictions_uri: str | None = Field(default=None, max_length=2000)
+    predictions_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class EvaluationRead(BaseModel):
+    id: uuid.UUID
+    candidate_id: uuid.UUID
+    champion_id: uuid.UUID | None
+    target: str
+    status: str
+    mode: str
+    policy_version: int
+    evalset_dir: str | None
+    manifest_version: str | None
+    evalset_files: dict[str, Any]
+    progress: dict[str, Any]
+    decision: dict[str, Any] | None
+    results: dict[str, Any] | None
+    error: str | None
+    timings: dict[str, Any]
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class OnlineMetricCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(min_length=1, max_length=100)
+    value: float = Field(allow_inf_nan=False)
+    window_days: int = Field(default=28, ge=1, le=365)
+
+
+class OnlineMetricRead(BaseModel):
+    candidate_id: uuid.UUID
+    metric: str
+    value: float
+    window_days: int
+    recorded_by: str
+    recorded_at: datetime

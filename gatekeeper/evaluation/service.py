@@ -1,0 +1,220 @@
+"""Evaluation requests, their job, online metrics and the offline-online pairs for correlation."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gatekeeper.clock import utcnow
+from gatekeeper.config import Settings
+from gatekeeper.errors import Conflict, NotFound, ValidationFailed
+from gatekeeper.evaluation import evalset as evalsets
+from gatekeeper.evaluation.models import Evaluation, OnlineMetric
+from gatekeeper.evaluation.predictions import parse_submitted
+from gatekeeper.evaluation.schemas import EvaluationCreate
+from gatekeeper.jobs import queue
+from gatekeeper.registry import audit
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.artifacts import file_sha256, resolve_under_root
+from gatekeeper.registry.models import Candidate, Decision
+from gatekeeper.registry.states import Status
+
+JOB_KIND = "evaluation"
+
+
+def _checked_predictions(
+    session: Session, spec: EvaluationCreate, candidate: Candidate, settings: Settings
+) -> None:
+    """Refuse a predictions file now (422 naming missing/extra ids), not minutes later in the worker."""
+    if not spec.predictions_uri or not spec.predictions_sha256:
+        raise ValidationFailed("predictions_uri and predictions_sha256 go together", field="predictions_uri")
+    path = resolve_under_root(spec.predictions_uri, settings.artifact_root)
+    if not path.is_file():
+        raise ValidationFailed(f"predictions file not found: {spec.predictions_uri}", field="predictions_uri")
+    actual = file_sha256(path)
+    if actual != spec.predictions_sha256:
+        raise ValidationFailed(
+            f"predictions_sha256 mismatch: expected {spec.predictions_sha256}, actual {actual}",
+            field="predictions_sha256",
+            expected=spec.predictions_sha256,
+            actual=actual,
+        )
+    policy = registry.policy_of(session, candidate.target)
+    folder = evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root)
+    loaded = evalsets.load(folder)
+    parse_submitted(path, task=candidate.target.task, expected_ids=loaded.example_ids(), labels=loaded.labels)
+
+
+def request_evaluation(
+    session: Session, *, candidate_id: str, spec: EvaluationCreate, actor: str, settings: Settings
+) -> Evaluation:
+    """Queue an evaluation: the candidate moves to ``evaluating`` in the same transaction."""
+    candidate = registry.get_candidate(session, candidate_id, lock=True)
+    if candidate.status not in (Status.REGISTERED.value, Status.GATE_PASSED.value):
+        raise Conflict(
+            f"candidate is {candidate.status}; only registered or gate_passed candidates are evaluated",
+            current_status=candidate.status,
+        )
+    target = candidate.target
+    policy = registry.policy_of(session, target)
+    # Refuse a tampered or missing evalset now; the worker verifies again before it reads a byte.
+    evalsets.load(evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root), roles=())
+    submitted = bool(spec.predictions_uri or spec.predictions_sha256)
+    if submitted:
+        _checked_predictions(session, spec, candidate, settings)
+    champion = registry.champion_of(session, target)
+    evaluation = Evaluation(
+        candidate_id=candidate.id,
+        champion_id=champion.id if champion else None,
+        status="queued",
+        mode="predictions" if submitted else "artifact",
+        predictions_uri=spec.predictions_uri,
+        predictions_sha256=spec.predictions_sha256,
+        policy_version=target.policy_version,
+        evalset_dir=policy.resolved_evalset_dir(),
+        requested_by=actor,
+        progress={"stage": "queued"},
+    )
+    session.add(evaluation)
+    session.flush()
+    registry.transition(
+        session, candidate, Status.EVALUATING, actor=actor, details={"evaluation_id": str(evaluation.id)}
+    )
+    queue.enqueue(session, kind=JOB_KIND, ref_id=evaluation.id, now=utcnow())
+    audit.record(
+        session,
+        actor=actor,
+        action="evaluation.request",
+        entity_type="evaluation",
+        entity_id=evaluation.id,
+        after={
+            "candidate_id": str(candidate.id),
+            "mode": evaluation.mode,
+            "champion_id": str(champion.id) if champion else None,
+        },
+    )
+    return evaluation
+
+
+def get_evaluation(session: Session, evaluation_id: str | uuid.UUID, *, lock: bool = False) -> Evaluation:
+    try:
+        key = evaluation_id if isinstance(evaluation_id, uuid.UUID) else uuid.UUID(str(evaluation_id))
+    except ValueError:
+        raise NotFound(f"no evaluation {evaluation_id}", field="evaluation_id") from None
+    found = session.get(Evaluation, key, with_for_update=lock, populate_existing=lock)
+    if found is None:
+        raise NotFound(f"no evaluation {evaluation_id}", field="evaluation_id")
+    return found
+
+
+def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:
+    return list(
+        session.scalars(
+            select(Evaluation)
+            .where(Evaluation.candidate_id == candidate.id)
+            .order_by(Evaluation.created_at.desc())
+        )
+    )
+
+
+def latest_done(session: Session, candidate_id: uuid.UUID) -> Evaluation | None:
+    return session.scalar(
+        select(Evaluation)
+        .where(Evaluation.candidate_id == candidate_id, Evaluation.status == "done")
+        .order_by(Evaluation.finished_at.desc())
+        .limit(1)
+    )
+
+
+def decision_of(session: Session, evaluation: Evaluation) -> Decision | None:
+    return session.get(Decision, evaluation.decision_id) if evaluation.decision_id else None
+
+
+def record_online_metric(
+    session: Session, *, candidate_id: str, metric: str, value: float, window_days: int, actor: str
+) -> OnlineMetric:
+    """Record (or correct) a promoted model's online metric; it feeds offline-online correlation."""
+    candidate = registry.get_candidate(session, candidate_id)
+    promoted = session.scalar(
+        select(Decision.id).where(Decision.candidate_id == candidate.id, Decision.verdict == "promote")
+    )
+    if promoted is None:
+        raise Conflict(
+            "online metrics are recorded for promoted models only; this candidate was never champion",
+            current_status=candidate.status,
+        )
+    row = session.scalar(
+        select(OnlineMetric)
+        .where(OnlineMetric.candidate_id == candidate.id, OnlineMetric.metric == metric)
+        .with_for_update()
+    )
+    before = {"value": row.value} if row else None
+    if row is None:
+        row = OnlineMetric(
+            candidate_id=candidate.id, metric=metric, value=value, window_days=window_days, recorded_by=actor
+        )
+        session.add(row)
+    else:
+        row.value, row.window_days, row.recorded_by, row.recorded_at = value, window_days, actor, utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="online_metric.record",
+        entity_type="candidate",
+        entity_id=candidate.id,
+        before=before,
+        after={"metric": metric, "value": value, "window_days": window_days},
+    )
+    return row
+
+
+def offline_metric(evaluation: Evaluation | None, metric: str) -> float | None:
+    if evaluation is None:
+        return None
+    value = ((evaluation.results or {}).get("golden") or {}).get("candidate", {}).get(metric)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def correlation_pairs(
+    session: Session, *, target_id: int, window: int, online_metric: str, primary_metric: str
+) -> list[dict[str, Any]]:
+    """(offline primary metric, online metric) for the last ``window`` promoted versions, oldest first."""
+    promoted = session.execute(
+        select(Candidate, Decision.created_at)
+        .join(Decision, Decision.candidate_id == Candidate.id)
+        .where(Candidate.target_id == target_id, Decision.verdict == "promote")
+        .order_by(Decision.created_at.desc())
+    ).all()
+    pairs, seen = [], set()
+    for candidate, promoted_at in promoted:
+        if candidate.id in seen:
+            continue
+        seen.add(candidate.id)
+        online = session.scalar(
+            select(OnlineMetric.value).where(
+                OnlineMetric.candidate_id == candidate.id, OnlineMetric.metric == online_metric
+            )
+        )
+        offline = offline_metric(latest_done(session, candidate.id), primary_metric)
+        if online is not None and offline is not None:
+            pairs.append(
+                {
+                    "candidate_id": str(candidate.id),
+                    "version": candidate.version,
+                    "offline": offline,
+                    "online": float(online),
+                    "promoted_at": promoted_at.isoformat(),
+                }
+            )
+        if len(pairs) == window:
+            break
+    return list(reversed(pairs))
+
+
+def evalset_path(settings: Settings, evalset_dir: str) -> Path:
+    return evalsets.resolve_folder(evalset_dir, settings.evalset_root)

@@ -1,0 +1,39 @@
+"""``gatekeeper worker``: run queued evaluations and training runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gatekeeper.config import get_settings
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run at most one job, then exit.")] = False,
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only these job kinds (repeatable).")
+    ] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 1.0,
+) -> None:
+    """Claim jobs from the database queue and run them (Postgres: run several, on several machines)."""
+    from gatekeeper.db import Database
+    from gatekeeper.jobs.handlers import install
+    from gatekeeper.jobs.worker import Worker
+
+    install()
+    settings = get_settings()
+    runner = Worker(
+        Database.from_url(settings.database_url),
+        settings,
+        kinds=tuple(kinds) if kinds else None,
+        echo=lambda line: typer.echo(line, err=True),
+    )
+    if once:
+        ran = runner.run_once()
+        typer.echo("ran one job" if ran else "no job was waiting", err=True)
+        return
+    try:
+        runner.run_forever(poll_seconds=poll)
+    except KeyboardInterrupt:
+        typer.echo("worker stopped", err=True)
