@@ -30,6 +30,11 @@ EXPECTED_TABLES = {
     "jobs",
     "prediction_sets",
     "online_metrics",
+    "shadow_records",
+    "canaries",
+    "metric_windows",
+    "daemon_leases",
+    "outbox",
 }
 
 

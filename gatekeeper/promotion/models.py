@@ -1,0 +1,108 @@
+"""Shadow records, canaries and their metric windows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gatekeeper.clock import utcnow
+from gatekeeper.db import Base, JSONType, UTCDateTime
+
+
+class ShadowRecord(Base):
+    """One request served by the champion and mirrored to the candidate (DESIGN section 7)."""
+
+    __tablename__ = "shadow_records"
+    __table_args__ = (
+        UniqueConstraint("candidate_id", "request_id", name="uq_shadow_records_candidate_request"),
+        Index("ix_shadow_records_candidate_ts", "candidate_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"))
+    request_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    slices: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    champion_prediction: Mapped[str | None] = mapped_column(Text)
+    candidate_prediction: Mapped[str | None] = mapped_column(Text)
+    champion_latency_ms: Mapped[float] = mapped_column(Float)
+    candidate_latency_ms: Mapped[float] = mapped_column(Float)
+    champion_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    candidate_error: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Canary(Base):
+    """A staged rollout of one candidate against the champion it may replace."""
+
+    __tablename__ = "canaries"
+    __table_args__ = (
+        # One live canary per target: running, or aborted and waiting for on-call.
+        Index(
+            "uq_canaries_one_live",
+            "target_id",
+            unique=True,
+            postgresql_where=text("state IN ('running', 'aborted')"),
+            sqlite_where=text("state IN ('running', 'aborted')"),
+        ),
+        Index("ix_canaries_state", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), index=True)
+    champion_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("candidates.id"))
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    stage_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Canary windows before this instant are not judged again (set when on-call re-enables).
+    armed_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    baseline_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    aborted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reenables: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class MetricWindow(Base):
+    """A 5-minute window of online metrics for one group. Times are epoch seconds: the daemon reads a
+    day of windows for every running canary each tick, and integers are what it computes with."""
+
+    __tablename__ = "metric_windows"
+    __table_args__ = (
+        UniqueConstraint("canary_id", "grp", "start_s", name="uq_metric_windows_canary_group_start"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    canary_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("canaries.id"))
+    grp: Mapped[str] = mapped_column(String(10))
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    end_s: Mapped[int] = mapped_column(BigInteger)
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    latency_p99_ms: Mapped[float] = mapped_column(Float)
+    safety: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
+    exceptions: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
