@@ -232,14 +232,20 @@ def artifact_hash(path: Annotated[Path, typer.Argument(exists=True, help="File o
 
 def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
+    from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
     from gatekeeper.jobs import cli as jobs_cli
+    from gatekeeper.promotion import cli as promotion_cli
     from gatekeeper.training import cli as training_cli
 
     app.command()(evaluation_cli.evaluate)
     app.command()(evaluation_cli.report)
     app.command()(jobs_cli.worker)
     app.command()(training_cli.train)
+    app.add_typer(promotion_cli.shadow_app, name="shadow")
+    app.command("canary-daemon")(promotion_cli.canary_daemon)
+    app.command("drift-daemon")(drift_cli.drift_daemon)
+    app.command()(__import__("dashboards.cli", fromlist=["dashboard"]).dashboard)
 
 
 _register_domain_commands()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from gatekeeper import __version__
 from gatekeeper.api import errors
 from gatekeeper.api.middleware import BodyLimit, Metrics
+from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings, get_settings
 from gatekeeper.db import Database
 from gatekeeper.registry.api import router as registry_router
@@ -45,7 +46,9 @@ class _RegistryCollector:
         yield gauge
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database.from_url(settings.database_url)
     app = FastAPI(
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         description="Registry, offline gate, shadow, canary and auto-abort for MangaAssist models. "
         "Send `Authorization: Bearer <token>` on every /v1 route.",
     )
-    app.state.settings, app.state.db = settings, db
+    app.state.settings, app.state.db, app.state.clock = settings, db, clock or SystemClock()
     prometheus = CollectorRegistry()
     prometheus.register(_RegistryCollector(db))
     app.state.prometheus = prometheus
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
 
 def _domain_routers() -> list:
+    from gatekeeper.drift.api import router as drift_router
     from gatekeeper.evaluation.api import router as evaluation_router
+    from gatekeeper.promotion.api import router as promotion_router
 
-    return [evaluation_router]
+    return [evaluation_router, promotion_router, drift_router]

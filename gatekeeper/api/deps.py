@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from gatekeeper.clock import Clock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.registry.auth import Actor, Role, authenticate
@@ -35,7 +36,12 @@ def _session(request: Request) -> Iterator[Session]:
             raise
 
 
+def _clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+ClockDep = Annotated[Clock, Depends(_clock)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 

@@ -165,6 +165,18 @@ class GroupArrays:
     def __len__(self) -> int:
         return int(self.start.size)
 
+    def select(self, mask: BoolArray) -> GroupArrays:
+        """The windows where ``mask`` is true (order and uniqueness are kept)."""
+        return GroupArrays(
+            self.start[mask],
+            self.end[mask],
+            self.requests[mask],
+            self.errors[mask],
+            self.latency_p99_ms[mask],
+            {k: v[mask] for k, v in self.safety.items()},
+            {k: v[mask] for k, v in self.exceptions.items()},
+        )
+
     @classmethod
     def empty(cls) -> GroupArrays:
         """Return a group with no windows."""

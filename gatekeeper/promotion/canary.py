@@ -1,10 +1,416 @@
-"""Canary plans and stages (issue 6 fills this in)."""
+"""Canary plans and stages: start, advance, promote at the end, abort (automatically or by on-call),
+and re-enable after the baseline check. Every change is one transaction with its decision and audit."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from gatekeeper.canary import rules as abort_rules
+from gatekeeper.canary import windows as canary_windows
+from gatekeeper.config import Settings
+from gatekeeper.errors import Conflict, NotFound
+from gatekeeper.notify import service as notify
+from gatekeeper.policy.schema import Policy
+from gatekeeper.promotion import shadow
+from gatekeeper.promotion.models import Canary
+from gatekeeper.registry import audit
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.auth import Actor, Role
+from gatekeeper.registry.models import Candidate, Decision
+from gatekeeper.registry.states import Status
+
+LIVE = ("running", "aborted")
+BASELINE = timedelta(hours=1)
 
 
 def running_shares(session: Session, target_id: int) -> dict[str, float]:
-    """Traffic share per candidate id of the target's running canaries."""
-    return {}
+    """Traffic share of each candidate whose canary is running (an aborted one gets none)."""
+    rows = session.scalars(select(Canary).where(Canary.target_id == target_id, Canary.state == "running"))
+    return {str(c.candidate_id): float(c.plan[c.stage]["share"]) for c in rows}
+
+
+def get(session: Session, canary_id: str | uuid.UUID, *, lock: bool = False) -> Canary:
+    try:
+        key = canary_id if isinstance(canary_id, uuid.UUID) else uuid.UUID(str(canary_id))
+    except ValueError:
+        raise NotFound(f"no canary {canary_id}", field="canary_id") from None
+    canary = session.get(Canary, key, with_for_update=lock, populate_existing=lock)
+    if canary is None:
+        raise NotFound(f"no canary {canary_id}", field="canary_id")
+    return canary
+
+
+def stage_ends_at(canary: Canary) -> datetime:
+    return canary.stage_started_at + timedelta(days=float(canary.plan[canary.stage]["days"]))
+
+
+def plan_for(policy: Policy, extended: bool) -> list[dict[str, Any]]:
+    if extended:
+        ext = policy.correlation.extended_canary
+        return [{"share": ext.share, "days": ext.days}]
+    return [{"share": s.share, "days": s.days} for s in policy.canary.stages]
+
+
+def _offline_decision(session: Session, candidate: Candidate) -> Decision | None:
+    return session.scalar(
+        select(Decision)
+        .where(Decision.candidate_id == candidate.id, Decision.stage == "offline")
+        .order_by(Decision.created_at.desc())
+        .limit(1)
+    )
+
+
+def start(session: Session, *, candidate_id: str, actor: str, now: datetime) -> Canary:
+    """shadow (passed) -> canary at the first stage; extended when the offline decision says so."""
+    candidate = registry.get_candidate(session, candidate_id, lock=True)
+    if candidate.status != Status.SHADOW.value:
+        raise Conflict(
+            f"candidate is {candidate.status}; a canary needs a passed gate and a passed shadow",
+            current_status=candidate.status,
+        )
+    summary = shadow.summary_of(session, candidate)
+    if summary["verdict"] != "pass":
+        raise Conflict(
+            f"shadow has not passed ({summary['verdict']}): {'; '.join(summary['reasons'])}",
+            current_status=candidate.status,
+            shadow=summary,
+        )
+    target = registry.get_target(session, candidate.target.name, lock=True)
+    champion = registry.champion_of(session, target)
+    offline = _offline_decision(session, candidate)
+    policy = registry.policy_of(session, target)
+    extended = bool(policy.always_extended_canary or (offline and offline.details.get("extended_canary")))
+    canary = Canary(
+        target_id=target.id,
+        candidate_id=candidate.id,
+        champion_id=champion.id if champion else None,
+        state="running",
+        extended=extended,
+        plan=plan_for(policy, extended),
+        stage=0,
+        stage_started_at=now,
+        armed_since=now,
+        baseline_start=now - BASELINE,
+        started_at=now,
+        created_by=actor,
+    )
+    session.add(canary)
+    session.flush()
+    registry.record_decision(
+        session,
+        candidate=candidate,
+        stage="shadow",
+        verdict="pass",
+        actor=actor,
+        details={k: v for k, v in summary.items() if k != "per_slice"},
+    )
+    registry.transition(session, candidate, Status.CANARY, actor=actor, details={"canary_id": str(canary.id)})
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.start",
+        entity_type="canary",
+        entity_id=canary.id,
+        after={
+            "plan": canary.plan,
+            "extended": extended,
+            "reason": (offline.details.get("extended_reason") if offline else None),
+        },
+    )
+    return canary
+
+
+def _advance(session: Session, canary: Canary, *, actor: str) -> str:
+    ended = stage_ends_at(canary)
+    if canary.stage + 1 < len(canary.plan):
+        canary.stage += 1
+        canary.stage_started_at = ended  # the next stage starts exactly when the last one ended
+        registry.bump_routing(session, canary.target_id)
+        audit.record(
+            session,
+            actor=actor,
+            action="canary.stage",
+            entity_type="canary",
+            entity_id=canary.id,
+            before={"stage": canary.stage - 1},
+            after={"stage": canary.stage, "share": canary.plan[canary.stage]["share"]},
+        )
+        return f"stage {canary.stage + 1}/{len(canary.plan)} at {canary.plan[canary.stage]['share']:.0%}"
+    promote(session, canary, actor=actor, at=ended)
+    return "promoted to champion"
+
+
+def promote(session: Session, canary: Canary, *, actor: str, at: datetime) -> Candidate:
+    """The last stage passed: candidate -> champion, old champion -> retired, in one transaction."""
+    candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
+    target = registry.get_target(session, candidate.target.name, lock=True)
+    old = registry.champion_of(session, target)
+    if old is not None:
+        registry.transition(
+            session,
+            registry.get_candidate(session, old.id, lock=True),
+            Status.RETIRED,
+            actor=actor,
+            details={"replaced_by": str(candidate.id)},
+        )
+    registry.transition(
+        session, candidate, Status.CHAMPION, actor=actor, details={"canary_id": str(canary.id)}
+    )
+    canary.state, canary.finished_at = "passed", at
+    registry.record_decision(
+        session,
+        candidate=candidate,
+        stage="full",
+        verdict="promote",
+        actor=actor,
+        details={"canary_id": str(canary.id), "plan": canary.plan, "replaced": str(old.id) if old else None},
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.pass",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": "running"},
+        after={"state": "passed"},
+    )
+    return candidate
+
+
+def advance_if_due(session: Session, canary: Canary, *, now: datetime, actor: str) -> str | None:
+    """Move on when the stage's time has passed with no trigger (possibly several stages at once)."""
+    moved = None
+    while canary.state == "running" and now >= stage_ends_at(canary):
+        moved = _advance(session, canary, actor=actor)
+    return moved
+
+
+def abort(
+    session: Session,
+    canary: Canary,
+    *,
+    trigger: abort_rules.Trigger,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Auto-abort: routing back to the champion, decision, audit and page, all in one transaction."""
+    candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
+    figures = trigger.to_dict()
+    canary.state, canary.aborted_at, canary.trigger = "aborted", now, figures
+    registry.transition(session, candidate, Status.ABORTED, actor=actor, details={"rule": trigger.rule})
+    registry.record_decision(
+        session,
+        candidate=candidate,
+        stage="canary",
+        verdict="abort",
+        actor=actor,
+        reasons=[
+            {
+                "check": f"canary.{trigger.rule}",
+                "metric": trigger.metric or trigger.rule,
+                "severity": "hard",
+                "passed": False,
+                "message": _describe(trigger),
+            }
+        ],
+        details={"canary_id": str(canary.id), "trigger": figures, "stage": canary.stage},
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.abort",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": "running"},
+        after={"state": "aborted", "rule": trigger.rule},
+    )
+    target = candidate.target.name
+    notify.page(
+        session,
+        settings,
+        title=f"Canary auto-abort: {target} v{candidate.version}",
+        lines=[
+            _describe(trigger),
+            f"stage {canary.stage + 1}/{len(canary.plan)} "
+            f"({canary.plan[canary.stage]['share']:.0%}); traffic is back on the champion",
+            f"re-enable after the baseline check: POST /v1/canaries/{canary.id}/reenable",
+        ],
+        dedup_key=f"gatekeeper-canary-{canary.id}-{int(now.timestamp())}",
+        source=f"canary:{canary.id}",
+        component=target,
+        details={
+            "rule": trigger.rule,
+            "canary_id": str(canary.id),
+            "candidate_id": str(candidate.id),
+            "figures": figures,
+        },
+        now=now,
+    )
+
+
+def _describe(trigger: abort_rules.Trigger) -> str:
+    """One line an on-call engineer can act on: the rule, the latest window's figures, for how long."""
+    f = trigger.figures
+    last = (f.get("windows") or [f])[-1]
+    span = f.get("span_minutes")
+    if trigger.rule == "error_rate":
+        what = (
+            f"canary error rate {last['canary_rate']:.2%} vs holdout {last['holdout_rate']:.2%} "
+            f"({last['ratio']:.1f}x)"
+        )
+    elif trigger.rule == "latency_p99":
+        what = f"canary p99 {last['canary_p99_ms']:.0f} ms vs holdout {last['holdout_p99_ms']:.0f} ms"
+    elif trigger.rule == "safety":
+        what = (
+            f"{trigger.metric} {last['canary']:.4f} vs holdout {last['holdout']:.4f} "
+            f"({last['deficit_sigmas']:.1f} sigma below)"
+        )
+    else:
+        what = (
+            f"exception {trigger.metric}: canary rate {last['canary_rate']:.3%} vs holdout "
+            f"{last['holdout_rate']:.3%}"
+        )
+    return f"{trigger.rule}: {what} for {span:.0f} min" if span else f"{trigger.rule}: {what}"
+
+
+def manual_abort(session: Session, *, canary_id: str, reason: str, actor: str, now: datetime) -> Canary:
+    """On-call ends a canary for good: the candidate becomes failed_promotion."""
+    canary = get(session, canary_id, lock=True)
+    if canary.state not in LIVE:
+        raise Conflict(
+            f"canary is {canary.state}; only a running or aborted canary can be aborted",
+            current_state=canary.state,
+        )
+    candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
+    before = canary.state
+    canary.state, canary.finished_at = "failed", now
+    registry.transition(session, candidate, Status.FAILED_PROMOTION, actor=actor, note=reason)
+    registry.record_decision(
+        session,
+        candidate=candidate,
+        stage="canary",
+        verdict="abort",
+        actor=actor,
+        reasons=[
+            {
+                "check": "canary.manual_abort",
+                "metric": "manual",
+                "severity": "hard",
+                "passed": False,
+                "message": reason,
+            }
+        ],
+        details={"canary_id": str(canary.id)},
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.manual_abort",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": before},
+        after={"state": "failed"},
+        note=reason,
+    )
+    return canary
+
+
+def _resume(
+    session: Session,
+    canary: Canary,
+    *,
+    actor: str,
+    now: datetime,
+    verdict_details: dict[str, Any],
+    action: str,
+    reason: str,
+) -> Canary:
+    candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
+    paused = now - (canary.aborted_at or now)
+    canary.state, canary.armed_since = "running", now
+    canary.stage_started_at += paused  # the stage keeps its full observation time
+    canary.aborted_at, canary.reenables = None, canary.reenables + 1
+    registry.transition(session, candidate, Status.CANARY, actor=actor, note=reason)
+    registry.record_decision(
+        session,
+        candidate=candidate,
+        stage="canary",
+        verdict="reenable",
+        actor=actor,
+        reasons=[
+            {"check": action, "metric": "recheck", "severity": "info", "passed": True, "message": reason}
+        ],
+        details={"canary_id": str(canary.id), **verdict_details},
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": "aborted"},
+        after={"state": "running", **verdict_details},
+        note=reason,
+    )
+    return canary
+
+
+def reenable(
+    session: Session, *, canary_id: str, reason: str, force: bool, actor: Actor, now: datetime
+) -> Canary:
+    """Re-run the triggering rule against the pre-canary baseline; resume only if it no longer fires."""
+    canary = get(session, canary_id, lock=True)
+    if canary.state != "aborted" or not canary.trigger:
+        raise Conflict(
+            f"canary is {canary.state}; only an aborted canary can be re-enabled", current_state=canary.state
+        )
+    if force:
+        actor.require(Role.ADMIN)
+        return _resume(
+            session,
+            canary,
+            actor=actor.name,
+            now=now,
+            verdict_details={"override": True},
+            action="canary.reenable_override",
+            reason=reason,
+        )
+    policy = registry.policy_of(session, canary_target(session, canary))
+    rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
+    trigger = abort_rules.Trigger.from_dict(canary.trigger)
+    recheck = abort_rules.recheck_against_baseline(trigger, arrays, rules)  # NoBaseline -> 409
+    if recheck.fires:
+        raise Conflict(
+            f"the {trigger.rule} rule still fires against the pre-canary baseline: {recheck.reason}",
+            rule=trigger.rule,
+            figures=recheck.figures,
+        )
+    return _resume(
+        session,
+        canary,
+        actor=actor.name,
+        now=now,
+        action="canary.reenable",
+        reason=reason,
+        verdict_details={"recheck": {"fires": False, "reason": recheck.reason, "figures": recheck.figures}},
+    )
+
+
+def canary_target(session: Session, canary: Canary) -> Any:
+    return registry.get_candidate(session, canary.candidate_id).target
+
+
+def of_target(session: Session, target_name: str) -> list[Canary]:
+    target = registry.get_target(session, target_name)
+    return list(
+        session.scalars(
+            select(Canary).where(Canary.target_id == target.id).order_by(Canary.started_at.desc())
+        )
+    )

@@ -635,3 +635,22 @@ def test_streams_are_seeded_and_carry_a_baseline_hour() -> None:
     quiet_profile = Profile(exception_rates={}, outages_per_day=0)
     quiet = healthy_stream(START, 1, 5, profile=quiet_profile, baseline=False)
     assert not any(w.exceptions for w in quiet) and all(w.group != "baseline" for w in quiet)
+
+
+def test_select_keeps_the_masked_windows_in_every_column() -> None:
+    import numpy as np
+
+    from gatekeeper.canary.rules import GroupArrays
+
+    g = GroupArrays.from_columns(
+        start=[0, 300, 600],
+        end=[300, 600, 900],
+        requests=[10, 20, 30],
+        errors=[1, 2, 3],
+        latency_p99_ms=[5.0, 6.0, 7.0],
+        safety={"s": [0.9, 0.8, 0.7]},
+        exceptions={"E": [0, 1, 0]},
+    )
+    picked = g.select(np.array([True, False, True]))
+    assert picked.start.tolist() == [0, 600] and picked.requests.tolist() == [10, 30]
+    assert picked.safety["s"].tolist() == [0.9, 0.7] and picked.exceptions["E"].tolist() == [0, 0]

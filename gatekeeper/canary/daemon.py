@@ -1,0 +1,236 @@
+"""``gatekeeper canary-daemon``: every tick, apply the abort rules to every running canary, abort on a
+trigger (routing back to the champion in the same transaction), and advance stages whose time is up.
+
+One leader at a time: on Postgres a session advisory lock, held for the life of the leader's
+connection, so a crashed leader releases it and a standby takes over at its next tick; on SQLite an
+exclusive lock file (one process). Each canary's change is its own transaction, so a kill -9 between
+two canaries leaves every canary either untouched or fully changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+from gatekeeper.canary import rules as abort_rules
+from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import DaemonLease
+from gatekeeper.clock import Clock, SystemClock
+from gatekeeper.config import Settings
+from gatekeeper.db import Database
+from gatekeeper.policy.schema import Policy
+from gatekeeper.promotion import canary as canaries
+from gatekeeper.promotion.models import Canary
+from gatekeeper.registry import service as registry
+
+log = logging.getLogger("gatekeeper.canary.daemon")
+LEASE_NAME = "canary-daemon"
+ADVISORY_KEY = 0x47_4B_43_44  # "GKCD"
+LOOKBACK = timedelta(hours=25)  # trailing 24 h of holdout sigma, plus the runs being judged
+
+
+class Leadership:
+    """Try to become (and stay) the one daemon that acts."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Any = None
+        self._file: Any = None
+
+    def acquire(self) -> bool:
+        if self.db.dialect == "postgresql":
+            if self._conn is None:
+                self._conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar():
+                return True
+            return False
+        if self._file is None:
+            path = Path(str(self.db.engine.url.database) + f".{LEASE_NAME}.lock")
+            self._file = path.open("a+")
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._file.close()
+                self._file = None
+                return False
+        return True
+
+    def held(self) -> bool:
+        """Still leader? On Postgres this also notices a dropped connection (the lock went with it)."""
+        if self.db.dialect != "postgresql":
+            return self._file is not None
+        try:
+            held = self._conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND objid = :k"
+                ),
+                {"k": ADVISORY_KEY},
+            ).scalar()
+        except Exception:
+            self._conn = None
+            return False
+        return bool(held)
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            finally:
+                self._conn.close()
+                self._conn = None
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    canaries: int = 0
+    aborted: list[str] = field(default_factory=list)
+    advanced: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+
+
+@dataclass
+class CanaryDaemon:
+    db: Database
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}")
+    echo: Callable[[str], None] = print
+    pace_seconds: float = 0.0  # pause between canaries: lets crash tests kill a tick half-way
+    _policies: dict[tuple[int, int], Policy] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return f"canary-daemon:{self.name}"
+
+    def _policy(self, session: Any, target: Any) -> Policy:
+        key = (target.id, target.policy_version)
+        if key not in self._policies:
+            self._policies[key] = registry.policy_of(session, target)
+        return self._policies[key]
+
+    def _running(self) -> list[tuple[uuid.UUID, datetime, Policy]]:
+        with self.db.session() as session:
+            rows = session.scalars(select(Canary).where(Canary.state == "running")).all()
+            return [
+                (c.id, c.armed_since, self._policy(session, canaries.canary_target(session, c))) for c in rows
+            ]
+
+    def tick(self) -> TickReport:
+        """One pass over every running canary (call only while leader)."""
+        began = time.perf_counter()
+        now = self.clock.now()
+        report = TickReport(at=now)
+        running = self._running()
+        report.canaries = len(running)
+        by_metrics: dict[tuple[str, ...], list[uuid.UUID]] = {}
+        for cid, _, policy in running:
+            by_metrics.setdefault(tuple(policy.canary.safety_metrics), []).append(cid)
+        arrays: dict[uuid.UUID, abort_rules.WindowArrays] = {}
+        since = int((now - LOOKBACK).timestamp())
+        with self.db.session() as session:
+            for metrics, ids in by_metrics.items():
+                arrays.update(
+                    canary_windows.load(session, ids, list(metrics), since_s=since, exceptions_since_s=since)
+                )
+        report.load_seconds = time.perf_counter() - began
+        for cid, armed_since, policy in running:
+            trigger = self.first_trigger(arrays[cid], policy, armed_since=armed_since, now=now)
+            outcome = self._act(cid, trigger, now)
+            if self.pace_seconds:
+                time.sleep(self.pace_seconds)
+            if outcome == "aborted":
+                report.aborted.append(str(cid))
+            elif outcome:
+                report.advanced.append(f"{cid}: {outcome}")
+        self._heartbeat(now)
+        report.seconds = time.perf_counter() - began
+        return report
+
+    @staticmethod
+    def first_trigger(
+        arrays: abort_rules.WindowArrays, policy: Policy, *, armed_since: datetime, now: datetime
+    ) -> abort_rules.Trigger | None:
+        """Judge canary windows that ended by now and started after the canary was (re-)armed."""
+        lo, hi = armed_since.timestamp(), now.timestamp()
+        keep = (arrays.canary.start >= lo) & (arrays.canary.end <= hi)
+        judged = abort_rules.WindowArrays(arrays.canary.select(keep), arrays.holdout, arrays.baseline)
+        rules = abort_rules.AbortRules.from_policy(
+            policy.abort_rules.model_dump(), policy.canary.safety_metrics
+        )
+        found = abort_rules.evaluate(judged, rules)
+        return found[0] if found else None
+
+    def _act(self, canary_id: uuid.UUID, trigger: abort_rules.Trigger | None, now: datetime) -> str | None:
+        with self.db.transaction() as session:
+            canary = canaries.get(session, canary_id, lock=True)
+            if canary.state != "running":  # on-call acted since we read it
+                return None
+            if trigger is not None:
+                canaries.abort(
+                    session, canary, trigger=trigger, actor=self.actor, now=now, settings=self.settings
+                )
+                self.echo(f"[CANARY] {canary_id} aborted: {trigger.rule}")
+                return "aborted"
+            moved = canaries.advance_if_due(session, canary, now=now, actor=self.actor)
+            if moved:
+                self.echo(f"[CANARY] {canary_id} {moved}")
+            return moved
+
+    def _heartbeat(self, now: datetime) -> None:
+        with self.db.transaction() as session:
+            lease = session.get(DaemonLease, LEASE_NAME, with_for_update=True)
+            if lease is None:
+                session.add(
+                    DaemonLease(name=LEASE_NAME, holder=self.name, acquired_at=now, heartbeat_at=now, ticks=1)
+                )
+            elif lease.holder != self.name:
+                lease.holder, lease.acquired_at, lease.heartbeat_at, lease.ticks = self.name, now, now, 1
+            else:
+                lease.heartbeat_at, lease.ticks = now, lease.ticks + 1
+
+    def run(self, *, tick_seconds: float, once: bool = False, stop: threading.Event | None = None) -> None:
+        """Tick while leader; otherwise wait as a standby and try again every tick."""
+        from gatekeeper.notify.service import Sender
+
+        stop = stop or threading.Event()
+        leader = Leadership(self.db)
+        sender = Sender(self.db, clock=self.clock).start()
+        was_leader: bool | None = None  # unknown: the first pass always says which it is
+        try:
+            while not stop.is_set():
+                is_leader = (leader.held() or leader.acquire()) if was_leader else leader.acquire()
+                if is_leader != was_leader:
+                    self.echo(f"[DAEMON] {self.name} is {'leader' if is_leader else 'standby'}")
+                    was_leader = is_leader
+                if is_leader:
+                    report = self.tick()
+                    self.echo(
+                        f"[TICK] {report.at:%Y-%m-%dT%H:%M:%SZ} canaries={report.canaries} "
+                        f"aborted={len(report.aborted)} advanced={len(report.advanced)} "
+                        f"took={report.seconds * 1000:.0f}ms"
+                    )
+                if once:
+                    break
+                stop.wait(tick_seconds)
+        finally:
+            sender.close()
+            leader.release()

@@ -1,0 +1,169 @@
+"""Shadow and canary routes: what the serving layer posts and what on-call does."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select
+
+from gatekeeper.api.deps import CI, ActorDep, ClockDep, Oncall, Reader, SessionDep
+from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import DaemonLease
+from gatekeeper.errors import Conflict
+from gatekeeper.promotion import canary as canaries
+from gatekeeper.promotion import shadow
+from gatekeeper.promotion.models import Canary, MetricWindow
+from gatekeeper.promotion.schemas import AbortIn, CanaryRead, MetricBatch, ReenableIn, ShadowBatch
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.schemas import CandidateRead, candidate_read
+
+router = APIRouter(prefix="/v1", tags=["shadow and canary"])
+
+
+def canary_read(session: SessionDep, c: Canary) -> CanaryRead:
+    candidate = registry.get_candidate(session, c.candidate_id)
+    return CanaryRead(
+        id=c.id,
+        target=candidate.target.name,
+        candidate_id=c.candidate_id,
+        candidate_version=candidate.version,
+        champion_id=c.champion_id,
+        state=c.state,
+        extended=c.extended,
+        plan=c.plan,
+        stage=c.stage,
+        share=float(c.plan[c.stage]["share"]) if c.state == "running" else 0.0,
+        stage_started_at=c.stage_started_at,
+        stage_ends_at=canaries.stage_ends_at(c),
+        armed_since=c.armed_since,
+        baseline_start=c.baseline_start,
+        started_at=c.started_at,
+        aborted_at=c.aborted_at,
+        finished_at=c.finished_at,
+        trigger=c.trigger,
+        reenables=c.reenables,
+        windows=canary_windows.counts(session, c.id),
+    )
+
+
+@router.post("/candidates/{candidate_id}/shadow")
+def start_shadow(candidate_id: str, session: SessionDep, actor: CI) -> CandidateRead:
+    """Put a gate-passed candidate in shadow: the serving layer mirrors traffic to it (weight 0)."""
+    return candidate_read(shadow.start(session, candidate_id=candidate_id, actor=actor.name))
+
+
+@router.post("/candidates/{candidate_id}/shadow/records")
+def post_shadow_records(
+    candidate_id: str, body: ShadowBatch, session: SessionDep, actor: CI
+) -> dict[str, Any]:
+    accepted = shadow.record(session, candidate_id=candidate_id, records=body.records, actor=actor.name)
+    return {"accepted": accepted}
+
+
+@router.get("/candidates/{candidate_id}/shadow")
+def shadow_summary(candidate_id: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+    return shadow.summary_of(session, registry.get_candidate(session, candidate_id))
+
+
+@router.post("/candidates/{candidate_id}/canary", status_code=status.HTTP_201_CREATED)
+def start_canary(candidate_id: str, session: SessionDep, clock: ClockDep, actor: CI) -> CanaryRead:
+    return canary_read(
+        session, canaries.start(session, candidate_id=candidate_id, actor=actor.name, now=clock.now())
+    )
+
+
+@router.get("/canaries/{canary_id}")
+def get_canary(canary_id: str, session: SessionDep, _: Reader) -> CanaryRead:
+    return canary_read(session, canaries.get(session, canary_id))
+
+
+@router.get("/targets/{target}/canaries")
+def list_canaries(target: str, session: SessionDep, _: Reader) -> list[CanaryRead]:
+    return [canary_read(session, c) for c in canaries.of_target(session, target)]
+
+
+@router.post("/canaries/{canary_id}/metrics")
+def post_metrics(canary_id: str, body: MetricBatch, session: SessionDep, actor: CI) -> dict[str, Any]:
+    """5-minute windows for canary, holdout and baseline; a window sent again replaces the earlier one."""
+    canary = canaries.get(session, canary_id)
+    if canary.state not in canaries.LIVE:
+        raise Conflict(
+            f"canary is {canary.state}; metrics are taken while it is running or aborted",
+            current_state=canary.state,
+        )
+    return {"accepted": canary_windows.upsert(session, canary.id, body.windows)}
+
+
+@router.get("/canaries/{canary_id}/windows")
+def get_windows(
+    canary_id: str,
+    session: SessionDep,
+    _: Reader,
+    group: Literal["canary", "holdout", "baseline"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
+) -> list[dict[str, Any]]:
+    canary = canaries.get(session, canary_id)
+    stmt = (
+        select(MetricWindow)
+        .where(MetricWindow.canary_id == canary.id)
+        .order_by(MetricWindow.start_s)
+        .limit(limit)
+    )
+    if group:
+        stmt = stmt.where(MetricWindow.grp == group)
+    return [
+        {
+            "group": w.grp,
+            "start_s": w.start_s,
+            "end_s": w.end_s,
+            "requests": w.requests,
+            "errors": w.errors,
+            "latency_p99_ms": w.latency_p99_ms,
+            "safety": w.safety,
+            "exceptions": w.exceptions,
+        }
+        for w in session.scalars(stmt)
+    ]
+
+
+@router.post("/canaries/{canary_id}/abort")
+def abort_canary(
+    canary_id: str, body: AbortIn, session: SessionDep, clock: ClockDep, actor: Oncall
+) -> CanaryRead:
+    """End a canary for good (the candidate becomes failed_promotion); routing stays on the champion."""
+    return canary_read(
+        session,
+        canaries.manual_abort(
+            session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=clock.now()
+        ),
+    )
+
+
+@router.post("/canaries/{canary_id}/reenable")
+def reenable_canary(
+    canary_id: str, body: ReenableIn, session: SessionDep, clock: ClockDep, actor: Oncall
+) -> CanaryRead:
+    """Resume an aborted canary if its trigger no longer fires against the pre-canary baseline (409 with the
+    figures otherwise). ``force`` skips the check: admin only, audited as an override."""
+    return canary_read(
+        session,
+        canaries.reenable(
+            session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=clock.now()
+        ),
+    )
+
+
+@router.get("/daemon")
+def daemon_status(session: SessionDep, clock: ClockDep, _: ActorDep) -> dict[str, Any]:
+    """Who leads the canary daemon and when it last ticked."""
+    lease = session.get(DaemonLease, "canary-daemon")
+    if lease is None:
+        return {"leader": None, "heartbeat_at": None, "age_seconds": None}
+    return {
+        "leader": lease.holder,
+        "acquired_at": lease.acquired_at,
+        "heartbeat_at": lease.heartbeat_at,
+        "ticks": lease.ticks,
+        "age_seconds": (clock.now() - lease.heartbeat_at).total_seconds(),
+    }

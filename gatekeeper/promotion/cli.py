@@ -1,0 +1,70 @@
+"""``gatekeeper shadow replay`` and ``gatekeeper canary-daemon``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gatekeeper.cli_common import local_actor
+from gatekeeper.config import get_settings
+
+shadow_app = typer.Typer(help="Shadow mode.", no_args_is_help=True)
+
+
+@shadow_app.command("replay")
+def shadow_replay(
+    candidate_id: Annotated[str, typer.Argument(help="A gate_passed (or shadow) candidate.")],
+    limit: Annotated[int, typer.Option(help="Logged sessions to replay.")] = 500,
+    hours: Annotated[
+        float, typer.Option(help="Spread the records over this many hours (>= min_hours).")
+    ] = 25.0,
+) -> None:
+    """Replay the counterfactual set through champion and candidate here, recording real shadow records."""
+    from gatekeeper.clock import SystemClock
+    from gatekeeper.db import Database
+    from gatekeeper.promotion.replay import replay
+
+    settings = get_settings()
+    summary = replay(
+        Database.from_url(settings.database_url),
+        settings,
+        candidate_id,
+        clock=SystemClock(),
+        actor=local_actor(),
+        limit=limit,
+        hours=hours,
+        echo=lambda line: typer.echo(line, err=True),
+    )
+    typer.echo(f"shadow {summary['verdict']}: {'; '.join(summary['reasons'])}")
+    typer.echo(
+        f"agreement {summary['agreement']:.3f}  p99 candidate {summary['candidate_p99_ms']:.1f} ms vs "
+        f"champion {summary['champion_p99_ms']:.1f} ms  ({summary['n']} records, {summary['hours']:.1f} h)"
+    )
+
+
+def canary_daemon(
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+    tick_seconds: Annotated[
+        float, typer.Option(help="Seconds between ticks (policy tick_minutes: 5 min).")
+    ] = 300.0,
+    name: Annotated[str | None, typer.Option(help="Name in the lease and the audit log.")] = None,
+    pace: Annotated[
+        float, typer.Option(help="Pause between canaries (crash-safety tests).", hidden=True)
+    ] = 0.0,
+) -> None:
+    """Apply the canary abort rules every tick; one leader at a time (a standby takes over)."""
+    from gatekeeper.canary.daemon import CanaryDaemon
+    from gatekeeper.db import Database
+
+    settings = get_settings()
+    daemon = CanaryDaemon(
+        Database.from_url(settings.database_url), settings, echo=lambda line: typer.echo(line, err=True)
+    )
+    daemon.pace_seconds = pace
+    if name:
+        daemon.name = name
+    try:
+        daemon.run(tick_seconds=tick_seconds, once=once)
+    except KeyboardInterrupt:
+        typer.echo("canary daemon stopped", err=True)

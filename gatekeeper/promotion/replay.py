@@ -1,0 +1,99 @@
+"""Replay the counterfactual set through champion and candidate here, producing real shadow records
+(real single-example inference and its latency), for the demo, tests and teams without a serving tap."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from gatekeeper.clock import Clock
+from gatekeeper.config import Settings
+from gatekeeper.db import Database
+from gatekeeper.errors import Conflict
+from gatekeeper.evaluation import evalset as evalsets
+from gatekeeper.evaluation import predictors
+from gatekeeper.promotion import shadow
+from gatekeeper.promotion.schemas import SLICE_FIELDS, ShadowRecordIn
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.artifacts import resolve_under_root
+from gatekeeper.registry.states import Status
+
+BATCH = 500
+
+
+def _timed(predictor: Any, text: str) -> tuple[str | None, float, bool]:
+    started = time.perf_counter()
+    try:
+        proba = predictor.predict_proba([text])
+        label = predictor.labels[int(proba[0].argmax())]
+        return label, (time.perf_counter() - started) * 1000.0, False
+    except Exception:  # an inference error is exactly what shadow mode is there to count
+        return None, (time.perf_counter() - started) * 1000.0, True
+
+
+def _plan(db: Database, settings: Settings, candidate_id: str, actor: str) -> tuple[Any, Any, Any, str]:
+    with db.transaction() as session:
+        candidate = registry.get_candidate(session, candidate_id, lock=True)
+        if candidate.status == Status.GATE_PASSED.value:
+            shadow.start(session, candidate_id=candidate_id, actor=actor)
+        elif candidate.status != Status.SHADOW.value:
+            raise Conflict(
+                f"candidate is {candidate.status}; replay needs a gate_passed or shadow candidate",
+                current_status=candidate.status,
+            )
+        champion = registry.champion_of(session, candidate.target)
+        policy = registry.policy_of(session, candidate.target)
+        folder = evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root)
+        paths = (
+            resolve_under_root(candidate.artifact_uri, settings.artifact_root),
+            resolve_under_root(champion.artifact_uri, settings.artifact_root),
+        )
+        return paths[0], paths[1], evalsets.load(folder, roles=("replay",)), candidate.target.task
+
+
+def replay(
+    db: Database,
+    settings: Settings,
+    candidate_id: str,
+    *,
+    clock: Clock,
+    actor: str,
+    limit: int = 500,
+    hours: float = 25.0,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score ``limit`` logged sessions with both models, spread their timestamps over ``hours``."""
+    cand_path, champ_path, loaded, task = _plan(db, settings, candidate_id, actor)
+    rows = loaded.examples("replay")[:limit]
+    if not rows:
+        raise Conflict("the target's evalset has no replay file")
+    cand, champ = predictors.load(task, cand_path), predictors.load(task, champ_path)
+    start, step = clock.now() - timedelta(hours=hours), timedelta(hours=hours) / max(len(rows), 1)
+    records = []
+    for i, row in enumerate(rows):
+        champ_label, champ_ms, champ_err = _timed(champ, row["text"])
+        cand_label, cand_ms, cand_err = _timed(cand, row["text"])
+        records.append(
+            ShadowRecordIn(
+                request_id=row["id"],
+                ts=start + step * i,
+                champion_prediction=champ_label,
+                candidate_prediction=cand_label,
+                champion_latency_ms=round(champ_ms, 3),
+                candidate_latency_ms=round(cand_ms, 3),
+                champion_error=champ_err,
+                candidate_error=cand_err,
+                **{f: row.get(f) for f in SLICE_FIELDS},
+            )
+        )
+        if (i + 1) % 100 == 0:
+            echo(f"[SHADOW] replayed {i + 1}/{len(rows)}")
+    for begin in range(0, len(records), BATCH):
+        with db.transaction() as session:
+            shadow.record(
+                session, candidate_id=candidate_id, records=records[begin : begin + BATCH], actor=actor
+            )
+    with db.session() as session:
+        return shadow.summary_of(session, registry.get_candidate(session, candidate_id))

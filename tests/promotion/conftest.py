@@ -1,0 +1,175 @@
+"""Fixtures for shadow and canary: an app on a manual clock, a target with a champion, and a candidate
+with a passed shadow, built through the real API and services."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from gatekeeper.api.app import create_app
+from gatekeeper.canary.daemon import CanaryDaemon
+from gatekeeper.clock import ManualClock
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.states import Status
+from tests.conftest import POLICY_FILE
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def app(settings, db, clock):  # noqa: ANN001, ANN201 - overrides the shared app: manual clock
+    return create_app(settings, db, clock)
+
+
+def gate_pass(db, candidate_id: str, *, extended: bool = False) -> None:  # noqa: ANN001
+    """registered -> evaluating -> gate_passed with an offline decision, as the evaluation does."""
+    with db.transaction() as session:
+        candidate = registry.get_candidate(session, candidate_id, lock=True)
+        registry.transition(session, candidate, Status.EVALUATING, actor="test")
+        registry.record_decision(
+            session,
+            candidate=candidate,
+            stage="offline",
+            verdict="pass",
+            actor="system",
+            details={"extended_canary": extended, "extended_reason": "test"},
+        )
+        registry.transition(session, candidate, Status.GATE_PASSED, actor="system")
+
+
+def shadow_records(
+    n: int, *, hours: float, agree: float = 0.97, cand_ms: float = 9.0, start=T0
+) -> list[dict]:  # noqa: ANN001
+    step = timedelta(hours=hours) / n
+    return [
+        {
+            "request_id": f"r{i}",
+            "ts": (start - timedelta(hours=hours) + step * i).isoformat(),
+            "lang": ["en", "ja", "mixed"][i % 3],
+            "device": "ios" if i % 2 else "web",
+            "champion_prediction": "faq",
+            "candidate_prediction": "faq" if (i % 100) < agree * 100 else "chitchat",
+            "champion_latency_ms": 8.0 + (i % 7),
+            "candidate_latency_ms": cand_ms + (i % 7),
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def champion(api, auth, register, db) -> dict[str, Any]:  # noqa: ANN001
+    first = register()
+    gate_pass(db, first["id"])
+    promoted = api.post(
+        f"/v1/candidates/{first['id']}/promote", json={"reason": "first model"}, headers=auth("admin")
+    )
+    assert promoted.status_code == 200
+    return promoted.json()
+
+
+@pytest.fixture
+def shadowed(api, auth, register, db, champion) -> dict[str, Any]:  # noqa: ANN001
+    """A candidate whose shadow has passed (25 h of agreeing, fast records)."""
+    candidate = register()
+    gate_pass(db, candidate["id"])
+    assert api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci")).status_code == 200
+    response = api.post(
+        f"/v1/candidates/{candidate['id']}/shadow/records",
+        headers=auth("ci"),
+        json={"records": shadow_records(300, hours=25)},
+    )
+    assert response.status_code == 200, response.text
+    return candidate
+
+
+@pytest.fixture
+def canary(api, auth, shadowed) -> dict[str, Any]:  # noqa: ANN001
+    response = api.post(f"/v1/candidates/{shadowed['id']}/canary", headers=auth("ci"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def daemon(db, settings, clock) -> CanaryDaemon:  # noqa: ANN001
+    return CanaryDaemon(db, settings, clock=clock, name="test-daemon", echo=lambda _: None)
+
+
+def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
+    body = [
+        {
+            "start": w.start.isoformat(),
+            "end": w.end.isoformat(),
+            "group": w.group,
+            "requests": w.requests,
+            "errors": w.errors,
+            "latency_p99_ms": w.latency_p99_ms,
+            "safety": dict(w.safety),
+            "exceptions": dict(w.exceptions),
+        }
+        for w in windows
+    ]
+    for begin in range(0, len(body), 5000):
+        response = api.post(
+            f"/v1/canaries/{canary_id}/metrics",
+            json={"windows": body[begin : begin + 5000]},
+            headers=auth("ci"),
+        )
+        assert response.status_code == 200, response.text
+
+
+class Receiver:
+    """A local webhook endpoint standing in for PagerDuty and Slack: records bodies, can fail on purpose."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.bodies: list[tuple[str, dict]] = []
+        self.calls = 0
+        self.fail_first = fail_first
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.calls += 1
+                failing = outer.calls <= outer.fail_first
+                if not failing:
+                    outer.bodies.append((self.path, body))
+                self.send_response(500 if failing else 202)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def policy_text(**replace: str) -> str:
+    text = POLICY_FILE.read_text()
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text

@@ -1,0 +1,264 @@
+"""Staged canary with the daemon on a manual clock: stages, promotion, auto-abort with rollback and a
+page, on-call re-enable against the baseline, manual abort; on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gatekeeper.notify.models import OutboxMessage
+from gatekeeper.notify.service import deliver_due
+from tests.canary.streams import Regression, baseline_windows, healthy_stream
+from tests.conftest import snapshot
+from tests.promotion.conftest import T0, gate_pass, post_windows
+
+
+def routing(api, auth) -> list[tuple[str, float]]:  # noqa: ANN001
+    data = api.get("/v1/targets/intent_classifier/routing", headers=auth("reviewer")).json()
+    assert sum(r["weight"] for r in data["routes"]) == pytest.approx(1.0)
+    return [(r["role"], r["weight"]) for r in data["routes"]]
+
+
+def status(api, auth, cid: str) -> str:  # noqa: ANN001
+    return api.get(f"/v1/candidates/{cid}", headers=auth("ci")).json()["status"]
+
+
+def test_canary_needs_a_passed_shadow(api, auth, register, db, champion) -> None:
+    candidate = register()
+    gate_pass(db, candidate["id"])
+    refused = api.post(f"/v1/candidates/{candidate['id']}/canary", headers=auth("ci"))
+    assert refused.status_code == 409 and refused.json()["current_status"] == "gate_passed"
+    api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci"))
+    pending = api.post(f"/v1/candidates/{candidate['id']}/canary", headers=auth("ci"))
+    assert pending.status_code == 409 and "shadow has not passed (pending)" in pending.json()["detail"]
+
+
+def test_standard_plan_stages_and_promotion(api, auth, db, canary, shadowed, champion, daemon, clock) -> None:
+    assert canary["plan"] == [
+        {"share": 0.01, "days": 7},
+        {"share": 0.05, "days": 3},
+        {"share": 0.25, "days": 7},
+    ]
+    assert routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=17.5, seed=3))
+    expected = {6.9: 0.01, 7.01: 0.05, 10.01: 0.25}
+    for day, share in expected.items():
+        clock.set(T0 + timedelta(days=day))
+        report = daemon.tick()
+        assert report.aborted == [], report
+        assert routing(api, auth) == [("champion", round(1 - share, 10)), ("canary", share)]
+    clock.set(T0 + timedelta(days=17.01))
+    assert daemon.tick().advanced
+    assert status(api, auth, shadowed["id"]) == "champion" and status(api, auth, champion["id"]) == "retired"
+    assert routing(api, auth) == [("champion", 1.0)]
+    done = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert done["state"] == "passed" and done["finished_at"].startswith("2026-11-19")
+    verdicts = [
+        (d["stage"], d["verdict"])
+        for d in api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()
+    ]
+    assert verdicts == [("offline", "pass"), ("shadow", "pass"), ("full", "promote")]
+
+
+def test_extended_plan_when_the_offline_decision_says_so(api, auth, register, db, champion) -> None:
+    from tests.promotion.conftest import shadow_records
+
+    candidate = register()
+    gate_pass(db, candidate["id"], extended=True)
+    api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci"))
+    api.post(
+        f"/v1/candidates/{candidate['id']}/shadow/records",
+        json={"records": shadow_records(200, hours=25)},
+        headers=auth("ci"),
+    )
+    started = api.post(f"/v1/candidates/{candidate['id']}/canary", headers=auth("ci")).json()
+    assert started["extended"] is True and started["plan"] == [{"share": 0.1, "days": 14}]
+    assert routing(api, auth) == [("champion", 0.9), ("canary", 0.1)]
+
+
+def test_metric_windows_replace_duplicates_and_refuse_bad_ones(api, auth, db, canary) -> None:
+    windows = healthy_stream(T0, days=0.1, seed=1, baseline=False)
+    post_windows(api, auth, canary["id"], windows)
+    post_windows(api, auth, canary["id"], list(reversed(windows)))  # out of order and repeated
+    counts = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()["windows"]
+    assert counts == {"canary": len(windows) // 2, "holdout": len(windows) // 2}
+    before = snapshot(db)
+    bad = {
+        "start": T0.isoformat(),
+        "end": (T0 + timedelta(minutes=5)).isoformat(),
+        "group": "canary",
+        "requests": 10,
+        "errors": 11,
+        "latency_p99_ms": 5,
+    }
+    for window, field in [
+        (bad, "windows.0"),
+        ({**bad, "errors": 1, "group": "blue"}, "windows.0.group"),
+        ({**bad, "errors": 1, "safety": {"x": "nan"}}, "windows.0.safety"),
+    ]:
+        response = api.post(
+            f"/v1/canaries/{canary['id']}/metrics", json={"windows": [window]}, headers=auth("ci")
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"].startswith(field), response.json()
+    assert snapshot(db) == before
+
+
+def abort_with(api, auth, canary, daemon, clock, **stream) -> dict:  # noqa: ANN001
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=1, seed=5, **stream))
+    clock.set(T0 + timedelta(days=1))
+    report = daemon.tick()
+    assert report.aborted == [canary["id"]], report
+    return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+
+
+def test_real_regression_aborts_pages_and_refuses_reenable(
+    api, auth, db, settings, canary, shadowed, daemon, clock, receiver
+) -> None:
+    settings.pagerduty_url, settings.slack_webhook_url = f"{receiver.url}/pd", f"{receiver.url}/slack"
+    regression = Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0)
+    aborted = abort_with(api, auth, canary, daemon, clock, regression=regression)
+    assert aborted["state"] == "aborted" and aborted["trigger"]["rule"] == "error_rate"
+    assert routing(api, auth) == [("champion", 1.0)]  # rolled back in the abort's own transaction
+    assert status(api, auth, shadowed["id"]) == "aborted"
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    assert decision["verdict"] == "abort" and decision["details"]["trigger"]["figures"]["windows"]
+    import httpx
+
+    with httpx.Client() as http:
+        assert deliver_due(db, now=clock.now(), http=http).delivered == 2
+    paths = sorted(path for path, _ in receiver.bodies)
+    assert paths == ["/pd", "/slack"]
+    pd = dict(receiver.bodies)["/pd"]
+    assert pd["event_action"] == "trigger" and pd["payload"]["custom_details"]["sev"] == "SEV-3"
+    assert "error_rate" in pd["payload"]["summary"] and canary["id"] in pd["dedup_key"]
+    refused = api.post(
+        f"/v1/canaries/{canary['id']}/reenable", json={"reason": "looks like noise"}, headers=auth("oncall")
+    )
+    assert refused.status_code == 409 and refused.json()["rule"] == "error_rate" and refused.json()["figures"]
+    assert status(api, auth, shadowed["id"]) == "aborted"
+
+
+def test_holdout_anomaly_aborts_and_reenable_succeeds(api, auth, db, canary, shadowed, daemon, clock) -> None:
+    anomaly = Regression("error_rate", timedelta(hours=12), timedelta(hours=2), 0.05)  # holdout errors vanish
+    abort_with(
+        api,
+        auth,
+        canary,
+        daemon,
+        clock,
+        holdout_anomaly=anomaly,
+        regression=Regression("error_rate", timedelta(hours=12), timedelta(hours=2), 1.6),
+    )
+    clock.advance(timedelta(hours=1))
+    ok = api.post(
+        f"/v1/canaries/{canary['id']}/reenable",
+        json={"reason": "holdout had an outage-free blip"},
+        headers=auth("oncall"),
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["state"] == "running" and ok.json()["reenables"] == 1
+    assert ok.json()["armed_since"].startswith((T0 + timedelta(days=1, hours=1)).date().isoformat())
+    assert status(api, auth, shadowed["id"]) == "canary"
+    assert routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
+    assert daemon.tick().aborted == []  # the old trigger windows are not judged again
+    audit = api.get("/v1/audit", params={"action": "canary.reenable"}, headers=auth("ci")).json()
+    assert audit and audit[0]["actor"] == "oncall" and audit[0]["after"]["recheck"]["fires"] is False
+
+
+def test_reenable_without_a_baseline_is_409(api, auth, canary, daemon, clock) -> None:
+    abort_with(
+        api,
+        auth,
+        canary,
+        daemon,
+        clock,
+        baseline=False,
+        regression=Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0),
+    )
+    refused = api.post(
+        f"/v1/canaries/{canary['id']}/reenable", json={"reason": "please"}, headers=auth("oncall")
+    )
+    assert refused.status_code == 409 and "baseline" in refused.json()["detail"]
+
+
+def test_force_reenable_is_admin_only_and_audited(api, auth, canary, shadowed, daemon, clock) -> None:
+    abort_with(
+        api,
+        auth,
+        canary,
+        daemon,
+        clock,
+        regression=Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0),
+    )
+    forced = {"reason": "known bad holdout host", "force": True}
+    assert (
+        api.post(f"/v1/canaries/{canary['id']}/reenable", json=forced, headers=auth("oncall")).status_code
+        == 403
+    )
+    assert (
+        api.post(
+            f"/v1/canaries/{canary['id']}/reenable", json={"force": True}, headers=auth("admin")
+        ).status_code
+        == 422
+    )  # a reason is required
+    ok = api.post(f"/v1/canaries/{canary['id']}/reenable", json=forced, headers=auth("admin"))
+    assert ok.status_code == 200 and status(api, auth, shadowed["id"]) == "canary"
+    audit = api.get("/v1/audit", params={"action": "canary.reenable_override"}, headers=auth("ci")).json()
+    assert audit[0]["actor"] == "admin" and audit[0]["note"] == "known bad holdout host"
+
+
+def test_manual_abort_fails_the_promotion(api, auth, canary, shadowed, champion) -> None:
+    ended = api.post(
+        f"/v1/canaries/{canary['id']}/abort", json={"reason": "csat complaints"}, headers=auth("oncall")
+    )
+    assert ended.status_code == 200 and ended.json()["state"] == "failed"
+    assert status(api, auth, shadowed["id"]) == "failed_promotion"
+    assert api.get("/v1/targets/intent_classifier/latest", headers=auth("ci")).json()["id"] == champion["id"]
+    assert routing(api, auth) == [("champion", 1.0)]
+    again = api.post(f"/v1/canaries/{canary['id']}/abort", json={"reason": "twice"}, headers=auth("oncall"))
+    assert again.status_code == 409
+
+
+def test_low_traffic_and_baseline_only_streams_never_abort(api, auth, canary, daemon, clock) -> None:
+    post_windows(api, auth, canary["id"], baseline_windows(T0, seed=2))
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=2, seed=11, baseline=False))
+    clock.set(T0 + timedelta(days=2))
+    assert daemon.tick().aborted == []
+
+
+def test_failing_webhook_is_retried_and_never_blocks_the_rollback(
+    api, auth, db, settings, canary, daemon, clock
+) -> None:
+    from tests.promotion.conftest import Receiver
+
+    flaky = Receiver(fail_first=2)
+    try:
+        settings.pagerduty_url, settings.slack_webhook_url = f"{flaky.url}/pd", None
+        abort_with(
+            api,
+            auth,
+            canary,
+            daemon,
+            clock,
+            regression=Regression("latency_p99", timedelta(hours=12), timedelta(minutes=30), 3.0),
+        )
+        assert routing(api, auth) == [("champion", 1.0)]  # before any delivery attempt
+        import httpx
+
+        with httpx.Client() as http:
+            first = deliver_due(db, now=clock.now(), http=http)
+            assert (first.delivered, first.failed) == (0, 1) and "HTTP 500" in first.errors[0]
+            assert deliver_due(db, now=clock.now(), http=http).delivered == 0  # backing off
+            clock.advance(timedelta(seconds=3))
+            assert deliver_due(db, now=clock.now(), http=http).failed == 1
+            clock.advance(timedelta(seconds=5))
+            assert deliver_due(db, now=clock.now(), http=http).delivered == 1
+        with db.session() as session:
+            message = session.scalar(select(OutboxMessage))
+        assert (message.status, message.attempts) == ("delivered", 3)
+        assert len(flaky.bodies) == 1
+    finally:
+        flaky.close()
