@@ -34,6 +34,7 @@ from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
+from gatekeeper.registry.models import Target
 
 log = logging.getLogger("gatekeeper.canary.daemon")
 LEASE_NAME = "canary-daemon"
@@ -105,6 +106,16 @@ class TickReport:
     advanced: list[str] = field(default_factory=list)
     seconds: float = 0.0
     load_seconds: float = 0.0
+    rows_read: int = 0
+
+
+@dataclass(frozen=True)
+class _Running:
+    canary_id: uuid.UUID
+    armed_since: datetime
+    stage_ends_at: datetime
+    policy: Policy
+    rules: abort_rules.AbortRules
 
 
 @dataclass
@@ -115,23 +126,35 @@ class CanaryDaemon:
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}")
     echo: Callable[[str], None] = print
     pace_seconds: float = 0.0  # pause between canaries: lets crash tests kill a tick half-way
-    _policies: dict[tuple[int, int], Policy] = field(default_factory=dict)
+    _policies: dict[tuple[int, int], tuple[Policy, abort_rules.AbortRules]] = field(default_factory=dict)
+    _cache: canary_windows.WindowCache = field(
+        default_factory=lambda: canary_windows.WindowCache(int(LOOKBACK.total_seconds()))
+    )
 
     @property
     def actor(self) -> str:
         return f"canary-daemon:{self.name}"
 
-    def _policy(self, session: Any, target: Any) -> Policy:
+    def _policy(self, session: Any, target: Any) -> tuple[Policy, abort_rules.AbortRules]:
         key = (target.id, target.policy_version)
         if key not in self._policies:
-            self._policies[key] = registry.policy_of(session, target)
+            policy = registry.policy_of(session, target)
+            rules = abort_rules.AbortRules.from_policy(
+                policy.abort_rules.model_dump(), policy.canary.safety_metrics
+            )
+            self._policies[key] = (policy, rules)
         return self._policies[key]
 
-    def _running(self) -> list[tuple[uuid.UUID, datetime, Policy]]:
+    def _running(self) -> list[_Running]:
         with self.db.session() as session:
-            rows = session.scalars(select(Canary).where(Canary.state == "running")).all()
+            rows = session.execute(
+                select(Canary, Target)
+                .join(Target, Target.id == Canary.target_id)
+                .where(Canary.state == "running")
+            ).all()
             return [
-                (c.id, c.armed_since, self._policy(session, canaries.canary_target(session, c))) for c in rows
+                _Running(c.id, c.armed_since, canaries.stage_ends_at(c), *self._policy(session, t))
+                for c, t in rows
             ]
 
     def tick(self) -> TickReport:
@@ -141,41 +164,40 @@ class CanaryDaemon:
         report = TickReport(at=now)
         running = self._running()
         report.canaries = len(running)
-        by_metrics: dict[tuple[str, ...], list[uuid.UUID]] = {}
-        for cid, _, policy in running:
-            by_metrics.setdefault(tuple(policy.canary.safety_metrics), []).append(cid)
-        arrays: dict[uuid.UUID, abort_rules.WindowArrays] = {}
-        since = int((now - LOOKBACK).timestamp())
         with self.db.session() as session:
-            for metrics, ids in by_metrics.items():
-                arrays.update(
-                    canary_windows.load(session, ids, list(metrics), since_s=since, exceptions_since_s=since)
-                )
+            report.rows_read = self._cache.refresh(
+                session, [r.canary_id for r in running], now_s=int(now.timestamp())
+            )
         report.load_seconds = time.perf_counter() - began
-        for cid, armed_since, policy in running:
-            trigger = self.first_trigger(arrays[cid], policy, armed_since=armed_since, now=now)
-            outcome = self._act(cid, trigger, now)
+        for r in running:
+            trigger = self.first_trigger(
+                self._cache.arrays(r.canary_id), r.rules, armed_since=r.armed_since, now=now
+            )
+            if trigger is None and now < r.stage_ends_at:
+                continue  # nothing to change: no transaction, no lock
+            outcome = self._act(r.canary_id, trigger, now)
             if self.pace_seconds:
                 time.sleep(self.pace_seconds)
             if outcome == "aborted":
-                report.aborted.append(str(cid))
+                report.aborted.append(str(r.canary_id))
             elif outcome:
-                report.advanced.append(f"{cid}: {outcome}")
+                report.advanced.append(f"{r.canary_id}: {outcome}")
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
         return report
 
     @staticmethod
     def first_trigger(
-        arrays: abort_rules.WindowArrays, policy: Policy, *, armed_since: datetime, now: datetime
+        arrays: abort_rules.WindowArrays,
+        rules: abort_rules.AbortRules,
+        *,
+        armed_since: datetime,
+        now: datetime,
     ) -> abort_rules.Trigger | None:
         """Judge canary windows that ended by now and started after the canary was (re-)armed."""
         lo, hi = armed_since.timestamp(), now.timestamp()
         keep = (arrays.canary.start >= lo) & (arrays.canary.end <= hi)
         judged = abort_rules.WindowArrays(arrays.canary.select(keep), arrays.holdout, arrays.baseline)
-        rules = abort_rules.AbortRules.from_policy(
-            policy.abort_rules.model_dump(), policy.canary.safety_metrics
-        )
         found = abort_rules.evaluate(judged, rules)
         return found[0] if found else None
 

@@ -139,3 +139,124 @@ def _arrays(
             exceptions=exc,
         )
     return WindowArrays(**built)
+
+
+def _concat(old: GroupArrays, new: GroupArrays) -> GroupArrays:
+    """Old windows then new ones; ``from_columns`` keeps the last of equal starts, i.e. the new one."""
+
+    def merged(a: dict, b: dict, fill: float) -> dict[str, np.ndarray]:
+        out = {}
+        for key in set(a) | set(b):
+            left = a.get(key, np.full(old.start.size, fill))
+            right = b.get(key, np.full(new.start.size, fill))
+            out[key] = np.concatenate([left, right])
+        return out
+
+    return GroupArrays.from_columns(
+        start=np.concatenate([old.start, new.start]),
+        end=np.concatenate([old.end, new.end]),
+        requests=np.concatenate([old.requests, new.requests]),
+        errors=np.concatenate([old.errors, new.errors]),
+        latency_p99_ms=np.concatenate([old.latency_p99_ms, new.latency_p99_ms]),
+        safety=merged(dict(old.safety), dict(new.safety), np.nan),
+        exceptions=merged(dict(old.exceptions), dict(new.exceptions), 0),
+    )
+
+
+def _group_from_rows(rows: list[tuple]) -> GroupArrays:
+    """Rows of (start_s, end_s, requests, errors, p99, safety dict, exceptions dict)."""
+    n = len(rows)
+    safety: dict[str, np.ndarray] = {}
+    exceptions: dict[str, np.ndarray] = {}
+    for i, row in enumerate(rows):
+        for key, value in (row[5] or {}).items():
+            safety.setdefault(key, np.full(n, np.nan))[i] = value
+        for key, value in (row[6] or {}).items():
+            exceptions.setdefault(key, np.zeros(n, dtype=np.int64))[i] = value
+    return GroupArrays.from_columns(
+        start=[r[0] for r in rows],
+        end=[r[1] for r in rows],
+        requests=[r[2] for r in rows],
+        errors=[r[3] for r in rows],
+        latency_p99_ms=[r[4] for r in rows],
+        safety=safety,
+        exceptions=exceptions,
+    )
+
+
+class WindowCache:
+    """The daemon's in-memory copy of recent windows.
+
+    A tick reads only the windows received since the previous read (with a safety margin, because a
+    transaction that started earlier can commit later), merges them in (a re-posted window replaces
+    its earlier copy), and drops what fell out of the lookback. The first read loads everything.
+    """
+
+    def __init__(self, lookback_s: int, margin_s: int = 120) -> None:
+        self.lookback_s, self.margin_s = lookback_s, margin_s
+        self.groups: dict[uuid.UUID, dict[str, GroupArrays]] = {}
+        self.watermark: Any = None
+
+    def refresh(self, session: Session, canary_ids: Iterable[uuid.UUID], *, now_s: int) -> int:
+        """Bring the cache up to date for these canaries (others are forgotten); returns rows read."""
+        from datetime import timedelta
+
+        ids = set(canary_ids)
+        self.groups = {cid: g for cid, g in self.groups.items() if cid in ids}
+        cold = [cid for cid in ids if cid not in self.groups]
+        read_at = utcnow()
+        count = self._read(session, cold, since=None, now_s=now_s)
+        warm = [cid for cid in ids if cid not in cold]
+        if warm and self.watermark is not None:
+            count += self._read(
+                session, warm, since=self.watermark - timedelta(seconds=self.margin_s), now_s=now_s
+            )
+        self.watermark = read_at
+        floor = now_s - self.lookback_s
+        for groups in self.groups.values():
+            for name in ("canary", "holdout"):
+                g = groups[name]
+                if g.start.size and g.start[0] < floor:
+                    groups[name] = g.select(g.start >= floor)
+        return count
+
+    def _read(self, session: Session, ids: list[uuid.UUID], *, since: Any, now_s: int) -> int:
+        if not ids:
+            return 0
+        rows: dict[tuple[uuid.UUID, str], list[tuple]] = defaultdict(list)
+        count = 0
+        for chunk in range(0, len(ids), 500):
+            stmt = select(
+                MetricWindow.canary_id,
+                MetricWindow.grp,
+                MetricWindow.start_s,
+                MetricWindow.end_s,
+                MetricWindow.requests,
+                MetricWindow.errors,
+                MetricWindow.latency_p99_ms,
+                MetricWindow.safety,
+                MetricWindow.exceptions,
+            ).where(MetricWindow.canary_id.in_(ids[chunk : chunk + 500]))
+            if since is None:
+                stmt = stmt.where(
+                    (MetricWindow.start_s >= now_s - self.lookback_s) | (MetricWindow.grp == "baseline")
+                )
+            else:
+                stmt = stmt.where(MetricWindow.received_at >= since)
+            for row in session.execute(stmt):
+                rows[(row[0], row[1])].append(tuple(row[2:]))
+                count += 1
+        for cid in ids:
+            groups = self.groups.setdefault(
+                cid, {g: GroupArrays.empty() for g in ("canary", "holdout", "baseline")}
+            )
+            for name in ("canary", "holdout", "baseline"):
+                fresh = rows.get((cid, name))
+                if fresh:
+                    new = _group_from_rows(fresh)
+                    groups[name] = new if not len(groups[name]) else _concat(groups[name], new)
+        return count
+
+    def arrays(self, canary_id: uuid.UUID) -> WindowArrays:
+        groups = self.groups[canary_id]
+        return WindowArrays(groups["canary"], groups["holdout"], groups["baseline"])
