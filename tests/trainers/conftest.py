@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from evalsets.catalog import TITLES
+from evalsets.manifest import write_jsonl
+from trainers.intent.config import INTENT_LABELS
+
+# tests/conftest.py sets HF_HUB_OFFLINE too; repeated so this folder is safe to run on its own.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from evalsets.catalog import TITLES  # noqa: E402
-from evalsets.manifest import write_jsonl  # noqa: E402
-from trainers.intent.config import INTENT_LABELS  # noqa: E402
 
 # Clearly separable phrasings per intent: the slow test checks a real fine-tune learns them.
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -127,6 +128,18 @@ def qa_rows(pool: str, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]
         }
         for i, (a, b) in enumerate(pairs)
     ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Run torch single-threaded here: `make test` runs two xdist workers on two cores, and two
+    2-thread torch processes on two cores wait on each other's barriers (measured 4x slower)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

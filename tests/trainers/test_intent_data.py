@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_load_refuses_rows_without_text_or_label(tmp_path: Path) -> None:
         load_examples(path)
 
 
-def test_audit_line_lists_shares_largest_first(write_rows) -> None:  # noqa: ANN001
+def test_audit_line_lists_shares_largest_first(write_rows: Callable[[str, list[dict]], Path]) -> None:
     rows = make_rows({"faq": 6, "escalation": 2, "chitchat": 2}, labels=["faq", "escalation", "chitchat"])
     examples = load_examples(write_rows("train.jsonl", rows))
     line = audit_line("r1", examples, examples.take([0]))

@@ -192,6 +192,23 @@ def test_predictor_reproduces_validation_accuracy(tiny_run: tuple[TrainResult, l
     assert accuracy == pytest.approx(result.final_metrics["accuracy"])
 
 
+def test_thread_option_applies_to_the_run_only(
+    tiny_distilbert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    real_fit = train_module.fit
+
+    def spy(loop: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real_fit(loop)
+
+    monkeypatch.setattr(train_module, "fit", spy)
+    before = torch.get_num_threads()
+    train_intent(tiny_config(tmp_path, tiny_distilbert_dir, num_threads=2), log=lambda _: None)
+    assert seen == [2]
+    assert torch.get_num_threads() == before
+
+
 def test_same_seed_gives_the_same_weights(
     tiny_run: tuple[TrainResult, list[str]], tiny_distilbert_dir: Path, tmp_path: Path
 ) -> None:

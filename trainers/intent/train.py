@@ -10,7 +10,8 @@ import inspect
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,15 +349,22 @@ def _metrics_payload(config: IntentTrainConfig, result: TrainResult) -> dict[str
     }
 
 
-def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
-    """Run label QA, fine-tune, keep the best epoch and write a safetensors-only output folder."""
-    started = time.perf_counter()
-    run_id = config.run_id or time.strftime("intent_%Y%m%d_%H%M%S", time.gmtime())
-    label_qa = run_label_qa(config, log)
-    ensure_empty_output(Path(config.output_dir))
-    data = prepare_data(config, run_id, log)
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Use n intra-op threads for the run only (torch's setting is process-wide); None keeps the default."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def build_loop(config: IntentTrainConfig, run_id: str, data: _Data, log: Log) -> tuple[_Loop, Any]:
+    """Seed everything, load the base model, and wire loss weights, rare classes and the optimiser."""
     set_seed(config.seed)
     model, tokenizer = load_base(config, data.labels)
     tokenizer.model_max_length = config.max_length  # the predictor truncates exactly as training did
@@ -367,8 +375,20 @@ def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
         else rarest_classes(data.y_train.tolist(), len(data.labels), config.rare_k)
     )
     alpha = inverse_frequency_weights(data.y_train, len(data.labels)) if config.class_weights else None
-    loop = _Loop(config, run_id, model, _encoder(model, tokenizer, config.max_length), data, alpha, rare, log)
-    best_epoch, history, best_metrics, stopped_early = fit(loop)
+    encode = _encoder(model, tokenizer, config.max_length)
+    return _Loop(config, run_id, model, encode, data, alpha, rare, log), tokenizer
+
+
+def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
+    """Run label QA, fine-tune, keep the best epoch and write a safetensors-only output folder."""
+    started = time.perf_counter()
+    run_id = config.run_id or time.strftime("intent_%Y%m%d_%H%M%S", time.gmtime())
+    label_qa = run_label_qa(config, log)
+    ensure_empty_output(Path(config.output_dir))
+    data = prepare_data(config, run_id, log)
+    with _torch_threads(config.num_threads):
+        loop, tokenizer = build_loop(config, run_id, data, log)
+        best_epoch, history, best_metrics, stopped_early = fit(loop)
     result = TrainResult(
         run_id=run_id,
         output_dir=Path(config.output_dir),
@@ -380,7 +400,7 @@ def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
         artifact_sha256="",
         wall_seconds=0.0,
         labels=data.labels,
-        rare_classes=[data.labels[c] for c in rare],
+        rare_classes=[data.labels[c] for c in loop.rare],
         stopped_early=stopped_early,
         train_examples=len(data.train),
         val_examples=len(data.val),
@@ -388,7 +408,7 @@ def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
     )
     result.artifact_sha256 = write_model_folder(
         result.output_dir,
-        model=model,
+        model=loop.model,
         tokenizer=tokenizer,
         labels=data.labels,
         metrics=_metrics_payload(config, result),
