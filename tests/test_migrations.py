@@ -35,6 +35,11 @@ EXPECTED_TABLES = {
     "metric_windows",
     "daemon_leases",
     "outbox",
+    "drift_prediction_logs",
+    "drift_labels",
+    "drift_references",
+    "drift_results",
+    "drift_events",
 }
 
 

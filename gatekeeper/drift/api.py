@@ -1,0 +1,197 @@
+"""Drift hub routes: ingest logs and labels, read results and events, acknowledge, Evidently report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import HTMLResponse
+
+from gatekeeper.api.deps import CI, Oncall, Reader, SessionDep, SettingsDep
+from gatekeeper.clock import utcnow
+from gatekeeper.config import Settings
+from gatekeeper.drift import service as drift
+from gatekeeper.drift.models import KINDS, DriftEvent, DriftReference, DriftResult
+from gatekeeper.drift.schemas import (
+    MAX_BATCH,
+    AckIn,
+    AckRead,
+    DriftRead,
+    EventRead,
+    IngestRead,
+    LabelIngestRead,
+    ReferenceRead,
+    ResultRead,
+)
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.models import Target
+
+router = APIRouter(prefix="/v1", tags=["drift"])
+HISTORY = timedelta(days=7)
+Rows = Annotated[list[Any], Body(description=f"a JSON array of at most {MAX_BATCH:,} rows")]
+
+
+def reference_read(ref: DriftReference, target: str) -> ReferenceRead:
+    profile = drift.profile_of(ref)
+    features = [
+        *profile.numeric,
+        *profile.categorical,
+        *([profile.text_feature] if profile.text_feature else []),
+    ]
+    return ReferenceRead(
+        id=ref.id,
+        target=target,
+        candidate_id=ref.candidate_id,
+        version=ref.version,
+        policy_version=ref.policy_version,
+        thresholds=ref.thresholds,
+        source=ref.source,
+        rows=profile.n,
+        features=features,
+        classes=list(profile.classes),
+        reference_f1=profile.reference_f1,
+        created_at=ref.created_at,
+        created_by=ref.created_by,
+    )
+
+
+def result_read(r: DriftResult, settings: Settings, target: str) -> ResultRead:
+    path = drift.report_path(settings, target, r.window_start) if r.kind in drift.FAST_KINDS else None
+    return ResultRead(
+        kind=r.kind,
+        window_start=r.window_start,
+        window_end=r.window_end,
+        n=r.n,
+        value=r.value,
+        threshold=r.threshold,
+        breached=r.breached,
+        figures=r.figures or {},
+        reference_id=r.reference_id,
+        report_path=str(path) if path is not None and path.is_file() else None,
+    )
+
+
+def event_read(e: DriftEvent, target: str) -> EventRead:
+    ack = (
+        AckRead(
+            by=e.ack_by, at=e.ack_at, reason=e.ack_reason or "", seasonal=e.seasonal, until=e.suppress_until
+        )
+        if e.ack_by and e.ack_at
+        else None
+    )
+    return EventRead(
+        id=e.id,
+        target=target,
+        kind=e.kind,
+        status=e.status,
+        since=e.since,
+        opened_at=e.opened_at,
+        last_seen_at=e.last_seen_at,
+        resolved_at=e.resolved_at,
+        action=e.action,
+        reasons=list(e.reasons or []),
+        figures=e.figures or {},
+        triage=e.triage or {},
+        training_run_id=e.training_run_id,
+        retrain_note=e.retrain_note,
+        paged_at=e.paged_at,
+        ack=ack,
+        reference_id=e.reference_id,
+    )
+
+
+def _target_name(session: SessionDep, target_id: int) -> str:
+    target = session.get(Target, target_id)
+    return target.name if target is not None else str(target_id)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@router.post("/targets/{target}/prediction-logs")
+def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: CI) -> IngestRead:
+    """Log served predictions: ``{ts, request_id, candidate_id, features, prediction, confidence, lang,
+    cohort, device, catalog_tier, time_bucket, text?}``. A repeated request_id is ignored; one bad row
+    refuses the batch (422 naming the row index and field)."""
+    return drift.ingest_logs(session, target_name=target, rows=rows)
+
+
+@router.post("/targets/{target}/labels")
+def post_labels(target: str, rows: Rows, session: SessionDep, _: CI) -> LabelIngestRead:
+    """Late labels ``{request_id, label, labelled_at}``; a new label for a request replaces the old one."""
+    return drift.ingest_labels(session, target_name=target, rows=rows)
+
+
+@router.get("/targets/{target}/drift")
+def get_drift(
+    target: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    since: datetime | None = None,
+    live: bool = False,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 2016,
+) -> DriftRead:
+    """Latest result and window history per kind (default: the last 7 days); ``live`` adds figures of
+    the trailing windows computed now (not stored)."""
+    t = registry.get_target(session, target)
+    now = utcnow()
+    start = _aware(since) or now - HISTORY
+    ref = drift.current_reference(session, t)
+    history = {
+        kind: [
+            result_read(r, settings, t.name)
+            for r in drift.results_of(session, target_id=t.id, kind=kind, since=start, limit=limit)
+        ]
+        for kind in KINDS
+    }
+    events = drift.list_events(session, target_name=t.name, status="live")
+    return DriftRead(
+        target=t.name,
+        reference=reference_read(ref, t.name) if ref else None,
+        latest={kind: rows[-1] if rows else None for kind, rows in history.items()},
+        history=history,
+        live=drift.live_figures(session, ref=ref, now=now, cadence=drift.Cadence()) if live and ref else None,
+        events=[event_read(e, t.name) for e in events],
+    )
+
+
+@router.get("/targets/{target}/drift/events")
+def list_drift_events(
+    target: str,
+    session: SessionDep,
+    _: Reader,
+    status: Literal["live", "open", "acknowledged", "resolved"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EventRead]:
+    return [
+        event_read(e, target)
+        for e in drift.list_events(session, target_name=target, status=status, limit=limit)
+    ]
+
+
+@router.get("/targets/{target}/drift/report", response_class=HTMLResponse)
+def drift_report(
+    target: str, session: SessionDep, settings: SettingsDep, _: Reader, window_start: datetime | None = None
+) -> HTMLResponse:
+    """Evidently's report of the latest (or the given) input window; saved once under the report dir."""
+    path, _result = drift.render_report(
+        session, settings, target_name=target, window_start=_aware(window_start)
+    )
+    return HTMLResponse(path.read_text(encoding="utf-8"), headers={"X-Report-Path": str(path)})
+
+
+@router.get("/drift-events/{event_id}")
+def get_drift_event(event_id: str, session: SessionDep, _: Reader) -> EventRead:
+    event = drift.get_event(session, event_id)
+    return event_read(event, _target_name(session, event.target_id))
+
+
+@router.post("/drift-events/{event_id}/ack")
+def ack_drift_event(event_id: str, body: AckIn, session: SessionDep, actor: Oncall) -> EventRead:
+    """Acknowledge; ``seasonal: true`` (known pattern) sets the action to none and suppresses this
+    kind's alerts until ``until``."""
+    event = drift.acknowledge(session, event_id=event_id, spec=body, actor=actor.name, now=utcnow())
+    return event_read(event, _target_name(session, event.target_id))
