@@ -232,6 +232,7 @@ def artifact_hash(path: Annotated[Path, typer.Argument(exists=True, help="File o
 
 def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
+    from dashboards import cli as dashboards_cli
     from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
     from gatekeeper.jobs import cli as jobs_cli
@@ -245,7 +246,7 @@ def _register_domain_commands() -> None:
     app.add_typer(promotion_cli.shadow_app, name="shadow")
     app.command("canary-daemon")(promotion_cli.canary_daemon)
     app.command("drift-daemon")(drift_cli.drift_daemon)
-    app.command()(__import__("dashboards.cli", fromlist=["dashboard"]).dashboard)
+    app.command()(dashboards_cli.dashboard)
 
 
 _register_domain_commands()
