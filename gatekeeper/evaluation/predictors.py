@@ -4,7 +4,7 @@ length before batching, so each distinct input is predicted once with little pad
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,25 @@ CHUNK = 256
 Tick = Callable[[int, int], None]
 
 
-def load(task: str, path: Path) -> Any:
+def load(task: str, path: Path, *, base_model: Path | None = None) -> Any:
     """Load an artifact for its task (safetensors only; the loaders refuse pickle files)."""
     if task == "classification":
         from trainers.intent.predict import IntentPredictor
 
         return IntentPredictor.load(path)
-    raise ValidationFailed(
-        f"running {task} artifacts is not supported; submit predictions instead", field="predictions_uri"
-    )
+    if task == "ranking":
+        from trainers.reranker.predict import RerankerPredictor
+
+        return RerankerPredictor.load(path)
+    if base_model is None:
+        raise ValidationFailed(
+            "a generator adapter needs its base model: set metadata.base_model (a path under "
+            "the artifact root) when registering, or submit predictions",
+            field="metadata",
+        )
+    from trainers.qlora.predict import GeneratorPredictor
+
+    return GeneratorPredictor.load(path, str(base_model), quantize=None)
 
 
 def _unique_in_length_order(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -36,11 +46,34 @@ def _unique_in_length_order(texts: Sequence[str]) -> tuple[list[str], np.ndarray
 
 
 def predict_rows(
-    predictor: Any, task: str, rows: Sequence[dict[str, Any]], *, labels: Sequence[str], progress: Tick
+    predictor: Any,
+    task: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    labels: Sequence[str],
+    progress: Tick,
+    products: Mapping[str, Any] | None = None,
 ) -> Predictions:
     """Predict every row; identical inputs (within and across files) are computed once."""
-    if task != "classification":
-        raise ValidationFailed(f"no artifact runner for task {task}")
+    if task == "ranking":
+        scores = predictor.score_queries(rows, products or {})
+        progress(len(rows), len(rows))
+        return Predictions([r["id"] for r in rows], [scores[r["id"]] for r in rows])
+    if task == "generation":
+        outputs: list[dict[str, Any]] = []
+        for start in range(0, len(rows), 16):
+            outputs += predictor.predict_examples(rows[start : start + 16])
+            progress(len(outputs), len(rows))
+        return Predictions(
+            [r["id"] for r in rows],
+            [{"output": o["output"], "tool_calls": o.get("tool_calls") or []} for o in outputs],
+        )
+    return _classify(predictor, rows, labels=labels, progress=progress)
+
+
+def _classify(
+    predictor: Any, rows: Sequence[dict[str, Any]], *, labels: Sequence[str], progress: Tick
+) -> Predictions:
     if set(predictor.labels) != set(labels):
         raise ValidationFailed(
             f"the model's labels {sorted(predictor.labels)} differ from the evalset's {sorted(labels)}",
@@ -56,18 +89,45 @@ def predict_rows(
     return from_probabilities([r["id"] for r in rows], proba[where], list(labels))
 
 
-def latency_samples(predictor: Any, task: str, rows: Sequence[dict[str, Any]], *, n: int) -> list[float]:
-    """Time ``n`` single-example predictions (after a short warm-up) on the golden inputs."""
-    texts = [r["text"] for r in rows][: max(n, 1)]
-    for text in texts[:10]:
-        predictor.predict_proba([text])
+def latency_samples(
+    predictor: Any,
+    task: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    n: int,
+    products: Mapping[str, Any] | None = None,
+) -> list[float] | None:
+    """Time ``n`` single-request predictions (after a short warm-up) on the golden inputs.
+
+    Classification: one text; ranking: one query with all its candidates. Generators are timed where
+    they serve (GPU), so none is measured here."""
+    if task == "generation":
+        return None
+    sample = list(rows[: max(n, 1)])
+
+    def once(row: dict[str, Any]) -> None:
+        if task == "ranking":
+            predictor.score_queries([row], products or {})
+        else:
+            predictor.predict_proba([row["text"]])
+
+    for row in sample[:10]:
+        once(row)
     samples = []
     for i in range(n):
         started = time.perf_counter()
-        predictor.predict_proba([texts[i % len(texts)]])
+        once(sample[i % len(sample)])
         samples.append(round((time.perf_counter() - started) * 1000.0, 4))
     return samples
 
 
 def task_results(task: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    raise ValidationFailed(f"the {task} gate is not available")
+    """The five modes' measurements for a ranking or generation candidate."""
+    if task == "ranking":
+        from gatekeeper.evaluation.ranking_gate import ranking_results
+
+        kwargs.pop("judge", None)
+        return ranking_results(*args, **kwargs)
+    from gatekeeper.evaluation.generation_gate import generation_results
+
+    return generation_results(*args, **kwargs)

@@ -3,6 +3,7 @@ the five modes, decide, and record the decision with the candidate's new status 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from evalsets.manifest import read_jsonl
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
@@ -27,7 +29,7 @@ from gatekeeper.policy.decide import GateDecision, decide
 from gatekeeper.policy.schema import Policy
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.artifacts import resolve_under_root
+from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
 from gatekeeper.registry.states import Status
 
 Echo = Callable[[str], None]
@@ -43,6 +45,19 @@ class Source:
     kind: str  # artifact | predictions
     sha256: str
     path: Path
+    base_model: Path | None = None  # generators: the base the adapter applies to
+
+
+def verified(source: Source) -> Path:
+    """Re-hash the artifact or predictions file right before use: registered is not the same as unchanged."""
+    actual = artifact_sha256(source.path)
+    if actual != source.sha256:
+        raise ValidationFailed(
+            f"{source.role} {source.kind} at {source.path} changed since it was registered "
+            f"(expected sha256 {source.sha256}, found {actual})",
+            field="artifact_uri",
+        )
+    return source.path
 
 
 @dataclass
@@ -55,6 +70,14 @@ class Plan:
     champion: Source | None
     evalset_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)  # predictors by source sha, loaded once per run
+
+    def predictor(self, source: Source) -> Any:
+        if source.sha256 not in self.loaded:
+            self.loaded[source.sha256] = predictors.load(
+                self.task, verified(source), base_model=source.base_model
+            )
+        return self.loaded[source.sha256]
 
 
 class Progress:
@@ -87,12 +110,30 @@ def _champion_source(session: Any, settings: Settings, champion: Any) -> Source:
             last.predictions_sha256,
             resolve_under_root(last.predictions_uri or "", settings.artifact_root),
         )
-    return Source(
-        "champion",
-        "artifact",
-        champion.artifact_sha256,
-        resolve_under_root(champion.artifact_uri, settings.artifact_root),
-    )
+    return _artifact_source("champion", champion, settings)
+
+
+def _artifact_source(role: str, candidate: Any, settings: Settings) -> Source:
+    path = resolve_under_root(candidate.artifact_uri, settings.artifact_root)
+    return Source(role, "artifact", candidate.artifact_sha256, path, _base_model(candidate, path, settings))
+
+
+def _base_model(candidate: Any, path: Path, settings: Settings) -> Path | None:
+    """A generator adapter's base: ``metadata.base_model`` or its adapter_config, under the artifact root."""
+    if candidate.target.task != "generation":
+        return None
+    base = (candidate.meta or {}).get("base_model")
+    config = path / "adapter_config.json"
+    if not base and config.is_file():
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        return None
+    resolved = resolve_under_root(str(base), settings.artifact_root)
+    if pickled_files(resolved):
+        raise ValidationFailed(
+            f"the base model at {base} contains pickled weights", field="metadata.base_model"
+        )
+    return resolved
 
 
 def start(db: Database, settings: Settings, evaluation_id: uuid.UUID) -> Plan:
@@ -110,12 +151,7 @@ def start(db: Database, settings: Settings, evaluation_id: uuid.UUID) -> Plan:
                 resolve_under_root(evaluation.predictions_uri or "", settings.artifact_root),
             )
         else:
-            cand_source = Source(
-                "candidate",
-                "artifact",
-                candidate.artifact_sha256,
-                resolve_under_root(candidate.artifact_uri, settings.artifact_root),
-            )
+            cand_source = _artifact_source("candidate", candidate, settings)
         champion = registry.get_candidate(session, evaluation.champion_id) if evaluation.champion_id else None
         return Plan(
             evaluation.id,
@@ -165,7 +201,7 @@ def store(db: Database, source_sha: str, key: str, name: str, payload: dict[str,
 
 
 def predictions_for(
-    db: Database, source: Source, evalset: evalsets.EvalSet, task: str, progress: Progress
+    db: Database, plan: Plan, source: Source, evalset: evalsets.EvalSet, progress: Progress
 ) -> Predictions:
     """Both models' per-file predictions, computing only the files the cache does not have."""
     files = list(evalset.files.values())
@@ -176,7 +212,7 @@ def predictions_for(
             f"{source.role}: {len(files) - len(missing)} file(s) cached, predicting {len(missing)}",
             force=True,
         )
-        fresh = _compute(source, evalset, missing, task, progress)
+        fresh = _compute(plan, source, evalset, missing, progress)
         for f in missing:
             payload = fresh.subset(r["id"] for r in f.rows).to_payload()
             store(db, source.sha256, f.sha256, f.name, payload)
@@ -186,27 +222,38 @@ def predictions_for(
     return Predictions.merge(Predictions.from_payload(have[f.sha256]) for f in files)
 
 
+def products_of(evalset: evalsets.EvalSet) -> dict[str, Any]:
+    """A ranking evalset's catalogue (role ``products``), verified with the rest of the manifest."""
+    name = next((n for n, e in evalset.manifest["files"].items() if e["role"] == "products"), None)
+    return {row["doc_id"]: row for row in read_jsonl(evalset.folder / name)} if name else {}
+
+
 def _compute(
-    source: Source, evalset: evalsets.EvalSet, files: list[evalsets.EvalFile], task: str, progress: Progress
+    plan: Plan, source: Source, evalset: evalsets.EvalSet, files: list[evalsets.EvalFile], progress: Progress
 ) -> Predictions:
     rows = [r for f in files for r in f.rows]
     if source.kind == "predictions":
         everything = parse_submitted(
-            source.path, task=task, expected_ids=evalset.example_ids(), labels=evalset.labels
+            verified(source), task=plan.task, expected_ids=evalset.example_ids(), labels=evalset.labels
         )
         return everything.subset(r["id"] for r in rows)
-    predictor = predictors.load(task, source.path)
     return predictors.predict_rows(
-        predictor,
-        task,
+        plan.predictor(source),
+        plan.task,
         rows,
         labels=evalset.labels,
+        products=products_of(evalset) if plan.task == "ranking" else None,
         progress=lambda done, total: progress(f"{source.role}: predicting", done, total),
     )
 
 
 def latency_for(
-    db: Database, source: Source, evalset: evalsets.EvalSet, task: str, preds: Predictions, progress: Progress
+    db: Database,
+    plan: Plan,
+    source: Source,
+    evalset: evalsets.EvalSet,
+    preds: Predictions,
+    progress: Progress,
 ) -> list[float] | None:
     """Single-example CPU latency of an artifact (cached), or the latencies a submission reported."""
     golden_ids = [r["id"] for r in evalset.examples("golden")]
@@ -217,8 +264,14 @@ def latency_for(
     if LATENCY_KEY not in have:
         progress(f"{source.role}: measuring single-example latency", force=True)
         samples = predictors.latency_samples(
-            predictors.load(task, source.path), task, evalset.examples("golden"), n=LATENCY_SAMPLES
+            plan.predictor(source),
+            plan.task,
+            evalset.examples("golden"),
+            n=LATENCY_SAMPLES,
+            products=products_of(evalset) if plan.task == "ranking" else None,
         )
+        if samples is None:
+            return None
         store(db, source.sha256, LATENCY_KEY, "latency", {"samples_ms": samples})
         have[LATENCY_KEY] = {"samples_ms": samples}
     return list(have[LATENCY_KEY]["samples_ms"])
@@ -299,11 +352,12 @@ def run(
     loaded = load_evalset(db, plan)
     _timed(plan, "evalset_s", t)
     t = time.perf_counter()
-    candidate = predictions_for(db, plan.candidate, loaded, plan.task, progress)
-    latency = latency_for(db, plan.candidate, loaded, plan.task, candidate, progress)
+    candidate = predictions_for(db, plan, plan.candidate, loaded, progress)
+    latency = latency_for(db, plan, plan.candidate, loaded, candidate, progress)
     _timed(plan, "candidate_predictions_s", t)
     t = time.perf_counter()
-    champion = predictions_for(db, plan.champion, loaded, plan.task, progress) if plan.champion else None
+    champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
+    plan.loaded.clear()  # free the models before the statistics
     _timed(plan, "champion_predictions_s", t)
     progress("computing the five modes and their statistics", force=True)
     t = time.perf_counter()
@@ -343,6 +397,16 @@ def gate_results(
             correlation_pairs=pairs,
             n_resamples=settings.bootstrap_resamples,
         )
+    judge = None
+    if plan.task == "generation" and settings.judge_base_url:
+        from gatekeeper.evaluation.metrics.ragas_metrics import JudgeConfig
+
+        judge = JudgeConfig(
+            base_url=settings.judge_base_url,
+            model=settings.judge_model,
+            api_key=settings.judge_api_key,
+            repeats=plan.policy.generation.judge_repeats,
+        )
     return predictors.task_results(
         plan.task,
         loaded,
@@ -352,4 +416,5 @@ def gate_results(
         latency_ms=latency,
         correlation_pairs=pairs,
         n_resamples=settings.bootstrap_resamples,
+        judge=judge,
     )

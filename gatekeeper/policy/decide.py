@@ -91,6 +91,19 @@ def _floors(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
     stats = golden.get("comparisons") or golden.get("intervals") or {}
     for metric, floor in policy.golden.floors.items():
         value = golden["candidate"].get(metric)
+        judged = (golden["candidate"].get("judged") or {}).get(metric) or {}
+        if value is None and judged.get("status") == "not_computed":
+            out.append(
+                Reason(
+                    "golden.floor",
+                    metric,
+                    "info",
+                    True,
+                    f"{metric} not computed ({judged.get('reason', 'no judge')}); floor {floor} not applied",
+                    threshold=floor,
+                )
+            )
+            continue
         if value is None:
             out.append(
                 Reason(
