@@ -1,0 +1,115 @@
+"""What every page shares: the API connection (env, overridable in the sidebar), a briefly cached
+reader, and one way to show an API refusal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from gatekeeper.client import ApiError, Client
+
+URL_KEY, TOKEN_KEY = "gk_url", "gk_token"
+DEFAULT_URL = "http://127.0.0.1:8000"
+CACHE_TTL_S = 15
+T = TypeVar("T")
+
+
+def connection() -> tuple[str, str | None]:
+    """The API URL and token: the sidebar's values once set, else GATEKEEPER_URL / GATEKEEPER_TOKEN."""
+    url = st.session_state.get(URL_KEY) or os.environ.get("GATEKEEPER_URL") or DEFAULT_URL
+    token = st.session_state.get(TOKEN_KEY) or os.environ.get("GATEKEEPER_TOKEN") or None
+    return str(url), token
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _cached_get(url: str, token: str | None, path: str, params: tuple[tuple[str, Any], ...]) -> Any:
+    # Keyed by URL and token, so two users (or roles) of one dashboard process never share answers.
+    return Client(url, token).get(path, **dict(params))
+
+
+@dataclass(frozen=True)
+class CachedReader:
+    """A read-only client whose GETs are cached for a few seconds (pages rerun on every click)."""
+
+    url: str
+    token: str | None
+
+    def get(self, path: str, **params: Any) -> Any:
+        kept = tuple(sorted((k, v) for k, v in params.items() if v is not None))
+        return _cached_get(self.url, self.token, path, kept)
+
+
+def reader() -> CachedReader:
+    return CachedReader(*connection())
+
+
+def writer() -> Client:
+    """An uncached client for write actions."""
+    return Client(*connection())
+
+
+def clear_cache() -> None:
+    _cached_get.clear()
+
+
+def show_api_error(exc: ApiError, action: str | None = None) -> None:
+    """The API's own words, with the HTTP status; 401/403 explain which token to use."""
+    where = f"{action}: " if action else ""
+    if exc.status == 0:
+        st.error(f"{where}{exc.detail}", icon=":material/cloud_off:")
+    elif exc.status in (401, 403):
+        st.error(f"{where}HTTP {exc.status}: {exc.detail}", icon=":material/lock:")
+    else:
+        st.error(f"{where}HTTP {exc.status}: {exc.detail}")
+    extra = {k: v for k, v in (exc.body or {}).items() if k != "detail"} if isinstance(exc.body, dict) else {}
+    if extra:
+        st.json(extra, expanded=False)
+
+
+@contextmanager
+def api_errors(action: str | None = None) -> Iterator[None]:
+    """Show an ApiError raised in the block instead of a traceback."""
+    try:
+        yield
+    except ApiError as exc:
+        show_api_error(exc, action)
+
+
+def load(fn: Callable[..., T], *args: Any, action: str | None = None, **kwargs: Any) -> T | None:
+    """Call a data function; on an API refusal show it and return None (the page then stops)."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        show_api_error(exc, action)
+        return None
+
+
+def require(value: T | None) -> T:
+    """Stop the page quietly when a load failed (its error is already on screen)."""
+    if value is None:
+        st.stop()
+    return value  # type: ignore[return-value]
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def query_param(name: str) -> str | None:
+    value = st.query_params.get(name)
+    return str(value) if value else None
+
+
+def table(frame: Any, *, key: str, **kwargs: Any) -> None:
+    """A dataframe inside a keyed container, so tests (AppTest) and the browser can find it by key."""
+    with st.container(key=key):
+        st.dataframe(frame, **kwargs)
