@@ -212,7 +212,9 @@ class CanaryDaemon:
                 )
                 self.echo(f"[CANARY] {canary_id} aborted: {trigger.rule}")
                 return "aborted"
-            moved = canaries.advance_if_due(session, canary, now=now, actor=self.actor)
+            moved = canaries.advance_if_due(
+                session, canary, now=now, actor=self.actor, settings=self.settings
+            )
             if moved:
                 self.echo(f"[CANARY] {canary_id} {moved}")
             return moved

@@ -125,7 +125,7 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime) -> 
     return canary
 
 
-def _advance(session: Session, canary: Canary, *, actor: str) -> str:
+def _advance(session: Session, canary: Canary, *, actor: str, settings: Settings | None) -> str:
     ended = stage_ends_at(canary)
     if canary.stage + 1 < len(canary.plan):
         canary.stage += 1
@@ -141,11 +141,13 @@ def _advance(session: Session, canary: Canary, *, actor: str) -> str:
             after={"stage": canary.stage, "share": canary.plan[canary.stage]["share"]},
         )
         return f"stage {canary.stage + 1}/{len(canary.plan)} at {canary.plan[canary.stage]['share']:.0%}"
-    promote(session, canary, actor=actor, at=ended)
+    promote(session, canary, actor=actor, at=ended, settings=settings)
     return "promoted to champion"
 
 
-def promote(session: Session, canary: Canary, *, actor: str, at: datetime) -> Candidate:
+def promote(
+    session: Session, canary: Canary, *, actor: str, at: datetime, settings: Settings | None = None
+) -> Candidate:
     """The last stage passed: candidate -> champion, old champion -> retired, in one transaction."""
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
     target = registry.get_target(session, candidate.target.name, lock=True)
@@ -179,14 +181,18 @@ def promote(session: Session, canary: Canary, *, actor: str, at: datetime) -> Ca
         before={"state": "running"},
         after={"state": "passed"},
     )
+    if settings is not None:
+        registry.pin_drift_reference(session, candidate, settings)
     return candidate
 
 
-def advance_if_due(session: Session, canary: Canary, *, now: datetime, actor: str) -> str | None:
+def advance_if_due(
+    session: Session, canary: Canary, *, now: datetime, actor: str, settings: Settings | None = None
+) -> str | None:
     """Move on when the stage's time has passed with no trigger (possibly several stages at once)."""
     moved = None
     while canary.state == "running" and now >= stage_ends_at(canary):
-        moved = _advance(session, canary, actor=actor)
+        moved = _advance(session, canary, actor=actor, settings=settings)
     return moved
 
 

@@ -139,9 +139,13 @@ def decisions(candidate_id: str, session: SessionDep, _: Reader) -> list[Decisio
 
 
 @router.post("/candidates/{candidate_id}/promote", tags=["candidates"])
-def promote_first(candidate_id: str, body: ReasonIn, session: SessionDep, actor: Admin) -> CandidateRead:
+def promote_first(
+    candidate_id: str, body: ReasonIn, session: SessionDep, settings: SettingsDep, actor: Admin
+) -> CandidateRead:
     return candidate_read(
-        registry.promote_first(session, candidate_id=candidate_id, reason=body.reason, actor=actor.name)
+        registry.promote_first(
+            session, candidate_id=candidate_id, reason=body.reason, actor=actor.name, settings=settings
+        )
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
+from gatekeeper.config import Settings
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
@@ -360,7 +361,14 @@ def record_decision(
     return decision
 
 
-def promote_first(session: Session, *, candidate_id: uuid.UUID | str, reason: str, actor: str) -> Candidate:
+def promote_first(
+    session: Session,
+    *,
+    candidate_id: uuid.UUID | str,
+    reason: str,
+    actor: str,
+    settings: Settings | None = None,
+) -> Candidate:
     """Make a target's first champion: only a gate-passed candidate, only while there is none."""
     candidate = get_candidate(session, candidate_id)
     target = get_target(session, candidate.target.name, lock=True)
@@ -381,7 +389,16 @@ def promote_first(session: Session, *, candidate_id: uuid.UUID | str, reason: st
         actor=actor,
         reasons=[{"check": "first_champion", "note": reason}],
     )
+    if settings is not None:
+        pin_drift_reference(session, candidate, settings)
     return candidate
+
+
+def pin_drift_reference(session: Session, candidate: Candidate, settings: Settings) -> None:
+    """A new champion's drift reference, pinned in the same transaction (a miss is retried later)."""
+    from gatekeeper.drift import service as drift  # drift reads the registry; import late
+
+    drift.on_promoted(session, candidate=candidate, settings=settings)
 
 
 def previous_champion(session: Session, target: Target) -> Candidate | None:
