@@ -83,6 +83,19 @@ def list_evaluations(candidate_id: str, session: SessionDep, _: Reader) -> list[
     ]
 
 
+@router.get("/evaluations")
+def list_all_evaluations(
+    session: SessionDep,
+    _: Reader,
+    target: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[EvaluationRead]:
+    """Recent evaluations (without results), newest first, for the running/recent view."""
+    rows = evaluations.recent(session, target=target, status=status, limit=limit)
+    return [evaluation_read(session, e, with_results=False) for e in rows]
+
+
 @router.get("/evaluations/{evaluation_id}")
 def get_evaluation(
     evaluation_id: str, session: SessionDep, _: Reader, results: bool = True

@@ -121,6 +121,18 @@ def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:
     )
 
 
+def recent(session: Session, *, target: str | None, status: str | None, limit: int) -> list[Evaluation]:
+    stmt = select(Evaluation).order_by(Evaluation.created_at.desc()).limit(limit)
+    if target:
+        target_id = registry.get_target(session, target).id
+        stmt = stmt.join(Candidate, Candidate.id == Evaluation.candidate_id).where(
+            Candidate.target_id == target_id
+        )
+    if status:
+        stmt = stmt.where(Evaluation.status == status)
+    return list(session.scalars(stmt))
+
+
 def latest_done(session: Session, candidate_id: uuid.UUID) -> Evaluation | None:
     return session.scalar(
         select(Evaluation)

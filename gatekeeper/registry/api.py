@@ -44,6 +44,11 @@ def _target_read(session: SessionDep, target) -> TargetRead:  # noqa: ANN001
         created_at=target.created_at,
         created_by=target.created_by,
         policy=registry.policy_of(session, target).model_dump(mode="json"),
+        champion=(
+            {"id": str(champ.id), "version": champ.version}
+            if (champ := registry.champion_of(session, target))
+            else None
+        ),
     )
 
 
@@ -196,14 +201,25 @@ def list_training_runs(
     session: SessionDep,
     _: Reader,
     target: str | None = None,
+    status: str | None = None,
+    trainer: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TrainingRunRead]:
-    return [training_run_read(r) for r in registry.list_training_runs(session, target=target, limit=limit)]
+    runs = registry.list_training_runs(session, target=target, status=status, trainer=trainer, limit=limit)
+    registered = registry.candidates_of_runs(session, [r.id for r in runs])
+    return [training_run_read(r, registered.get(r.id)) for r in runs]
 
 
 @router.get("/training-runs/{run_id}", tags=["training"])
 def get_training_run(run_id: str, session: SessionDep, _: Reader) -> TrainingRunRead:
-    return training_run_read(registry.get_training_run(session, run_id))
+    run = registry.get_training_run(session, run_id)
+    return training_run_read(run, registry.candidates_of_runs(session, [run.id]).get(run.id))
+
+
+@router.get("/whoami", tags=["auth"])
+def whoami(actor: Reader) -> dict[str, str]:
+    """The token's name and role, so a client can show who it is and hide what it may not do."""
+    return {"name": actor.name, "role": actor.role.value}
 
 
 @router.get("/audit", tags=["audit"])

@@ -36,6 +36,7 @@ class TargetRead(BaseModel):
     created_at: datetime
     created_by: str
     policy: dict[str, Any]
+    champion: dict[str, Any] | None = Field(default=None, description="{id, version} of the champion, if any")
 
 
 class CandidateCreate(_In):
@@ -104,6 +105,7 @@ class TrainingRunRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    candidate_ids: list[uuid.UUID] = Field(default_factory=list, description="candidates registered from it")
 
 
 class ReasonIn(_In):
@@ -170,7 +172,7 @@ def candidate_read(c: Any) -> CandidateRead:
     )
 
 
-def training_run_read(r: Any) -> TrainingRunRead:
+def training_run_read(r: Any, candidate_ids: list[uuid.UUID] | None = None) -> TrainingRunRead:
     return TrainingRunRead(
         id=r.id,
         target=r.target.name,
@@ -187,6 +189,7 @@ def training_run_read(r: Any) -> TrainingRunRead:
         created_at=r.created_at,
         started_at=r.started_at,
         finished_at=r.finished_at,
+        candidate_ids=candidate_ids or [],
     )
 
 

@@ -515,8 +515,30 @@ def get_training_run(session: Session, run_id: uuid.UUID | str, *, lock: bool = 
     return run
 
 
-def list_training_runs(session: Session, *, target: str | None = None, limit: int = 100) -> list[TrainingRun]:
+def list_training_runs(
+    session: Session,
+    *,
+    target: str | None = None,
+    status: str | None = None,
+    trainer: str | None = None,
+    limit: int = 100,
+) -> list[TrainingRun]:
     stmt = select(TrainingRun).order_by(TrainingRun.created_at.desc()).limit(limit)
     if target:
         stmt = stmt.where(TrainingRun.target_id == get_target(session, target).id)
+    if status:
+        stmt = stmt.where(TrainingRun.status == status)
+    if trainer:
+        stmt = stmt.where(TrainingRun.trainer == trainer)
     return list(session.scalars(stmt))
+
+
+def candidates_of_runs(session: Session, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The candidates registered from each training run."""
+    out: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if run_ids:
+        for run_id, cid in session.execute(
+            select(Candidate.training_run_id, Candidate.id).where(Candidate.training_run_id.in_(run_ids))
+        ):
+            out.setdefault(run_id, []).append(cid)
+    return out

@@ -129,3 +129,32 @@ def test_training_run_record_refuses_anonymous_runs(api, auth, target, db) -> No
         headers=auth("ci"),
     )
     assert ok.status_code == 201 and ok.json()["target"] == "intent_classifier"
+
+
+def test_whoami_and_target_champion(api, auth, target) -> None:
+    assert api.get("/v1/whoami", headers=auth("oncall")).json() == {"name": "oncall", "role": "oncall"}
+    assert api.get("/v1/targets/intent_classifier", headers=auth("ci")).json()["champion"] is None
+
+
+def test_training_run_lists_its_candidates_and_filters(api, auth, target, make_artifact) -> None:
+    from tests.conftest import TAGS
+
+    run = api.post("/v1/training-runs", json={"trainer": "intent", "tags": TAGS}, headers=auth("ci")).json()
+    uri, sha = make_artifact()
+    cand = api.post(
+        "/v1/candidates",
+        headers=auth("ci"),
+        json={
+            "target": "intent_classifier",
+            "artifact_uri": uri,
+            "artifact_sha256": sha,
+            "tags": TAGS,
+            "training_run_id": run["id"],
+        },
+    ).json()
+    assert api.get(f"/v1/training-runs/{run['id']}", headers=auth("ci")).json()["candidate_ids"] == [
+        cand["id"]
+    ]
+    assert len(api.get("/v1/training-runs", params={"status": "succeeded"}, headers=auth("ci")).json()) == 1
+    assert api.get("/v1/training-runs", params={"trainer": "qlora"}, headers=auth("ci")).json() == []
+    assert api.get("/v1/evaluations", headers=auth("ci")).json() == []
