@@ -33,7 +33,7 @@ Edge cases, chosen so a healthy canary is never rolled back on noise:
   ``evidence_alpha`` (0.05), i.e. the one-sided 95 % lower bound of the canary rate is above the threshold.
   Without it, a 5-minute window of 150 requests at a 0.5 % error rate is "over 2× the holdout" with 2
   errors, and a healthy canary aborts every few hours at night: over 300 seeded healthy weeks
-  (tests/canary/streams.py) the literal rule fired ~15 times a week, this one never. At high traffic the
+  (gatekeeper/canary/simulate.py) the literal rule fired ~15 times a week, this one never. At high traffic the
   two agree. Set
   ``evidence_alpha: 1.0`` in the policy to get the literal rule.
 * holdout p99 0 (or below 1 ms): the reference is floored at ``p99_floor_ms`` (1 ms, below timer

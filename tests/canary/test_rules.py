@@ -24,9 +24,8 @@ from gatekeeper.canary.rules import (
     evaluate,
     recheck_against_baseline,
 )
+from gatekeeper.canary.simulate import SAFETY_METRIC, Profile, Regression, baseline_windows, healthy_stream
 from gatekeeper.errors import Conflict
-
-from .streams import SAFETY_METRIC, Profile, Regression, baseline_windows, healthy_stream
 
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -572,7 +571,7 @@ def test_recheck_without_baseline_raises_no_baseline() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Realistic streams (tests/canary/streams.py): 7 days of 5-minute windows
+# Realistic streams (gatekeeper/canary/simulate.py): 7 days of 5-minute windows
 
 
 STREAM_RULES = AbortRules(safety_metrics=(SAFETY_METRIC,))

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gatekeeper.canary.models import DaemonLease
+from gatekeeper.canary.simulate import Regression, healthy_stream
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion import shadow
 from gatekeeper.promotion.models import Canary
@@ -26,7 +27,6 @@ from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate, Decision
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
 from gatekeeper.registry.states import Status
-from tests.canary.streams import Regression, healthy_stream
 from tests.conftest import POLICY_FILE, TAGS
 from tests.promotion.conftest import gate_pass, shadow_records
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.notify.service import deliver_due
-from tests.canary.streams import Regression, baseline_windows, healthy_stream
 from tests.conftest import snapshot
 from tests.promotion.conftest import T0, gate_pass, post_windows
 
