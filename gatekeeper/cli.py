@@ -253,6 +253,9 @@ _register_domain_commands()
 
 
 def main() -> None:
+    from gatekeeper.quiet import quiet_libraries
+
+    quiet_libraries()
     try:
         app()
     except ConfigError as exc:

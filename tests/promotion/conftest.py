@@ -3,11 +3,8 @@ with a passed shadow, built through the real API and services."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 from gatekeeper.api.app import create_app
 from gatekeeper.canary.daemon import CanaryDaemon
 from gatekeeper.clock import ManualClock
+from gatekeeper.notify.receiver import LocalReceiver
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.states import Status
 from tests.conftest import POLICY_FILE
@@ -128,37 +126,7 @@ def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
         assert response.status_code == 200, response.text
 
 
-class Receiver:
-    """A local webhook endpoint standing in for PagerDuty and Slack: records bodies, can fail on purpose."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.bodies: list[tuple[str, dict]] = []
-        self.calls = 0
-        self.fail_first = fail_first
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.calls += 1
-                failing = outer.calls <= outer.fail_first
-                if not failing:
-                    outer.bodies.append((self.path, body))
-                self.send_response(500 if failing else 202)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+Receiver = LocalReceiver
 
 
 @pytest.fixture
