@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -58,6 +58,10 @@ class IntentTrainConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     focal_gamma: float = Field(2.0, ge=0, description="0 gives (weighted) cross-entropy")
     class_weights: bool = Field(True, description="inverse-frequency alpha_t; off gives uniform weights")
+    pooler_init: Literal["auto", "identity", "pretrained"] = Field(
+        "auto",
+        description="auto: identity for a BERT-style pooler (see trainers/common/pooler.py), else keep it",
+    )
     early_stopping_patience: int | None = Field(
         1, ge=0, description="epochs without macro-F1 gain; None: off"
     )

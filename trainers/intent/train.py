@@ -24,6 +24,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from evalsets.manifest import read_jsonl
 from trainers.common.label_qa import LabelQAResult, check_label_quality, require_label_quality
 from trainers.common.output import ensure_empty_output, render_model_card, write_model_folder
+from trainers.common.pooler import has_square_pooler, reset_pooler
 from trainers.intent.config import IntentTrainConfig
 from trainers.intent.data import Examples, audit_line, load_examples, stratified_split, stratified_subset
 from trainers.intent.losses import focal_loss, inverse_frequency_weights
@@ -127,6 +128,8 @@ def load_base(config: IntentTrainConfig, labels: list[str]) -> tuple[PreTrainedM
         ignore_mismatched_sizes=True,
         use_safetensors=True,
     )
+    if config.pooler_init == "identity" or (config.pooler_init == "auto" and has_square_pooler(model)):
+        reset_pooler(model)
     return model, tokenizer
 
 

@@ -38,6 +38,7 @@ from transformers.optimization import get_linear_schedule_with_warmup
 
 from gatekeeper.evaluation.metrics.ranking import ranking_report
 from trainers.common.output import render_model_card, write_model_folder
+from trainers.common.pooler import reset_pooler
 from trainers.reranker.config import RerankerTrainConfig
 from trainers.reranker.data import Query, check_products, load_products, load_queries, sample_groups
 from trainers.reranker.predict import resolve_device, score_pairs
@@ -211,23 +212,6 @@ def _group_sizes(batch: Sequence[tuple[str, str, int]]) -> list[int]:
     return sizes
 
 
-def _reset_pooler(model: PreTrainedModel, scale: float) -> None:
-    """Make the pooler pass the CLS state through (times ``scale``) before its tanh.
-
-    The packaged encoder was trained for mean-pooled sentence embeddings; its pooler output barely
-    varies between inputs (per-unit std ~0.035 on our pairs, against ~0.2 for the CLS state itself), so
-    a fresh head on top of it starts blind and needs many steps. A linear probe on tanh(CLS) already
-    ranks well (validation NDCG@10 ~0.67 against ~0.48 on the pretrained pooler output).
-    """
-    pooler = getattr(getattr(model, model.base_model_prefix, None), "pooler", None)
-    dense = getattr(pooler, "dense", None)
-    if not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
-        raise ValueError("pooler_init='identity' needs a BERT-style pooler (square dense + tanh)")
-    with torch.no_grad():
-        dense.weight.copy_(torch.eye(dense.in_features) * scale)
-        dense.bias.zero_()
-
-
 def load_base(config: RerankerTrainConfig) -> tuple[PreTrainedModel, Any]:
     """Load the encoder with a fresh one-output head (safetensors only) and its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(config.base_model, local_files_only=True)
@@ -250,7 +234,7 @@ def load_base(config: RerankerTrainConfig) -> tuple[PreTrainedModel, Any]:
         local_files_only=True,
     )
     if config.pooler_init == "identity":
-        _reset_pooler(model, config.pooler_scale)
+        reset_pooler(model, config.pooler_scale)
     tokenizer.model_max_length = config.max_length  # saved with the tokenizer: the predictor truncates alike
     return model, tokenizer
 
