@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
-import uvicorn
 
 from gatekeeper.api.app import create_app
+from gatekeeper.api.server import BackgroundServer
 from gatekeeper.config import PROJECT_ROOT, Settings
 from gatekeeper.db import Database
 from gatekeeper.migrate import upgrade
@@ -63,14 +63,8 @@ def main() -> None:
         (work / f"m{i}").mkdir()
         (work / f"m{i}" / "model.safetensors").write_bytes(os.urandom(64))
         artifacts.append((f"m{i}", artifact_sha256(work / f"m{i}")))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server = BackgroundServer(create_app(settings, db))
+    base = server.start()
     headers = {"Authorization": f"Bearer {secret}"}
     policy = (PROJECT_ROOT / "policies" / "intent_classifier.yaml").read_text()
     httpx.post(
@@ -117,8 +111,7 @@ def main() -> None:
         f"routing read: p50 {percentile(reads, 50):.1f} ms, p95 {read95:.1f} ms over {len(reads)} "
         f"(target <= 10 ms: {'PASS' if read95 <= 10 else 'FAIL'})"
     )
-    server.should_exit = True
-    thread.join(timeout=10)
+    server.stop()
     db.dispose()
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

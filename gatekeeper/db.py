@@ -6,12 +6,13 @@ failing half-way with "database is locked"; Postgres writers use row locks (``FO
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -124,3 +125,25 @@ class Database:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+M = TypeVar("M")
+
+
+def get_by_id(
+    session: Session, model: type[M], ident: object, *, what: str, field: str, lock: bool = False
+) -> M:
+    """Fetch a row by its UUID (``lock``: ``FOR UPDATE``, refreshed), or raise NotFound naming it.
+
+    A malformed id is the same answer as an unknown one: 404, never a 500.
+    """
+    from gatekeeper.errors import NotFound
+
+    try:
+        key = ident if isinstance(ident, uuid.UUID) else uuid.UUID(str(ident))
+    except ValueError:
+        raise NotFound(f"no {what} {ident}", field=field) from None
+    row = session.get(model, key, with_for_update=lock, populate_existing=lock)
+    if row is None:
+        raise NotFound(f"no {what} {ident}", field=field)
+    return row

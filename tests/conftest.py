@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,11 +13,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
 from gatekeeper.api.app import create_app
+from gatekeeper.api.server import BackgroundServer
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.migrate import upgrade
@@ -199,33 +197,9 @@ def snapshot(db: Database) -> dict[str, list[tuple]]:
         }
 
 
-class LiveServer:
-    """The real app under uvicorn on a free port, for concurrency tests and CLI tests."""
-
-    def __init__(self, app) -> None:  # noqa: ANN001
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("live server did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def live_server(app) -> Iterator[LiveServer]:  # noqa: ANN001
-    with LiveServer(app) as server:
+def live_server(app) -> Iterator[BackgroundServer]:  # noqa: ANN001
+    with BackgroundServer(app) as server:
         with httpx.Client(base_url=server.url) as http:
             assert http.get("/healthz").status_code == 200
         yield server
@@ -237,3 +211,6 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(1)
+
+
+LiveServer = BackgroundServer  # the name the dashboard tests import

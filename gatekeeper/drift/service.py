@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
-from gatekeeper.db import is_postgres
+from gatekeeper.db import get_by_id, is_postgres
 from gatekeeper.drift import reference as refs
 from gatekeeper.drift.models import (
     LIVE_STATUSES,
@@ -629,14 +629,7 @@ def purge(session: Session, *, target_id: int, now: datetime, cadence: Cadence) 
 
 
 def get_event(session: Session, event_id: str | uuid.UUID, *, lock: bool = False) -> DriftEvent:
-    try:
-        key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
-    except ValueError:
-        raise NotFound(f"no drift event {event_id}", field="event_id") from None
-    event = session.get(DriftEvent, key, with_for_update=lock, populate_existing=lock)
-    if event is None:
-        raise NotFound(f"no drift event {event_id}", field="event_id")
-    return event
+    return get_by_id(session, DriftEvent, event_id, what="drift event", field="event_id", lock=lock)
 
 
 def list_events(

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
-from gatekeeper.errors import Conflict, NotFound, ValidationFailed
+from gatekeeper.db import get_by_id
+from gatekeeper.errors import Conflict, ValidationFailed
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation.models import Evaluation, OnlineMetric
 from gatekeeper.evaluation.predictions import parse_submitted
@@ -101,14 +102,7 @@ def request_evaluation(
 
 
 def get_evaluation(session: Session, evaluation_id: str | uuid.UUID, *, lock: bool = False) -> Evaluation:
-    try:
-        key = evaluation_id if isinstance(evaluation_id, uuid.UUID) else uuid.UUID(str(evaluation_id))
-    except ValueError:
-        raise NotFound(f"no evaluation {evaluation_id}", field="evaluation_id") from None
-    found = session.get(Evaluation, key, with_for_update=lock, populate_existing=lock)
-    if found is None:
-        raise NotFound(f"no evaluation {evaluation_id}", field="evaluation_id")
-    return found
+    return get_by_id(session, Evaluation, evaluation_id, what="evaluation", field="evaluation_id", lock=lock)
 
 
 def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.config import Settings
-from gatekeeper.errors import Conflict, NotFound
+from gatekeeper.db import get_by_id
+from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import shadow
@@ -35,14 +36,7 @@ def running_shares(session: Session, target_id: int) -> dict[str, float]:
 
 
 def get(session: Session, canary_id: str | uuid.UUID, *, lock: bool = False) -> Canary:
-    try:
-        key = canary_id if isinstance(canary_id, uuid.UUID) else uuid.UUID(str(canary_id))
-    except ValueError:
-        raise NotFound(f"no canary {canary_id}", field="canary_id") from None
-    canary = session.get(Canary, key, with_for_update=lock, populate_existing=lock)
-    if canary is None:
-        raise NotFound(f"no canary {canary_id}", field="canary_id")
-    return canary
+    return get_by_id(session, Canary, canary_id, what="canary", field="canary_id", lock=lock)
 
 
 def stage_ends_at(canary: Canary) -> datetime:

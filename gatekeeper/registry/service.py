@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
+from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
@@ -214,14 +215,7 @@ def register_candidate(
 
 
 def get_candidate(session: Session, candidate_id: uuid.UUID | str, *, lock: bool = False) -> Candidate:
-    try:
-        key = candidate_id if isinstance(candidate_id, uuid.UUID) else uuid.UUID(str(candidate_id))
-    except ValueError:
-        raise NotFound(f"no candidate {candidate_id}", field="candidate_id") from None
-    candidate = session.get(Candidate, key, with_for_update=lock, populate_existing=lock)
-    if candidate is None:
-        raise NotFound(f"no candidate {candidate_id}", field="candidate_id")
-    return candidate
+    return get_by_id(session, Candidate, candidate_id, what="candidate", field="candidate_id", lock=lock)
 
 
 def _encode_cursor(created_at: datetime, ident: uuid.UUID) -> str:
@@ -505,14 +499,7 @@ def record_training_run(
 
 
 def get_training_run(session: Session, run_id: uuid.UUID | str, *, lock: bool = False) -> TrainingRun:
-    try:
-        key = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
-    except ValueError:
-        raise NotFound(f"no training run {run_id}", field="training_run_id") from None
-    run = session.get(TrainingRun, key, with_for_update=lock, populate_existing=lock)
-    if run is None:
-        raise NotFound(f"no training run {run_id}", field="training_run_id")
-    return run
+    return get_by_id(session, TrainingRun, run_id, what="training run", field="training_run_id", lock=lock)
 
 
 def list_training_runs(
