@@ -30,7 +30,7 @@ PAGES = {
     ],
     "Operations": [
         st.Page("app_pages/canary.py", title="Canary console", icon=":material/traffic:", url_path="canary"),
-        # Drift goes here once its API lands: st.Page("app_pages/drift.py", title="Drift", url_path="drift").
+        st.Page("app_pages/drift.py", title="Drift", icon=":material/monitoring:", url_path="drift"),
         st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
     ],
 }
@@ -47,6 +47,13 @@ def sidebar() -> None:
         st.text_input("Token", key=common.TOKEN_KEY, type="password", help="GATEKEEPER_TOKEN; any role reads")
         if not st.session_state[common.TOKEN_KEY]:
             st.warning("No token: the API will answer 401.", icon=":material/key:")
+        else:
+            me = common.whoami()
+            with st.container(key="whoami"):
+                if me is None:
+                    st.caption("Connected as: unknown (the API did not accept the token)")
+                else:
+                    st.caption(f"Connected as **{me['name']}** · role **{me['role']}**")
         if st.button("Refresh data", key="refresh", help=f"answers are cached for {common.CACHE_TTL_S} s"):
             common.clear_cache()
 

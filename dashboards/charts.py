@@ -170,3 +170,304 @@ def routing_chart(routes: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=alt.Step(28))
     )
+
+
+# --- canary console ------------------------------------------------------------------------------
+
+CANARY, HOLDOUT, BASELINE = NEUTRAL, "#8a94a6", "#343a40"
+SERIES = {
+    "canary": CANARY,
+    "holdout": HOLDOUT,
+    "baseline": BASELINE,
+    "threshold": FAIL,
+    "trigger threshold": FAIL,
+}
+
+
+def _series_scale(present: list[str]) -> alt.Scale:
+    """Only the series a chart draws get a legend entry, always in the same colours."""
+    names = [name for name in SERIES if name in present]
+    return alt.Scale(domain=names, range=[SERIES[n] for n in names])
+
+
+def _time_format(values: pd.Series) -> str:
+    """Hours for a day or so, dates and hours for a week or so, dates beyond (labels never collide)."""
+    stamps = pd.to_datetime(values.dropna(), utc=True)
+    span = (stamps.max() - stamps.min()) if len(stamps) else pd.Timedelta(0)
+    if span <= pd.Timedelta(hours=36):
+        return "%H:%M"
+    return "%m-%d %H:%M" if span <= pd.Timedelta(days=4) else "%m-%d"
+
+
+def _time(field: str = "start", values: pd.Series | None = None) -> alt.X:
+    fmt = _time_format(values) if values is not None else "%m-%d %H:%M"
+    axis = alt.Axis(format=fmt, labelAngle=0, labelOverlap=True, tickCount=6, title=None)
+    return alt.X(f"{field}:T", scale=alt.Scale(type="utc"), axis=axis)
+
+
+def canary_metric_chart(
+    frame: pd.DataFrame,
+    *,
+    canary: str,
+    holdout: str,
+    threshold: str,
+    title: str,
+    y_title: str,
+    y_format: str,
+    spans: pd.DataFrame,
+    baseline: pd.DataFrame | None = None,
+    band: bool = False,
+    exact: str | None = None,
+) -> alt.LayerChart:
+    """Canary vs holdout per window with the rule's threshold; the windows that fired are shaded.
+
+    ``band`` shades the allowed region between the threshold and the holdout (the safety rule);
+    ``exact`` names a column of per-window thresholds the trigger recorded, drawn as points.
+    """
+    long = pd.concat(
+        [
+            pd.DataFrame({"start": frame["start"], "series": name, "value": frame[column]})
+            for name, column in (("canary", canary), ("holdout", holdout), ("threshold", threshold))
+        ],
+        ignore_index=True,
+    ).dropna(subset=["value"])
+    if baseline is not None and not baseline.empty:
+        long = pd.concat([long, baseline.assign(series="baseline")[["start", "series", "value"]]])
+    exact_points = frame.dropna(subset=[exact]) if exact and exact in frame.columns else frame.iloc[:0]
+    colours = _series_scale(
+        list(long["series"].unique()) + (["trigger threshold"] if not exact_points.empty else [])
+    )
+    y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=y_format), scale=alt.Scale(zero=False))
+    x = _time("start", long["start"])
+    lines = (
+        alt.Chart(long)
+        .mark_line(strokeWidth=1.4, interpolate="step-after")
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("series:N", scale=colours, title=None),
+            strokeDash=alt.condition(alt.datum.series == "threshold", alt.value([5, 3]), alt.value([1, 0])),
+            tooltip=[
+                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", title="window (UTC)"),
+                "series:N",
+                alt.Tooltip("value:Q", format=y_format),
+            ],
+        )
+        .transform_filter(alt.datum.series != "baseline")
+    )
+    layers: list[alt.Chart] = []
+    if not spans.empty:
+        layers.append(
+            alt.Chart(spans)
+            .mark_rect(color=FAIL, opacity=0.18)
+            .encode(
+                x=alt.X("from:T", scale=alt.Scale(type="utc")),
+                x2="to:T",
+                tooltip=["rule:N", "from:T", "to:T"],
+            )
+        )
+    if band:
+        layers.append(
+            alt.Chart(frame.dropna(subset=[threshold, holdout]))
+            .mark_area(color=HOLDOUT, opacity=0.15, interpolate="step-after")
+            .encode(x=x, y=alt.Y(f"{threshold}:Q"), y2=f"{holdout}:Q")
+        )
+    layers.append(lines)
+    if baseline is not None and not baseline.empty:
+        layers.append(
+            alt.Chart(long[long["series"] == "baseline"])
+            .mark_point(filled=True, size=22)
+            .encode(x=x, y=y, color=alt.Color("series:N", scale=colours, title=None))
+        )
+    if not exact_points.empty:
+        layers.append(
+            alt.Chart(exact_points.assign(series="trigger threshold"))
+            .mark_point(shape="triangle-up", filled=True, size=45)
+            .encode(
+                x=x,
+                y=alt.Y(f"{exact}:Q"),
+                color=alt.Color("series:N", scale=colours, title=None),
+                tooltip=[alt.Tooltip("start:T", format="%H:%M"), alt.Tooltip(f"{exact}:Q", format=y_format)],
+            )
+        )
+    return alt.layer(*layers).properties(title=title, height=230)
+
+
+STAGE_COLOURS = alt.Scale(
+    domain=["done", "current", "paused (aborted)", "failed", "passed", "planned", "not reached"],
+    range=[PASS, NEUTRAL, FAIL, "#6c757d", PASS, "#ced4da", "#e9ecef"],
+)
+
+
+def stage_timeline_chart(stages: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
+    """The plan as a Gantt: one bar per stage (share and days), current stage outlined, marks as rules."""
+    y = alt.Y("label:N", sort=list(stages["label"]), title=None, axis=alt.Axis(labelLimit=200))
+    bars = (
+        alt.Chart(stages)
+        .mark_bar(cornerRadius=3, height=18)
+        .encode(
+            x=alt.X("start:T", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%m-%d", title=None)),
+            x2="end:T",
+            y=y,
+            color=alt.Color("status:N", scale=STAGE_COLOURS, title="stage"),
+            stroke=alt.condition(alt.datum.current, alt.value("#111111"), alt.value(None)),
+            strokeWidth=alt.condition(alt.datum.current, alt.value(2), alt.value(0)),
+            tooltip=[
+                "stage",
+                alt.Tooltip("share:Q", format=".0%"),
+                "days",
+                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("end:T", format="%Y-%m-%d %H:%M"),
+                "status",
+            ],
+        )
+    )
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[4, 3])
+        .encode(
+            x="at:T",
+            color=alt.Color(
+                "mark:N",
+                scale=alt.Scale(
+                    domain=["started", "aborted", "failed", "passed", "finished", "now"],
+                    range=["#495057", FAIL, "#343a40", PASS, "#343a40", SOFT],
+                ),
+                title="mark",
+            ),
+            tooltip=["mark", alt.Tooltip("at:T", format="%Y-%m-%d %H:%M")],
+        )
+    )
+    return (bars + rules).properties(height=alt.Step(30)).resolve_scale(color="independent")
+
+
+# --- drift ---------------------------------------------------------------------------------------
+
+
+def _threshold_rule(value: float, label: str) -> alt.LayerChart:
+    frame = pd.DataFrame({"y": [value], "label": [label]})
+    rule = alt.Chart(frame).mark_rule(color=FAIL, strokeDash=[6, 3]).encode(y="y:Q")
+    text = (
+        alt.Chart(frame)
+        .mark_text(align="left", dx=4, dy=-6, color=FAIL, fontSize=11)
+        .encode(y="y:Q", x=alt.value(0), text="label:N")
+    )
+    return rule + text
+
+
+def psi_chart(frame: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    """PSI per feature per window (thin) and the max PSI (bold), against the PSI threshold; windows too
+    small to count are drawn faint."""
+    x = _time("window_start", frame["window_start"])
+    features = frame[frame["feature"] != "max"]
+    top = frame[frame["feature"] == "max"]
+    tooltip = [
+        alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M", title="window (UTC)"),
+        "feature:N",
+        alt.Tooltip("psi:Q", format=".3f"),
+        "n:Q",
+    ]
+    lines = (
+        alt.Chart(features)
+        .mark_line(strokeWidth=1, opacity=0.7)
+        .encode(
+            x=x, y=alt.Y("psi:Q", title="PSI"), color=alt.Color("feature:N", title="feature"), tooltip=tooltip
+        )
+    )
+    worst = (
+        alt.Chart(top)
+        .mark_line(color="#111111", strokeWidth=2.2, point=alt.OverlayMarkDef(size=14))
+        .encode(
+            x=x,
+            y="psi:Q",
+            opacity=alt.condition(alt.datum.counts, alt.value(1.0), alt.value(0.3)),
+            tooltip=tooltip,
+        )
+    )
+    return (lines + worst + _threshold_rule(threshold, f"PSI {threshold:g}")).properties(
+        title="Input drift: PSI per feature, max PSI in black", height=260
+    )
+
+
+def threshold_chart(
+    frame: pd.DataFrame,
+    value: str,
+    threshold: float,
+    *,
+    title: str,
+    y_title: str,
+    log: bool = False,
+    bands: pd.DataFrame | None = None,
+    y_format: str = ".3f",
+) -> alt.LayerChart:
+    """One statistic per window against its threshold (and optional level bands)."""
+    data = frame.dropna(subset=[value])
+    x = _time("window_start", data["window_start"])
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
+    layers: list[alt.Chart] = []
+    if bands is not None:
+        layers.append(
+            alt.Chart(bands)
+            .mark_rect(opacity=0.14)
+            .encode(
+                y="from:Q",
+                y2="to:Q",
+                color=alt.Color(
+                    "level:N",
+                    scale=alt.Scale(
+                        domain=["ok", "monitor", "alert", "retrain"], range=[PASS, SOFT, "#e8590c", FAIL]
+                    ),
+                    title="KL level",
+                ),
+            )
+        )
+    layers.append(
+        alt.Chart(data)
+        .mark_line(color=NEUTRAL, point=alt.OverlayMarkDef(size=18, color=NEUTRAL))
+        .encode(
+            x=x,
+            y=alt.Y(f"{value}:Q", title=y_title, scale=scale, axis=alt.Axis(format=y_format)),
+            opacity=alt.condition(alt.datum.counts, alt.value(1.0), alt.value(0.3)),
+            tooltip=[
+                alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M", title="window (UTC)"),
+                alt.Tooltip(f"{value}:Q", format=y_format),
+                "n:Q",
+                "counts:N",
+            ],
+        )
+    )
+    layers.append(_threshold_rule(threshold, f"{threshold:g}"))
+    return alt.layer(*layers).properties(title=title, height=220)
+
+
+# --- ranking and generation ----------------------------------------------------------------------
+
+
+def distribution_chart(counts: pd.DataFrame, metric: str) -> alt.Chart:
+    """Per-example values of candidate and champion as side-by-side histograms (``task_data.histogram``)."""
+    order = list(dict.fromkeys(counts["bin"]))
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("bin:O", sort=order, title=f"{metric} per query", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("model:N", sort=["candidate", "champion"]),
+            y=alt.Y("count:Q", title="queries"),
+            color=alt.Color(
+                "model:N", scale=alt.Scale(domain=["candidate", "champion"], range=[NEUTRAL, "#9aa3b5"])
+            ),
+            tooltip=["bin:O", "model:N", "count:Q"],
+        )
+        .properties(title=f"Distribution of {metric} over the golden queries", height=240)
+    )
+
+
+def interval_chart(frame: pd.DataFrame, label: str, value: str, title: str) -> alt.LayerChart:
+    """Point estimates with their interval, one row each."""
+    data = frame.dropna(subset=[value])
+    base = alt.Chart(data).encode(y=alt.Y(f"{label}:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)))
+    rule = base.mark_rule(strokeWidth=2).encode(x=alt.X("ci low:Q", title=title), x2="ci high:Q")
+    point = base.mark_point(filled=True, size=80, color=NEUTRAL).encode(
+        x=f"{value}:Q", tooltip=[label, alt.Tooltip(f"{value}:Q", format=".4f"), "ci low", "ci high"]
+    )
+    return (rule + point).properties(height=alt.Step(36))

@@ -113,3 +113,69 @@ def table(frame: Any, *, key: str, **kwargs: Any) -> None:
     """A dataframe inside a keyed container, so tests (AppTest) and the browser can find it by key."""
     with st.container(key=key):
         st.dataframe(frame, **kwargs)
+
+
+# --- who is connected, and write actions -----------------------------------------------------------
+
+
+def whoami() -> dict[str, str] | None:
+    """The token's name and role (``GET /v1/whoami``), or None when the API does not say."""
+    try:
+        return dict(reader().get("/v1/whoami"))
+    except ApiError:
+        return None
+
+
+def may(*roles: str) -> bool:
+    """Whether the connected role may do what needs one of ``roles`` (admin may do everything). An
+    unknown role (whoami failed) may try: the API decides and its refusal is shown."""
+    me = whoami()
+    return me is None or me.get("role") == "admin" or me.get("role") in roles
+
+
+def role_hint(*roles: str) -> str:
+    """Which role an action needs, and whether the connected one has it."""
+    needs = " or ".join([*roles, "admin"])
+    me = whoami()
+    if me is None:
+        return f"needs {needs}"
+    if may(*roles):
+        return f"needs {needs}; you are {me['name']} ({me['role']})"
+    return f"needs {needs}; you are {me['name']} ({me['role']}): the API will refuse"
+
+
+def when(value: Any) -> str:
+    """An API timestamp as 'YYYY-MM-DD HH:MM UTC' (n/a when missing)."""
+    if not value:
+        return "n/a"
+    text = str(value).replace("T", " ")
+    return f"{text[:16]} UTC"
+
+
+def run_action(key: str, call: Callable[[], Any], describe: Callable[[Any], str]) -> None:
+    """Call the API, remember the outcome under ``key`` and rerun, so the page above shows the new state
+    and the outcome stays on screen (``outcome(key)``)."""
+    try:
+        result = call()
+    except ApiError as exc:
+        st.session_state[key] = {"ok": False, "status": exc.status, "detail": exc.detail, "body": exc.body}
+    else:
+        st.session_state[key] = {"ok": True, "message": describe(result), "body": result}
+    clear_cache()
+    st.rerun()
+
+
+def outcome(key: str) -> dict[str, Any] | None:
+    return st.session_state.get(key)
+
+
+def show_outcome(key: str, action: str) -> dict[str, Any] | None:
+    """Show a remembered outcome: success in green, a refusal as the API's own words."""
+    done = outcome(key)
+    if done is None:
+        return None
+    if done["ok"]:
+        st.success(done["message"], icon=":material/check_circle:")
+    else:
+        show_api_error(ApiError(done["status"], done["detail"], done["body"]), action)
+    return done

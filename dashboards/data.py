@@ -82,8 +82,16 @@ def candidate(api: Reader, candidate_id: str) -> dict[str, Any]:
     return api.get(f"/v1/candidates/{candidate_id}")
 
 
-def target_table(target_rows: Sequence[Mapping[str, Any]], champions: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per target with its pinned policy version and current champion."""
+def champions_of(target_rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """Target name -> its champion ``{id, version}`` as ``GET /v1/targets`` reports it (one request)."""
+    return {t["name"]: t.get("champion") for t in target_rows}
+
+
+def target_table(
+    target_rows: Sequence[Mapping[str, Any]], champions: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """One row per target with its task, pinned policy version and current champion."""
+    champions = champions_of(target_rows) if champions is None else champions
     rows = []
     for t in target_rows:
         champ = champions.get(t["name"])
@@ -137,6 +145,56 @@ def routing_table(table: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # --- evaluations ---------------------------------------------------------------------------------
+
+EVALUATION_STATUSES = ("queued", "running", "done", "error")
+
+
+def recent_evaluations(
+    api: Reader, *, target: str | None = None, status: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest evaluations of every candidate (without results): what the worker is doing."""
+    return list(api.get("/v1/evaluations", target=target, status=status, limit=limit))
+
+
+def evaluation_table(items: Sequence[Mapping[str, Any]], versions: Mapping[str, int]) -> pd.DataFrame:
+    """Recent evaluations with their verdict, progress and a link to the report."""
+    rows = []
+    for e in items:
+        decision = e.get("decision") or {}
+        progress = e.get("progress") or {}
+        fraction = progress_fraction(progress)
+        version = versions.get(str(e["candidate_id"]))
+        rows.append(
+            {
+                "target": e["target"],
+                "candidate": f"v{version}" if version is not None else str(e["candidate_id"])[:8],
+                "status": e["status"],
+                "verdict": decision.get("verdict"),
+                "stage": progress.get("stage") if e["status"] in ("queued", "running") else None,
+                "progress": fraction,
+                "mode": e.get("mode"),
+                "requested by": e.get("requested_by"),
+                "created": pd.to_datetime(e.get("created_at"), utc=True),
+                "finished": pd.to_datetime(e.get("finished_at"), utc=True),
+                "report": f"evaluation?evaluation={e['id']}",
+                "id": str(e["id"]),
+            }
+        )
+    columns = [
+        "target",
+        "candidate",
+        "status",
+        "verdict",
+        "report",
+        "stage",
+        "progress",
+        "requested by",
+        "created",
+        "finished",
+        "mode",
+        "id",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def evaluations_of(api: Reader, candidate_id: str) -> list[dict[str, Any]]:
@@ -458,10 +516,24 @@ class ExampleQuery:
         return params
 
 
-def examples(api: Reader, evaluation_id: str, query: ExampleQuery) -> tuple[int, pd.DataFrame]:
-    """(total matching, one page of examples with candidate and champion side by side)."""
+def examples(
+    api: Reader, evaluation_id: str, query: ExampleQuery, task: str | None = "classification"
+) -> tuple[int, pd.DataFrame]:
+    """(total matching, one page of examples with candidate and champion side by side, in the columns
+    of the task: a label per example, a ranking per query, an answer per question)."""
+    from dashboards import task_data
+
     body = api.get(f"/v1/evaluations/{evaluation_id}/examples", **query.params())
-    return int(body["total"]), example_frame(body["items"])
+    shape = {
+        "ranking": task_data.ranking_example_frame,
+        "generation": task_data.generation_example_frame,
+    }.get(str(task), example_frame)
+    return int(body["total"]), shape(body["items"])
+
+
+def examples_raw(api: Reader, evaluation_id: str, query: ExampleQuery) -> list[dict[str, Any]]:
+    """One page of examples as the API returns them (rows with both models' outputs)."""
+    return list(api.get(f"/v1/evaluations/{evaluation_id}/examples", **query.params())["items"])
 
 
 def _answer(view: Mapping[str, Any] | None, key: str) -> Any:
@@ -526,7 +598,8 @@ def run_table(runs: Sequence[Mapping[str, Any]], by_run: Mapping[str, Mapping[st
         metrics = r.get("metrics") or {}
         final = metrics.get("final") if isinstance(metrics.get("final"), dict) else metrics
         cand = by_run.get(str(r["id"]))
-        cand_id = (cand or {}).get("id") or metrics.get("registered_candidate_id")
+        listed = [str(c) for c in r.get("candidate_ids") or []]  # TrainingRunRead says what it became
+        cand_id = (cand or {}).get("id") or (listed[0] if listed else metrics.get("registered_candidate_id"))
         version = (cand or {}).get("version") or metrics.get("registered_version")
         rows.append(
             {

@@ -5,12 +5,14 @@ slices, correlation, examples) is rendered generically; task-specific views of a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import charts, common, data
+from dashboards import task_data as td
 from dashboards.common import fmt
 
 Results = Mapping[str, Any]
@@ -225,7 +227,9 @@ def slices(api: data.Reader, ev: Mapping[str, Any], results: Results) -> None:
     key = st.selectbox("Slice", table["slice"].tolist(), key="ev_slice_pick")
     if key:
         query = data.ExampleQuery(role="holdout", slice=key, limit=100)
-        found = common.load(data.examples, api, str(ev["id"]), query, action="slice examples")
+        found = common.load(
+            data.examples, api, str(ev["id"]), query, action="slice examples", task=results.get("task")
+        )
         if found is not None:
             total, frame = found
             st.caption(f"{total} examples in {key}" + (" (first 100 shown)" if total > 100 else ""))
@@ -235,18 +239,73 @@ def slices(api: data.Reader, ev: Mapping[str, Any], results: Results) -> None:
 # --- adversarial, replay, correlation ------------------------------------------------------------
 
 
-def adversarial(adv: Mapping[str, Any]) -> None:
+@dataclass(frozen=True)
+class Words:
+    """How a task names the figures the shared adversarial and replay views show."""
+
+    error: str = "error rate"
+    flips: str = "the perturbation alone changed the candidate's answer"
+    flip_columns: tuple[str, ...] = (
+        "perturbation",
+        "text",
+        "source text",
+        "label",
+        "candidate on source",
+        "candidate",
+        "champion",
+        "id",
+    )
+    renamed: tuple[tuple[str, str], ...] = ()
+    quality: str = "Routing accuracy"
+    quality_row: str = "routing accuracy"
+    served: str = "served"
+    changed: str = "Changed routes"
+    rescue: str = (
+        "Of the sessions the champion misrouted and the user then escalated or abandoned, the candidate "
+        "would have routed **{rescued}** right; it would have broken **{broken}** that the champion "
+        "routed right."
+    )
+
+
+CLASSIFICATION_WORDS = Words()
+RANKING_WORDS = Words(
+    error="1 − NDCG@10",
+    flips="the perturbation alone changed the candidate's top result",
+    flip_columns=("perturbation", "query", "source query", "candidate top now", "id"),
+    renamed=(("text", "query"), ("source_id", "source query"), ("candidate", "candidate top now")),
+)
+GENERATION_WORDS = Words(
+    error="failure rate (assertions or safety)",
+    flips="the perturbation alone changed whether the candidate's answer passes",
+    flip_columns=("perturbation", "question", "source example", "candidate passes now", "id"),
+    renamed=(("text", "question"), ("source_id", "source example"), ("candidate", "candidate passes now")),
+    quality="Answer pass rate",
+    quality_row="answer pass rate",
+    changed="Changed pass/fail",
+    rescue=(
+        "Of the sessions whose served answer failed and whose user then escalated or abandoned, the "
+        "candidate's answer passes in **{rescued}**; it fails in **{broken}** whose served answer passed."
+    ),
+)
+
+
+def adversarial(adv: Mapping[str, Any], words: Words = CLASSIFICATION_WORDS) -> None:
     by_type, flips = data.adversarial_frames(adv)
+    if words.renamed:
+        raw = pd.DataFrame(adv.get("flips") or []).rename(columns=dict(words.renamed))
+        flips = raw.reindex(columns=[c for c in words.flip_columns if c in raw.columns or raw.empty])
     overall = adv["overall"]
     cols = st.columns(3)
     cols[0].metric("Adversarial examples", overall["n"])
     cols[1].metric(
-        "Candidate error",
+        f"Candidate {words.error}",
         fmt(overall["candidate_error"]),
         f"{overall['delta_error']:+.4f} vs champion" if overall.get("delta_error") is not None else None,
         delta_color="inverse",
     )
     cols[2].metric("Candidate flip rate", fmt(overall["candidate_flip_rate"]))
+    if words is not CLASSIFICATION_WORDS:
+        st.caption(f"error here is {words.error}; a flip: {words.flips}")
     common.table(
         by_type,
         hide_index=True,
@@ -266,38 +325,31 @@ def adversarial(adv: Mapping[str, Any]) -> None:
         key="ev_adv_types",
     )
     st.altair_chart(charts.adversarial_chart(by_type[by_type["perturbation"] != "overall"]), width="stretch")
-    st.markdown(
-        f"**Example flips** ({len(flips)} shown): the perturbation alone changed the candidate's answer"
-    )
+    st.markdown(f"**Example flips** ({len(flips)} shown): {words.flips}")
     common.table(flips, hide_index=True, key="ev_adv_flips")
 
 
-def replay(rep: Mapping[str, Any]) -> None:
+def replay(rep: Mapping[str, Any], words: Words = CLASSIFICATION_WORDS) -> None:
     quality, cost = rep.get("quality") or {}, rep.get("cost") or {}
     cols = st.columns(4)
     cols[0].metric("Logged sessions", rep["n_sessions"], f"{rep['n_labelled']} labelled", delta_color="off")
     cols[1].metric(
-        "Routing accuracy",
+        words.quality,
         fmt(quality.get("candidate")),
-        f"{quality['delta']:+.4f} vs served" if quality.get("delta") is not None else None,
+        f"{quality['delta']:+.4f} vs {words.served}" if quality.get("delta") is not None else None,
     )
     change = rep.get("cost_change_relative")
     cols[2].metric(
         "Cost per session",
         fmt(cost.get("candidate"), 5),
-        f"{change:+.1%} vs served" if change is not None else None,
+        f"{change:+.1%} vs {words.served}" if change is not None else None,
         delta_color="inverse",
     )
-    cols[3].metric("Changed routes", f"{rep.get('changed_rate', 0):.1%}")
-    st.markdown(
-        f"Of the sessions the champion misrouted and the user then escalated or abandoned, the candidate "
-        f"would have routed **{rep.get('rescued', 0)}** right; it would have broken "
-        f"**{rep.get('broken', 0)}** "
-        "that the champion routed right."
-    )
+    cols[3].metric(words.changed, f"{rep.get('changed_rate', 0):.1%}")
+    st.markdown(words.rescue.format(rescued=rep.get("rescued", 0), broken=rep.get("broken", 0)))
     rows = [
         {
-            "figure": "routing accuracy",
+            "figure": words.quality_row,
             **{k: quality.get(k) for k in ("candidate", "champion", "delta", "ci_low", "ci_high", "p_value")},
         },
         {
@@ -330,6 +382,164 @@ def correlation(corr: Mapping[str, Any], dec: Mapping[str, Any] | None, primary:
         width="stretch",
     )
     common.table(pairs, hide_index=True, key="ev_corr_pairs")
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+
+def _card(
+    col: Any, label: str, value: Any, delta: Any, ci: tuple[Any, Any] = (None, None), inverse: bool = False
+) -> None:
+    help_text = f"paired 95% CI of the delta [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci[0] is not None else None
+    col.metric(
+        label,
+        fmt(value),
+        None if delta is None else f"{delta:+.4f} vs champion",
+        delta_color="off" if not delta else ("inverse" if inverse else "normal"),
+        help=help_text,
+    )
+
+
+def ranking_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
+    """Ranking: NDCG@10 / MRR / recall@5 cards, every cut-off, the per-query NDCG@10 distribution."""
+    cand = golden.get("candidate") or {}
+    comparisons = golden.get("comparisons") or {}
+    latency = golden.get("latency") or {}
+    cols = st.columns(4)
+    for col, (label, key) in zip(cols, td.RANKING_CARDS, strict=False):
+        c = comparisons.get(key) or {}
+        _card(col, label, cand.get(key), c.get("delta"), (c.get("ci_low"), c.get("ci_high")))
+    cols[3].metric(
+        "Latency p95", f"{latency['p95_ms']:.1f} ms" if latency.get("p95_ms") is not None else "n/a"
+    )
+    st.caption(
+        f"{cand.get('n', 'n/a')} golden queries ({cand.get('n_without_relevant', 0)} without a relevant "
+        "product); graded relevance 0-3, exponential gain, ties broken by doc id"
+    )
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Every cut-off** (means over the golden queries)")
+        common.table(
+            td.ranking_metric_table(golden),
+            hide_index=True,
+            column_config={c: NUM for c in ("candidate", "champion", "delta")},
+            key="ev_rank_metrics",
+        )
+    per_query = td.per_query_frame(golden)
+    with right:
+        if not per_query.empty:
+            st.altair_chart(
+                charts.distribution_chart(td.histogram(td.per_query_long(per_query)), "NDCG@10"),
+                width="stretch",
+            )
+    if per_query["delta"].notna().any():
+        worst = per_query.dropna(subset=["delta"]).sort_values("delta").head(10)
+        st.markdown("**Queries the candidate ranks worst against the champion** (NDCG@10)")
+        common.table(
+            worst,
+            hide_index=True,
+            column_config={c: NUM for c in ("candidate", "champion", "delta")},
+            key="ev_rank_worst",
+        )
+
+
+def ranking_replay(rep: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
+    """Counterfactual replay: the candidate's top-slot CTR by IPS and SNIPS against the logging CTR."""
+    cf = rep.get("counterfactual") or {}
+    frame = td.counterfactual_frame(rep)
+    cols = st.columns(4)
+    by_name = {r["estimate"]: r for r in frame.to_dict("records")}
+    logged = by_name["logging policy (observed)"]["ctr"]
+    for col, name, label in (
+        (cols[0], "candidate (SNIPS)", "CTR, SNIPS"),
+        (cols[1], "candidate (IPS)", "CTR, IPS"),
+        (cols[2], "logging policy (observed)", "Logging CTR"),
+    ):
+        row = by_name[name]
+        delta = (
+            None
+            if row["ctr"] is None or name.startswith("logging") or logged is None
+            else row["ctr"] - logged
+        )
+        col.metric(
+            label,
+            fmt(row["ctr"]),
+            None if delta is None else f"{delta:+.4f} vs logging",
+            help=f"95% CI [{row['ci low']:.4f}, {row['ci high']:.4f}]" if row["ci low"] is not None else None,
+        )
+    ips = cf.get("ips") or {}
+    cols[3].metric(
+        "Matched impressions",
+        f"{ips.get('matched', 0)} of {ips.get('n', rep.get('n_sessions'))}",
+        f"effective n {cf.get('effective_sample_size', 0):.1f}",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    st.caption(
+        "Only impressions whose logged top product is the candidate's top product inform the estimate "
+        f"(match rate {cf.get('match_rate', 0):.1%}); each is weighted by 1 / the logging propensity. SNIPS "
+        "normalises the weights; its interval is the bootstrap 95% CI."
+    )
+    left, right = st.columns([3, 2])
+    with left:
+        st.altair_chart(
+            charts.interval_chart(frame, "estimate", "ctr", "top-slot CTR (95% CI)"), width="stretch"
+        )
+    with right:
+        common.table(
+            frame, hide_index=True, column_config={c: NUM for c in ("ctr", "ci low", "ci high")}, key="ev_ips"
+        )
+
+
+# --- generation ----------------------------------------------------------------------------------
+
+
+def generation_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
+    """Generation: tool calls, safety (with each failure's reasons), BERTScore, promptfoo and RAGAS."""
+    cand = golden.get("candidate") or {}
+    cards = td.generation_cards(golden)
+    cols = st.columns(len(cards))
+    for col, card in zip(cols, cards, strict=True):
+        _card(col, card["label"], card["candidate"], card["delta"], card["ci"])
+    latency = golden.get("latency") or {}
+    st.caption(
+        f"{cand.get('n', 'n/a')} golden examples · {cand.get('safety_failures', 0)} safety failure(s)"
+        + (f" · latency p95 {latency['p95_ms']:.0f} ms" if latency.get("p95_ms") is not None else "")
+    )
+    failing = list(cand.get("safety_failure_ids") or [])
+    if failing:
+        st.markdown(
+            f"**Safety failures ({len(failing)})**: the reasons the gate's safety check gives for each"
+        )
+        items: list[dict[str, Any]] = []
+        if ctx is not None:
+            query = data.ExampleQuery(role="golden", limit=500)
+            found = common.load(
+                data.examples_raw, ctx.api, str(ctx.ev["id"]), query, action="safety failures"
+            )
+            items = found or []
+        common.table(td.safety_failures(failing, items), hide_index=True, key="ev_gen_safety")
+    else:
+        st.success("No safety failure on the golden set.", icon=":material/verified_user:")
+    left, right = st.columns(2)
+    with left:
+        st.markdown(
+            f"**promptfoo** · pass rate {fmt(cand.get('promptfoo_pass'))} "
+            "(every assertion of an example passes)"
+        )
+        stats = td.promptfoo_table(golden)
+        if stats.empty:
+            st.caption("promptfoo did not run (no assertions in the evalset)")
+        else:
+            common.table(stats, hide_index=True, key="ev_gen_promptfoo")
+    with right:
+        st.markdown("**RAGAS** · non-LLM metrics, and the judged ones (they need a judge endpoint)")
+        common.table(
+            td.ragas_table(golden),
+            hide_index=True,
+            column_config={c: NUM for c in ("candidate", "champion")},
+            key="ev_gen_ragas",
+        )
 
 
 # --- example browser -----------------------------------------------------------------------------
@@ -371,24 +581,103 @@ def example_browser(api: data.Reader, ev: Mapping[str, Any], labels: list[str]) 
     )
 
 
+def task_example_browser(api: data.Reader, ev: Mapping[str, Any], task: str) -> None:
+    """Ranking and generation: the set, language and disagreement filters, answers side by side."""
+    cols = st.columns([1, 1, 1, 1])
+    role = cols[0].selectbox("Set", data.EXAMPLE_ROLES, key="ex_role")
+    lang = cols[1].selectbox("Language", ["any", "en", "ja", "mixed"], key="ex_lang")
+    disagree = cols[2].checkbox(
+        "Different answers only",
+        key="ex_disagree",
+        disabled=not ev.get("champion_id"),
+        help="the champion's output differs from the candidate's (scores, text or tool calls)",
+    )
+    page = cols[3].number_input("Page", min_value=1, value=1, step=1, key="ex_page")
+    size = 50
+    query = data.ExampleQuery(
+        role=role,
+        lang=None if lang == "any" else lang,
+        disagree=bool(disagree),
+        limit=size,
+        offset=(int(page) - 1) * size,
+    )
+    found = common.load(data.examples, api, str(ev["id"]), query, action="examples", task=task)
+    if found is None:
+        return
+    total, frame = found
+    st.caption(f"{total} matching examples · page {int(page)} of {max(1, -(-total // size))}")
+    common.table(
+        frame,
+        hide_index=True,
+        column_config={c: NUM for c in ("candidate ndcg@10", "champion ndcg@10")},
+        key="ex_table",
+    )
+    if task == "generation" and not frame.empty:
+        pick = st.selectbox("Side by side", list(frame["id"]), key="ex_side")
+        row = frame[frame["id"] == pick].iloc[0]
+        st.markdown(f"**{row['question']}**")
+        left, right = st.columns(2)
+        with left, st.container(border=True, key="ex_side_candidate"):
+            st.markdown("**Candidate**")
+            st.write(row["candidate output"] or "(no text)")
+            if row["candidate tool calls"]:
+                st.code(row["candidate tool calls"], language="text")
+        with right, st.container(border=True, key="ex_side_champion"):
+            st.markdown("**Champion**")
+            st.write(row["champion output"] if row["champion output"] is not None else "(no champion)")
+            if row["champion tool calls"]:
+                st.code(row["champion tool calls"], language="text")
+        if row.get("reference"):
+            st.caption(f"Reference answer: {row['reference']}")
+
+
 # --- the whole report ----------------------------------------------------------------------------
 
-ModeView = Callable[[Mapping[str, Any]], None]
+
+@dataclass(frozen=True)
+class ViewContext:
+    """What a task view may need beyond its mode's results: the API and the evaluation."""
+
+    api: data.Reader
+    ev: Mapping[str, Any]
+
+
+ModeView = Callable[[Mapping[str, Any], "ViewContext | None"], None]
+
+
+def _plain(view: Callable[..., None], **kwargs: Any) -> ModeView:
+    return lambda part, ctx: view(part, **kwargs)
+
+
 # Task-specific views of a mode's results. A task without a view for a mode gets its raw JSON, so a new
-# task (ranking, generation) renders from day one and gains charts by adding functions here.
+# task renders from day one and gains charts by adding functions here.
 TASK_VIEWS: dict[str, dict[str, ModeView]] = {
-    "classification": {"golden": classification_golden, "adversarial": adversarial, "replay": replay},
+    "classification": {
+        "golden": _plain(classification_golden),
+        "adversarial": _plain(adversarial),
+        "replay": _plain(replay),
+    },
+    "ranking": {
+        "golden": ranking_golden,
+        "adversarial": _plain(adversarial, words=RANKING_WORDS),
+        "replay": ranking_replay,
+    },
+    "generation": {
+        "golden": generation_golden,
+        "adversarial": _plain(adversarial, words=GENERATION_WORDS),
+        "replay": _plain(replay, words=GENERATION_WORDS),
+    },
 }
 
 
-def _mode(results: Results, mode: str, empty: str) -> None:
+def _mode(results: Results, mode: str, empty: str, ctx: ViewContext | None = None) -> None:
     part = results.get(mode)
     if not part:
         st.info(empty)
         return
     view = TASK_VIEWS.get(str(results.get("task")), {}).get(mode)
     if view is not None:
-        view(part)
+        view(part, ctx)
     elif mode != "golden":  # golden's common view follows
         st.json(part, expanded=False)
 
@@ -396,13 +685,15 @@ def _mode(results: Results, mode: str, empty: str) -> None:
 def evaluation(api: data.Reader, ev: Mapping[str, Any], policy: Mapping[str, Any] | None) -> None:
     """A finished evaluation: decision first, then every mode, then the example browser."""
     results: Results = ev.get("results") or {}
+    ctx = ViewContext(api, ev)
+    task = str(results.get("task") or "classification")
     decision(ev.get("decision"))
     downloads(api, str(ev["id"]))
     tabs = ["Golden", "Slices", "Adversarial", "Replay", "Correlation", "Examples"]
     golden_tab, slice_tab, adv_tab, replay_tab, corr_tab, ex_tab = st.tabs(tabs)
     golden = results.get("golden") or {}
     with golden_tab:
-        _mode(results, "golden", "No golden results.")
+        _mode(results, "golden", "No golden results.", ctx)
         if golden:
             golden_common(golden)
     with slice_tab:
@@ -411,9 +702,9 @@ def evaluation(api: data.Reader, ev: Mapping[str, Any], policy: Mapping[str, Any
         else:
             st.info("No holdout set: no slice results.")
     with adv_tab:
-        _mode(results, "adversarial", "No adversarial results.")
+        _mode(results, "adversarial", "No adversarial results.", ctx)
     with replay_tab:
-        _mode(results, "replay", "No replay results.")
+        _mode(results, "replay", "No replay results.", ctx)
     with corr_tab:
         correlation(
             results.get("correlation") or {},
@@ -421,5 +712,8 @@ def evaluation(api: data.Reader, ev: Mapping[str, Any], policy: Mapping[str, Any
             str((policy or {}).get("primary_metric", "")),
         )
     with ex_tab:
-        labels = list((golden.get("candidate") or {}).get("labels") or [])
-        example_browser(api, ev, labels)
+        if task == "classification":
+            labels = list((golden.get("candidate") or {}).get("labels") or [])
+            example_browser(api, ev, labels)
+        else:
+            task_example_browser(api, ev, task)

@@ -65,14 +65,21 @@ def _reasons(title: str, reasons: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+# Task-specific rows shown beside the paired comparisons (when the report has them).
+_EXTRA = {
+    "classification": ("ece", "low_confidence_rate"),
+    "ranking": ("ndcg@1", "ndcg@5", "recall@1", "recall@10"),
+    "generation": ("tool_call_match", "safety_failures", "safety_pass_rate"),
+}
+
+
 def _golden(results: dict[str, Any]) -> list[str]:
     golden = results.get("golden") or {}
     cand, champ = golden.get("candidate") or {}, golden.get("champion") or {}
-    comparisons = golden.get("comparisons") or {}
+    comparisons = golden.get("comparisons") or golden.get("intervals") or {}
     rows = []
-    for metric in ["accuracy", "macro_f1", *[k for k in comparisons if k.startswith("recall:")]]:
-        c = comparisons.get(metric, {})
-        value = c.get("candidate", cand.get(metric))
+    for metric, c in comparisons.items():
+        value = c.get("candidate", c.get("value", cand.get(metric)))
         rows.append(
             [
                 metric,
@@ -83,19 +90,12 @@ def _golden(results: dict[str, Any]) -> list[str]:
                 _n(c.get("p_value"), 3),
             ]
         )
-    rows.append(["ece", _n(cand.get("ece")), _n(champ.get("ece")), "–", "–", "–"])
-    rows.append(
-        [
-            "low_confidence_rate",
-            _n(cand.get("low_confidence_rate")),
-            _n(champ.get("low_confidence_rate")),
-            "–",
-            "–",
-            "–",
-        ]
-    )
+    for metric in _EXTRA.get(results.get("task", "classification"), ()):
+        if metric in cand:
+            rows.append([metric, _n(cand.get(metric)), _n(champ.get(metric)), "–", "–", "–"])
     latency = golden.get("latency") or {}
-    rows.append(["latency p95 (ms)", _n(latency.get("p95_ms"), 2), "–", "–", "–", "–"])
+    if latency.get("p95_ms") is not None:
+        rows.append(["latency p95 (ms)", _n(latency.get("p95_ms"), 2), "–", "–", "–", "–"])
     return [
         "",
         f"### Golden ({golden.get('n', 0)} examples)",
@@ -159,19 +159,34 @@ def _replay(results: dict[str, Any]) -> list[str]:
     replay = results.get("replay")
     if not replay:
         return []
-    quality, cost = replay.get("quality") or {}, replay["cost"]
+    quality, cost = replay.get("quality") or {}, replay.get("cost")
     change = replay.get("cost_change_relative")
-    return [
+    lines = [
         "",
-        f"### Counterfactual replay ({replay['n_sessions']} sessions, {replay['n_labelled']} labelled)",
+        f"### Counterfactual replay ({replay['n_sessions']} sessions, {replay['n_labelled']} judged)",
         "",
-        f"- routing accuracy {_n(quality.get('candidate'))} vs served {_n(quality.get('champion'))} "
-        f"(CI {_ci(quality.get('ci_low'), quality.get('ci_high'))})",
-        f"- cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f}"
-        + (f" ({change:+.1%})" if change is not None else ""),
-        f"- decisions changed on {replay['changed_rate']:.1%} of sessions; {replay['rescued']} misrouted "
-        f"unhappy session(s) rescued, {replay['broken']} correctly routed one(s) broken",
+        f"- {quality.get('metric', 'quality')} {_n(quality.get('candidate'))} vs served "
+        f"{_n(quality.get('champion'))} (CI of the difference "
+        f"{_ci(quality.get('ci_low'), quality.get('ci_high'))})",
     ]
+    counterfactual = replay.get("counterfactual")
+    if counterfactual:
+        lines.append(
+            f"- top-result click-through: IPS {_n(counterfactual['ips']['value'])}, SNIPS "
+            f"{_n(counterfactual['snips']['value'])} vs logging policy "
+            f"{_n(counterfactual['logging_ctr']['value'])} (match rate {counterfactual['match_rate']:.1%}, "
+            f"effective sample size {counterfactual['effective_sample_size']:.0f})"
+        )
+    if cost:
+        lines.append(
+            f"- cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f}"
+            + (f" ({change:+.1%})" if change is not None else "")
+        )
+    lines.append(
+        f"- decisions changed on {replay['changed_rate']:.1%} of sessions; {replay['rescued']} unhappy "
+        f"session(s) the served model got wrong are rescued, {replay['broken']} it got right are broken"
+    )
+    return lines
 
 
 def _correlation(results: dict[str, Any]) -> list[str]:

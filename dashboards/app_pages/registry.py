@@ -14,10 +14,10 @@ if not targets:
     st.info("No targets yet: an admin creates one with `gatekeeper target create`.")
     st.stop()
 names = [t["name"] for t in targets]
-champions = {name: common.load(data.champion, api, name, action=f"champion of {name}") for name in names}
+champions = data.champions_of(targets)
 
 st.subheader("Targets")
-common.table(data.target_table(targets, champions), hide_index=True, key="reg_targets")
+common.table(data.target_table(targets), hide_index=True, key="reg_targets")
 
 st.subheader("Candidates")
 wanted = common.query_param("target")
@@ -52,6 +52,33 @@ common.table(
     },
     key="reg_candidates",
 )
+
+st.subheader("Recent evaluations")
+ecols = st.columns([1, 3])
+ev_status = ecols[0].selectbox("Evaluation status", ["any", *data.EVALUATION_STATUSES], key="reg_ev_status")
+recent = common.load(
+    data.recent_evaluations,
+    api,
+    target=None if target == "all" else target,
+    status=None if ev_status == "any" else ev_status,
+    action="recent evaluations",
+)
+if recent is not None:
+    versions = {str(c["id"]): c["version"] for c in items}
+    running = sum(1 for e in recent if e["status"] in ("queued", "running"))
+    ecols[1].caption(f"{len(recent)} newest evaluation(s); {running} queued or running")
+    if recent:
+        common.table(
+            data.evaluation_table(recent, versions),
+            hide_index=True,
+            column_config={
+                "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+                "report": st.column_config.LinkColumn("report", display_text="open report"),
+                "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+                "finished": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm:ss"),
+            },
+            key="reg_evaluations",
+        )
 
 st.subheader("Champion and routing")
 for name in names if target == "all" else [target]:

@@ -1,6 +1,8 @@
 """One seeded deployment for every dashboard test: a real app under uvicorn on SQLite, seeded through the
 API with the two trained MiniLM models (shared with tests/gate), a finished evaluation against a champion,
-one that errored and one still queued, training runs with per-epoch metrics, and a token per role."""
+one that errored and one still queued, training runs with per-epoch metrics, and a token per role; plus
+(tests/dashboards/operations.py) a reranker target evaluated from submitted scores, a week of drift with
+its events, and two canaries the real daemon aborted (a regression and a holdout anomaly)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry.artifacts import artifact_sha256
 from gatekeeper.registry.auth import Role, create_token
 from tests.conftest import ROOT, TAGS, LiveServer
+from tests.dashboards import operations
 from tests.gate.conftest import build_mini_evalset, gate_policy, trained_models  # noqa: F401 - fixture
 
 TARGET = "intent_classifier"
@@ -38,6 +41,9 @@ class Deployment:
     root: Path
     ids: dict[str, str] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)
+    seed_dir: Path | None = None
+    db: Database | None = None
 
     def client(self, role: str = "reviewer") -> Client:
         return Client(self.url, self.tokens[role])
@@ -135,7 +141,7 @@ def _settings(folder: Path, db_file: Path) -> Settings:
 
 def _build_seed(folder: Path, template: Path, models: dict[str, Path]) -> dict[str, Any]:
     """Seed ``folder/seed.db`` through a live API and return what the tests need to reach it."""
-    for leftover in ("evalset", "artifacts"):  # from a worker that crashed while seeding
+    for leftover in ("evalset", "artifacts", "reranker-evalset"):  # from a worker that crashed while seeding
         shutil.rmtree(folder / leftover, ignore_errors=True)
     evalset = build_small_evalset(folder / "evalset")
     shutil.copy(template, folder / "seed.db")
@@ -150,10 +156,17 @@ def _build_seed(folder: Path, template: Path, models: dict[str, Path]) -> dict[s
         install()
         with LiveServer(create_app(settings, db)) as server:
             dep = Deployment(server.url, tokens, settings.artifact_root)
-            _seed(dep, Worker(db, settings, echo=lambda _: None), models, evalset)
+            worker = Worker(db, settings, echo=lambda _: None)
+            # First: the worker runs the oldest queued job, and _seed leaves one queued on purpose.
+            dep.ids |= operations.seed_reranker(
+                server.url, tokens, worker, settings.artifact_root, folder / "reranker-evalset"
+            )
+            _seed(dep, worker, models, evalset)
+        ops = operations.seed_operations(db, settings, tokens, dep.ids["champion"])
+        dep.ids |= ops["ids"]
     finally:
         db.dispose()
-    return {"tokens": tokens, "ids": dep.ids, "evaluation": dep.evaluation}
+    return {"tokens": tokens, "ids": dep.ids, "evaluation": dep.evaluation, "drift": ops["drift"]}
 
 
 def _session_dir(factory: pytest.TempPathFactory) -> Path:
@@ -184,7 +197,29 @@ def deployment(
     try:
         with LiveServer(create_app(settings, db)) as server:
             yield Deployment(
-                server.url, seed["tokens"], settings.artifact_root, seed["ids"], seed["evaluation"]
+                server.url,
+                seed["tokens"],
+                settings.artifact_root,
+                seed["ids"],
+                seed["evaluation"],
+                seed["drift"],
+                shared,
             )
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def fresh_deployment(deployment: Deployment, tmp_path: Path) -> Iterator[Deployment]:
+    """A private copy of the seeded deployment, for a test that changes it (re-enable, abort, rollback,
+    acknowledge); ``db`` reaches its database for what no API does (a canary that completes its stages)."""
+    assert deployment.seed_dir is not None
+    own = tmp_path / "gatekeeper.db"
+    shutil.copy(deployment.seed_dir / "seed.db", own)
+    settings = _settings(deployment.seed_dir, own)
+    db = Database.from_url(settings.database_url)
+    try:
+        with LiveServer(create_app(settings, db)) as server:
+            yield replace(deployment, url=server.url, db=db)
     finally:
         db.dispose()

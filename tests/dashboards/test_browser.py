@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,31 @@ def test_registry_and_report_render_in_a_browser(
         assert f"v{candidate['version']}" in text
         assert f"{ev['results']['golden']['candidate']['macro_f1']:.4f}" in text
         _not_blank(browser.screenshot(SCREENSHOTS / "evaluation_report.png"))
+
+
+def test_canary_console_and_drift_render_in_a_browser(
+    served: str, chromium: str, deployment: Deployment, tmp_path: Path
+) -> None:
+    """The console on the canary the daemon aborted for a real regression: trigger, figures and charts."""
+    canary = deployment.client().get(f"/v1/canaries/{deployment.ids['regression_canary']}")
+    window = canary["trigger"]["figures"]["windows"][0]
+    with Browser(chromium, tmp_path / "profile") as browser:
+        ready = (
+            streamlit_ready("ca_trigger_windows") + " && document.querySelectorAll('.vega-embed').length >= 4"
+        )
+        browser.open(f"{served}/canary?canary={canary['id']}", ready)
+        text = _clean(browser, "Canary console")
+        assert "Why it aborted" in text and "error_rate" in text and f"v{canary['candidate_version']}" in text
+        # The trigger box names its first window (table cells are drawn on a canvas, not in the text).
+        assert (
+            f"{datetime.fromisoformat(window['start']):%Y-%m-%d %H:%M}" in text
+            and "Canary vs holdout" in text
+        )
+        assert browser.count(".vega-embed svg, .vega-embed canvas") >= 4  # the charts drew
+        _not_blank(browser.screenshot(SCREENSHOTS / "canary_console.png"))
+
+        ready = streamlit_ready("dr_events") + " && document.querySelectorAll('.vega-embed').length >= 5"
+        browser.open(f"{served}/drift?target=intent_classifier", ready)
+        text = _clean(browser, "Drift")
+        assert "retrain_now" in text and "PSI" in text
+        _not_blank(browser.screenshot(SCREENSHOTS / "drift.png"))

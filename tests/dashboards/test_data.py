@@ -236,8 +236,10 @@ def test_reads_match_the_api(deployment: Deployment) -> None:
     everything = api.get("/v1/candidates", limit=500)["items"]
     paged = data.candidates(api, page_size=1)  # follows next_cursor one candidate at a time
     assert [c["id"] for c in paged] == [c["id"] for c in everything]
-    assert [c["id"] for c in data.candidates(api, status="champion")] == [deployment.ids["champion"]]
+    champions = data.candidates(api, status="champion")
+    assert {c["id"] for c in champions} == {deployment.ids["champion"], deployment.ids["reranker_champion"]}
     assert data.champion(api, "intent_classifier")["id"] == deployment.ids["champion"]
+    assert data.champions_of(data.targets(api))["intent_classifier"]["id"] == deployment.ids["champion"]
     assert data.routing_table(data.routing(api, "intent_classifier"))["weight"].sum() == pytest.approx(1.0)
     eid = deployment.ids["candidate_eval"]
     assert json.loads(data.report(api, eid, "json")) == api.get(f"/v1/evaluations/{eid}/report")
@@ -247,6 +249,6 @@ def test_reads_match_the_api(deployment: Deployment) -> None:
     assert total == n and len(frame) == 5 and set(frame["lang"]) == {"ja"}
     page = data.audit(api, data.AuditQuery(action="evaluation.finish", limit=10))
     assert {e["entity_id"] for e in page} == {
-        deployment.ids["champion_eval"],
-        deployment.ids["candidate_eval"],
+        deployment.ids[name]
+        for name in ("champion_eval", "candidate_eval", "reranker_champion_eval", "reranker_candidate_eval")
     }

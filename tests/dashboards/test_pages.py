@@ -69,16 +69,19 @@ def metric(at: AppTest, label: str) -> str:
 def test_registry_lists_targets_candidates_champion_and_routing(deployment: Deployment) -> None:
     at = open_app(deployment)
     assert at.title[0].value == "Registry"
-    targets = frame(at, "reg_targets")
+    targets = frame(at, "reg_targets").set_index("target")
     api = deployment.client()
-    champion = api.get("/v1/targets/intent_classifier/champion")
-    assert (
-        targets.loc[0, "target"] == "intent_classifier"
-        and targets.loc[0, "champion"] == f"v{champion['version']}"
-    )
+    for t in api.get("/v1/targets"):  # TargetRead.champion, one request for every target
+        champion = api.get(f"/v1/targets/{t['name']}/champion")
+        assert targets.loc[t["name"], "champion"] == f"v{champion['version']}"
+        assert (
+            targets.loc[t["name"], "champion id"] == champion["id"]
+            and targets.loc[t["name"], "task"] == t["task"]
+        )
+    assert list(targets.index) == ["intent_classifier", "reranker"]
     candidates = frame(at, "reg_candidates")
     listed = api.get("/v1/candidates")["items"]
-    assert len(candidates) == len(listed) == 4
+    assert len(candidates) == len(listed) == 8  # intent: 4 + a canary; reranker: 2 + a canary
     assert list(candidates["version"]) == [c["version"] for c in listed]  # newest first, as the API
     by_id = candidates.set_index("id")
     assert by_id.loc[deployment.ids["champion"], "status"] == "champion"
@@ -89,7 +92,39 @@ def test_registry_lists_targets_candidates_champion_and_routing(deployment: Depl
     )
     routes = frame(at, "reg_routes_intent_classifier")
     assert list(routes["role"]) == ["champion"] and routes.loc[0, "weight"] == 1.0
+    champion = api.get("/v1/targets/intent_classifier/champion")
     assert metric(at, "intent_classifier champion") == f"v{champion['version']}"
+
+
+def test_registry_shows_recent_and_queued_evaluations(deployment: Deployment) -> None:
+    api = deployment.client()
+    at = open_app(deployment)
+    recent = frame(at, "reg_evaluations")
+    expected = api.get("/v1/evaluations", limit=20)
+    assert list(recent["id"]) == [e["id"] for e in expected]  # newest first, across targets
+    by_id = recent.set_index("id")
+    assert by_id.loc[deployment.ids["waiting_eval"], "status"] == "queued"
+    assert by_id.loc[deployment.ids["reranker_candidate_eval"], "verdict"] == "fail"
+    assert by_id.loc[deployment.ids["candidate_eval"], "report"] == (
+        f"evaluation?evaluation={deployment.ids['candidate_eval']}"
+    )
+    assert "1 queued or running" in texts(at, "caption")
+    at.selectbox(key="reg_ev_status").set_value("queued").run()
+    assert list(frame(at, "reg_evaluations")["id"]) == [deployment.ids["waiting_eval"]]
+    at.selectbox(key="reg_ev_status").set_value("any").run()
+    at.selectbox(key="reg_target").set_value("reranker").run()
+    shown = frame(at, "reg_evaluations")
+    assert set(shown["target"]) == {"reranker"} and len(shown) == len(
+        api.get("/v1/evaluations", target="reranker")
+    )
+    assert set(shown["candidate"]) == {"v1", "v2"}
+
+
+def test_sidebar_says_who_is_connected(deployment: Deployment) -> None:
+    for role in ("reviewer", "oncall"):
+        at = open_app(deployment, role=role)
+        me = deployment.client(role).get("/v1/whoami")
+        assert f"Connected as **{me['name']}** · role **{me['role']}**" in texts(at, "caption")
 
 
 def test_registry_filters_by_status_and_target(deployment: Deployment) -> None:
@@ -103,7 +138,8 @@ def test_registry_filters_by_status_and_target(deployment: Deployment) -> None:
     assert list(frame(at, "reg_candidates")["id"]) == [deployment.ids["waiting"]]
     at.selectbox(key="reg_status").set_value("any").run()
     at.selectbox(key="reg_target").set_value("intent_classifier").run()
-    assert len(frame(at, "reg_candidates")) == 4
+    expected = deployment.client().get("/v1/candidates", target="intent_classifier")["items"]
+    assert list(frame(at, "reg_candidates")["id"]) == [c["id"] for c in expected] and len(expected) == 5
 
 
 def test_write_action_shows_the_api_refusal(deployment: Deployment) -> None:
@@ -314,8 +350,3 @@ def test_audit_page_filters_and_pages(deployment: Deployment) -> None:
     expected = api.get("/v1/audit", entity=deployment.ids["candidate"], actor="system", limit=25)
     assert list(filtered["id"]) == [e["id"] for e in expected] and len(expected) > 0
     assert set(filtered["actor"]) == {"system"} and set(filtered["entity"]) == {deployment.ids["candidate"]}
-
-
-def test_canary_placeholder(deployment: Deployment) -> None:
-    at = open_app(deployment, "canary")
-    assert at.title[0].value == "Canary console" and "Placeholder" in texts(at, "info")

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 SCRIPT = """
 from dashboards import report_views
 results = {
-    "task": "ranking",
+    "task": "summarization",
     "golden": {"n": 40, "comparisons": {"ndcg@10": {"candidate": 0.61, "champion": 0.58, "delta": 0.03,
                "ci_low": 0.01, "ci_high": 0.05, "p_value": 0.004, "n": 40}}},
     "replay": {"ips": 0.12, "snips": 0.11},
