@@ -161,6 +161,10 @@ def _env(workdir: Path) -> dict[str, str]:
             "PROMPTFOO_DISABLE_SHARING": "1",
             "PROMPTFOO_DISABLE_TEMPLATING": "true",
             "PROMPTFOO_CONFIG_DIR": str(workdir / ".promptfoo"),
+            # Its per-run log files race the process exit ("write after end") and crash a run
+            # that has already written its results; errors still reach stderr.
+            "PROMPTFOO_DISABLE_DEBUG_LOG": "true",
+            "PROMPTFOO_DISABLE_ERROR_LOG": "true",
             "NODE_NO_WARNINGS": "1",
         }
     )

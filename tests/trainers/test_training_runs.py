@@ -15,8 +15,6 @@ from gatekeeper.registry.artifacts import artifact_sha256
 from tests.conftest import TAGS, snapshot
 from tests.trainers.conftest import make_rows, qa_rows
 
-pytest_plugins = ["tests.trainers.conftest"]
-
 
 def agree(n: int, noise_every: int) -> list[tuple[str, str]]:
     labels = ["faq", "escalation", "promotion", "order_tracking", "chitchat"]
