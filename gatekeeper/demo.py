@@ -1,12 +1,13 @@
 """``make demo``: the whole Gatekeeper story on a fresh embedded SQLite database.
 
-Three intent routers are trained here (a small CPU budget), registered through the real HTTP API with
-their lineage, gated offline against the champion, shadowed on replayed traffic and canaried. Canary
-days are replayed in seconds with a manual clock: a holdout anomaly aborts the first canary and on-call
-re-enables it after the baseline check; it is promoted at the end of its stages. A second candidate's
-canary really regresses: the daemon aborts it, pages a local webhook receiver, the re-enable is refused,
-on-call ends it, and finally rolls the champion back. Everything goes through the API a CI job, the
-serving layer and on-call would use.
+Four intent routers are trained here on a small CPU budget and registered through the real HTTP API with
+their lineage. v1 becomes the first champion; the offline gate refuses v2 (better overall, worse on rare
+intents) and passes v3, which is shadowed on replayed traffic and canaried. Canary days are replayed in
+seconds with a manual clock: a holdout anomaly aborts v3's canary and on-call re-enables it after the
+baseline check; it is promoted when its plan runs out. v4 (v3 retrained) passes the gate, but its canary
+really regresses: the daemon aborts it, pages a local webhook receiver, the re-enable is refused, on-call
+ends it, and finally rolls the champion back. Everything goes through the API a CI job, the serving
+layer and on-call would use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,14 +35,23 @@ DEMO_DIR = PROJECT_ROOT / "var" / "demo"
 TARGET = "intent_classifier"
 # A CPU-minutes training budget: one epoch on a subset, with the learning rate raised from the production
 # recipe's 2e-5 so the short runs learn something; the gate then compares them as it would any model.
-MODELS = {
-    "v1": {"max_train_examples": 1000, "seed": 11},
-    "v2": {"max_train_examples": 2000, "seed": 12},
-    "v3": {"max_train_examples": 3000, "seed": 13},
+MODELS: dict[str, dict[str, Any]] = {
+    "v1": {"max_train_examples": 800, "epochs": 1, "seed": 11},
+    # Better overall than v1 but worse on return_request and escalation: the gate must refuse it.
+    "v2": {"max_train_examples": 1500, "epochs": 1, "seed": 12},
+    "v3": {"max_train_examples": 3000, "epochs": 2, "seed": 13},
+    # Next week's retrain: v3 warm-started on 3,000 other examples (its pooler is already trained).
+    "v4": {
+        "max_train_examples": 3000,
+        "epochs": 1,
+        "seed": 14,
+        "base_lr": 1e-4,
+        "warm_start": "v3",
+        "pooler_init": "pretrained",
+    },
 }
 COMMON = {
     "base_lr": 3e-4,
-    "epochs": 1,
     "max_val_examples": 600,
     "progress": False,
     "log_every": 25,
@@ -49,10 +60,10 @@ COMMON = {
 # Thresholds the demo relaxes, and why: the shipped policy is production's.
 DEMO_POLICY = {
     "floors: {macro_f1: 0.80}": ("floors: {macro_f1: 0.30}", "minutes of CPU training, not hours"),
-    "latency_p95_ms: 15": ("latency_p95_ms: 500", "single-example latency on a shared 2-core box"),
+    "latency_p95_ms: 15": ("latency_p95_ms: 2000", "CPU timing on whatever box runs the demo"),
     "rare_recall_tolerance: 0.02": ("rare_recall_tolerance: 0.05", "rare classes have ~60 golden examples"),
     "ece_margin: 0.01": ("ece_margin: 0.05", "focal loss leaves short runs under-confident"),
-    "min_hours: 24": ("min_hours: 24", "unchanged: shadow replay spans 25 h of logged traffic"),
+    "min_agreement: 0.9": ("min_agreement: 0.4", "a much better model disagrees often with a weak v1"),
 }
 
 
@@ -105,6 +116,7 @@ class Demo:
     secrets: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from gatekeeper.notify.receiver import LocalReceiver
@@ -166,9 +178,8 @@ class Demo:
     def create_target(self) -> str:
         text = (PROJECT_ROOT / "policies" / f"{TARGET}.yaml").read_text(encoding="utf-8")
         for old, (new, why) in DEMO_POLICY.items():
-            if old != new:
-                text = text.replace(old, new)
-                say(f"demo policy: {new:<32} ({why})")
+            text = text.replace(old, new)
+            say(f"demo policy: {new:<32} ({why})")
         data = self.client("admin").post(
             "/v1/targets", {"name": TARGET, "task": "classification", "policy": text}
         )
@@ -180,6 +191,8 @@ class Demo:
         from gatekeeper.training import service as training
 
         config = {**COMMON, **MODELS[name]}
+        if "warm_start" in config:
+            config["base_model"] = str(self.outputs[config.pop("warm_start")])
         tags = {
             "model_target": TARGET,
             "code_revision": f"demo-{name}",
@@ -212,6 +225,7 @@ class Demo:
                 say(line[:150])
 
         done = training.execute(self.db, self.settings, run_id, echo=echo)
+        self.outputs[name] = self.settings.artifact_root / (done.output_uri or "")
         candidate = self.client("ci").post(
             "/v1/candidates",
             {
@@ -232,7 +246,7 @@ class Demo:
 
     # --- the offline gate -------------------------------------------------------------------------
 
-    def gate(self, name: str) -> str:
+    def gate(self, name: str, *, expect: str = "pass") -> str:
         from gatekeeper.jobs.handlers import install
         from gatekeeper.jobs.worker import Worker
 
@@ -253,8 +267,11 @@ class Demo:
         for reason in decision["hard_failures"] + decision["soft_flags"]:
             say(f"{reason['severity']}: {reason['message']}")
         self.notes[f"report_{name}"] = evaluation["id"]
-        if decision["verdict"] != "pass":
-            raise SystemExit(f"demo: {name} failed the gate: {decision['summary']}")
+        if decision["verdict"] != expect:
+            raise SystemExit(f"demo: expected {name} to {expect} the gate: {decision['summary']}")
+        if expect == "fail":
+            status = self.client("reviewer").get(f"/v1/candidates/{self.ids[name]}")["status"]
+            return f"refused, as it should be ({status}): {decision['summary']}"
         return decision["summary"]
 
     def promote_first(self) -> str:
@@ -264,10 +281,10 @@ class Demo:
         return f"v{data['version']} is champion (first model: promoted directly by an admin, audited)"
 
     def show_report(self) -> str:
-        md = self.client("reviewer").get(f"/v1/evaluations/{self.notes['report_v2']}/report", format="md")
+        md = self.client("reviewer").get(f"/v1/evaluations/{self.notes['report_v3']}/report", format="md")
         for line in md.splitlines()[:24]:
             say(line)
-        folder = self.settings.report_dir / self.notes["report_v2"]
+        folder = self.settings.report_dir / self.notes["report_v3"]
         return f"reports written: {folder / 'report.html'} (and .md, .json)"
 
     # --- shadow and canary ------------------------------------------------------------------------
@@ -337,7 +354,7 @@ class Demo:
         from gatekeeper.canary.daemon import CanaryDaemon
         from gatekeeper.canary.simulate import Regression, healthy_stream
 
-        canary_id, start = self.ids["canary_v2"], self.clock.now()
+        canary_id, start = self.ids["canary_v3"], self.clock.now()
         self.daemon = CanaryDaemon(
             self.db, self.settings, clock=self.clock, name="demo", echo=lambda line: None
         )
@@ -371,18 +388,18 @@ class Demo:
     def promote_by_canary(self) -> str:
         from gatekeeper.canary.simulate import healthy_stream
 
-        canary_id, start = self.ids["canary_v2"], self.clock.now()
+        canary_id, start = self.ids["canary_v3"], self.clock.now()
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
         days = sum(float(s["days"]) for s in canary["plan"][canary["stage"] :]) + 0.5
         self.post_windows(canary_id, healthy_stream(start, days=days, seed=22, baseline=False))
         say(f"serving layer posts {days:g} days of healthy windows (replayed in seconds)")
         self.tick_until(self.daemon, start + timedelta(days=days), stop_on_abort=False)
-        return f"v2 is champion at the end of its plan; routing {self.routing()}"
+        return f"v3 is champion at the end of its plan, v1 retired; routing {self.routing()}"
 
     def regression(self) -> str:
         from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 
-        canary_id, start = self.ids["canary_v3"], self.clock.now()
+        canary_id, start = self.ids["canary_v4"], self.clock.now()
         self.post_windows(canary_id, baseline_windows(start, seed=31))
         self.post_windows(
             canary_id,
@@ -394,7 +411,7 @@ class Demo:
                 regression=Regression("error_rate", timedelta(hours=9), timedelta(hours=3), 4.0),
             ),
         )
-        say("v3's canary error rate quadruples at 09:00 for three hours")
+        say("v4's canary error rate quadruples at 09:00 for three hours (a serving bug no offline set shows)")
         self.tick_until(self.daemon, start + timedelta(days=1), stop_on_abort=True)
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
         say(f"daemon: aborted on {canary['trigger']['rule']}; routing {self.routing()}")
@@ -405,20 +422,22 @@ class Demo:
         except ApiError as exc:
             say(f"on-call re-enable refused (HTTP {exc.status}): {exc.detail[:140]}")
         ended = self.client("oncall").post(
-            f"/v1/canaries/{canary_id}/abort", {"reason": "real error regression on v3, see trigger"}
+            f"/v1/canaries/{canary_id}/abort", {"reason": "real error regression on v4, see trigger"}
         )
         latest = self.client("reviewer").get(f"/v1/targets/{TARGET}/latest")
         return (
-            f"canary {ended['state']}; v3 failed_promotion and excluded from latest (latest is "
+            f"canary {ended['state']}; v4 failed_promotion and excluded from latest (latest is "
             f"v{latest['version']})"
         )
 
     def rollback(self) -> str:
         started = time.perf_counter()
-        self.client("oncall").post(f"/v1/targets/{TARGET}/rollback", {"reason": "demo: roll v2 back to v1"})
+        self.client("oncall").post(
+            f"/v1/targets/{TARGET}/rollback", {"reason": "a problem found in v3 after its promotion"}
+        )
         routes = self.routing()
         elapsed = (time.perf_counter() - started) * 1000
-        return f"v2 -> failed_promotion, v1 champion again; next routing read: {routes} ({elapsed:.0f} ms)"
+        return f"v3 -> failed_promotion, v1 champion again; next routing read: {routes} ({elapsed:.0f} ms)"
 
     # --- the story --------------------------------------------------------------------------------
 
@@ -437,29 +456,33 @@ class Demo:
                 )
             s.step("Offline gate for v1 (first model: floors only)", lambda: self.gate("v1"))
             s.step("Admin promotes v1 as the first champion", self.promote_first)
-            s.step("Offline gate for v2 against champion v1 (five modes)", lambda: self.gate("v2"))
+            s.step(
+                "Offline gate for v2: better overall, worse on rare intents",
+                lambda: self.gate("v2", expect="fail"),
+            )
+            s.step("Offline gate for v3 against champion v1 (five modes)", lambda: self.gate("v3"))
             s.step("The report a reviewer reads", self.show_report)
-            s.step("Shadow v2 on replayed production traffic", lambda: self.shadow("v2"))
-            s.step("Start v2's canary", lambda: self.start_canary("v2"))
+            s.step("Shadow v3 on replayed production traffic", lambda: self.shadow("v3"))
+            s.step("Start v3's canary", lambda: self.start_canary("v3"))
             s.step(
                 "Scenario 1: a holdout anomaly aborts the canary; on-call re-enables it", self.holdout_anomaly
             )
-            s.step("Canary stages run out with no trigger: promotion", self.promote_by_canary)
-            s.step("Offline gate for v3 against champion v2", lambda: self.gate("v3"))
-            s.step("Shadow v3", lambda: self.shadow("v3"))
-            s.step("Start v3's canary", lambda: self.start_canary("v3"))
+            s.step("The canary plan runs out with no trigger: promotion", self.promote_by_canary)
+            s.step("Offline gate for v4 (v3 retrained) against champion v3", lambda: self.gate("v4"))
+            s.step("Shadow v4", lambda: self.shadow("v4"))
+            s.step("Start v4's canary", lambda: self.start_canary("v4"))
             s.step("Scenario 2: a real regression; auto-abort, page, re-enable refused", self.regression)
-            s.step("On-call rolls the champion back", self.rollback)
+            s.step("A week later, a business metric sours: on-call rolls v3 back", self.rollback)
         finally:
             self.server.stop()
             self.receiver.close()
-        s.summary()
+            s.summary()
         self.epilogue()
 
     def epilogue(self) -> None:
         db_url = f"sqlite:///{DEMO_DIR / 'gatekeeper.db'}"
         print("\nReports (HTML, Markdown, JSON):")
-        for name in ("v1", "v2", "v3"):
+        for name in MODELS:
             print(f"  {name}: {self.settings.report_dir / self.notes[f'report_{name}'] / 'report.html'}")
         print("\nOpen the Streamlit app on these results:")
         print(f"  export GATEKEEPER_DATABASE_URL={db_url} GATEKEEPER_ARTIFACT_ROOT={DEMO_DIR / 'artifacts'}")
