@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     pagerduty_url: str | None = Field(default=None, description="PagerDuty Events v2 enqueue URL.")
     pagerduty_routing_key: str = "gatekeeper-dev"
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    api_threads: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Requests the API works on at once (more wait in the event loop); sizes its DB pool.",
+    )
     bootstrap_resamples: int = Field(default=1000, ge=100)
     judge_base_url: str | None = Field(default=None, description="OpenAI-compatible judge for LLM metrics.")
     judge_model: str = "judge"

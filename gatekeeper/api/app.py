@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -50,8 +53,23 @@ def create_app(
     settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
-    db = db or Database.from_url(settings.database_url)
+    if db is None:
+        pool = (
+            {}
+            if settings.is_sqlite
+            else {"pool_size": settings.api_threads, "max_overflow": settings.api_threads}
+        )
+        db = Database.from_url(settings.database_url, **pool)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Bounded worker threads: under a burst, requests queue in the event loop instead of 40
+        # threads thrashing the GIL while one of them holds a target's row lock.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Gatekeeper",
         version=__version__,
         description="Registry, offline gate, shadow, canary and auto-abort for MangaAssist models. "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from gatekeeper.clock import Clock
@@ -16,16 +19,24 @@ from gatekeeper.registry.auth import Actor, Role, authenticate
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _database(request: Request) -> Database:
+# Dependencies that do no I/O are `async def`: FastAPI runs a sync dependency on a worker thread, and
+# under load every extra hop waits for the GIL. Only authentication and the endpoint itself need one.
+
+
+async def _database(request: Request) -> Database:
     return request.app.state.db
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed before the response, rolled back on any error."""
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request, rolled back on any error.
+
+    The endpoint commits on its own worker thread (``TransactionalRoute``), so the commit here is a
+    no-op for sync endpoints; it stays for any async one.
+    """
     db: Database = request.app.state.db
     with db.session(write=request.method not in _READ_METHODS) as session:
         try:
@@ -36,7 +47,7 @@ def _session(request: Request) -> Iterator[Session]:
             raise
 
 
-def _clock(request: Request) -> Clock:
+async def _clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
@@ -47,6 +58,7 @@ DatabaseDep = Annotated[Database, Depends(_database)]
 
 
 def _actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """A short session of its own: a connection is never held while the request waits for a thread."""
     db: Database = request.app.state.db
     with db.session() as session:
         return authenticate(session, authorization)
@@ -58,7 +70,7 @@ ActorDep = Annotated[Actor, Depends(_actor)]
 def require(*roles: Role):  # noqa: ANN201 - returns a FastAPI dependency
     """A dependency that authenticates and checks the role (admin always passes)."""
 
-    def _check(actor: ActorDep) -> Actor:
+    async def _check(actor: ActorDep) -> Actor:
         actor.require(*roles)
         return actor
 
@@ -69,3 +81,30 @@ CI = Annotated[Actor, require(Role.CI)]
 Oncall = Annotated[Actor, require(Role.ONCALL)]
 Admin = Annotated[Actor, require(Role.ADMIN)]
 Reader = ActorDep
+
+
+def _commit_in_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(**kwargs: Any) -> Any:
+        result = endpoint(**kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session) and value.in_transaction():
+                value.commit()
+        return result
+
+    return run
+
+
+class TransactionalRoute(APIRoute):
+    """Sync endpoints commit in their own worker thread, before FastAPI serialises the response.
+
+    FastAPI serialises a sync endpoint's result on another worker thread, and only then runs the
+    session dependency's exit. A transaction holding a row lock (a target during version assignment)
+    would wait for a free thread while every thread waits for that lock: a deadlock as soon as
+    concurrent requests on one row outnumber the threads. Committing here ends the lock first.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _commit_in_endpoint(endpoint)
+        super().__init__(path, endpoint, **kwargs)

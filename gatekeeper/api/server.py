@@ -13,7 +13,7 @@ import uvicorn
 class BackgroundServer:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", start_timeout: float = 30.0) -> None:
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off")
+            uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
         )
         self.thread = threading.Thread(target=self.server.run, name="gatekeeper-api", daemon=True)
         self.host, self.start_timeout = host, start_timeout

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import HTMLResponse
 
-from gatekeeper.api.deps import CI, Oncall, Reader, SessionDep, SettingsDep
+from gatekeeper.api.deps import CI, Oncall, Reader, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.drift import service as drift
@@ -27,7 +27,7 @@ from gatekeeper.drift.schemas import (
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Target
 
-router = APIRouter(prefix="/v1", tags=["drift"])
+router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["drift"])
 HISTORY = timedelta(days=7)
 Rows = Annotated[list[Any], Body(description=f"a JSON array of at most {MAX_BATCH:,} rows")]
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 import reports
-from gatekeeper.api.deps import CI, Reader, SessionDep, SettingsDep
+from gatekeeper.api.deps import CI, Reader, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation
@@ -21,7 +21,7 @@ from gatekeeper.evaluation.schemas import (
 )
 from gatekeeper.registry import service as registry
 
-router = APIRouter(prefix="/v1", tags=["evaluations"])
+router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["evaluations"])
 
 
 def evaluation_read(session: SessionDep, e: Evaluation, *, with_results: bool = True) -> EvaluationRead:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from gatekeeper.api.deps import CI, ActorDep, ClockDep, Oncall, Reader, SessionDep
+from gatekeeper.api.deps import CI, ActorDep, ClockDep, Oncall, Reader, SessionDep, TransactionalRoute
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import DaemonLease
 from gatekeeper.errors import Conflict
@@ -18,7 +18,7 @@ from gatekeeper.promotion.schemas import AbortIn, CanaryRead, MetricBatch, Reena
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import CandidateRead, candidate_read
 
-router = APIRouter(prefix="/v1", tags=["shadow and canary"])
+router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["shadow and canary"])
 
 
 def canary_read(session: SessionDep, c: Canary) -> CanaryRead:

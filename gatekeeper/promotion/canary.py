@@ -29,12 +29,6 @@ LIVE = ("running", "aborted")
 BASELINE = timedelta(hours=1)
 
 
-def running_shares(session: Session, target_id: int) -> dict[str, float]:
-    """Traffic share of each candidate whose canary is running (an aborted one gets none)."""
-    rows = session.scalars(select(Canary).where(Canary.target_id == target_id, Canary.state == "running"))
-    return {str(c.candidate_id): float(c.plan[c.stage]["share"]) for c in rows}
-
-
 def get(session: Session, canary_id: str | uuid.UUID, *, lock: bool = False) -> Canary:
     return get_by_id(session, Canary, canary_id, what="canary", field="canary_id", lock=lock)
 

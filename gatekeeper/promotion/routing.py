@@ -3,54 +3,59 @@ same database, so routing can never disagree with the registry, even after a cra
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from gatekeeper.promotion import canary
+from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.models import Candidate
+from gatekeeper.registry.models import Candidate, Target
 from gatekeeper.registry.schemas import Route, RoutingRead
 from gatekeeper.registry.states import Status
 
-
-def canary_shares(session: Session, target_id: int) -> dict[str, float]:
-    """Traffic share of each candidate in a running canary."""
-    return canary.running_shares(session, target_id)
+_ROUTED = (Status.CHAMPION.value, Status.CANARY.value, Status.SHADOW.value)
 
 
 def routing(session: Session, target_name: str) -> RoutingRead:
-    """Champion gets what canaries do not; shadows are listed with weight 0 (mirrored, not served)."""
-    target = registry.get_target(session, target_name)
-    rows = list(
-        session.scalars(
-            select(Candidate)
-            .where(
-                Candidate.target_id == target.id,
-                Candidate.status.in_([Status.CHAMPION.value, Status.CANARY.value, Status.SHADOW.value]),
-            )
-            .order_by(Candidate.version)
+    """Champion gets what canaries do not; shadows are listed with weight 0 (mirrored, not served).
+
+    One query (the hottest read in the service): the target, its routed candidates and their running
+    canaries, outer-joined so a target with nothing routed still answers.
+    """
+    rows = session.execute(
+        select(
+            Target.name,
+            Target.routing_generation,
+            Candidate.id,
+            Candidate.version,
+            Candidate.status,
+            Canary.plan,
+            Canary.stage,
         )
-    )
-    shares = canary_shares(session, target.id)
+        .select_from(Target)
+        .outerjoin(Candidate, and_(Candidate.target_id == Target.id, Candidate.status.in_(_ROUTED)))
+        .outerjoin(Canary, and_(Canary.candidate_id == Candidate.id, Canary.state == "running"))
+        .where(Target.name == target_name)
+        .order_by(Candidate.version)
+    ).all()
+    if not rows:
+        registry.get_target(session, target_name)  # raises the usual 404 naming the target
     routes: list[Route] = []
-    champion = next((c for c in rows if c.status == Status.CHAMPION.value), None)
+    champion = None
     canary_total = 0.0
-    for cand in rows:
-        if cand.status == Status.CANARY.value and str(cand.id) in shares:
-            canary_total += shares[str(cand.id)]
-            routes.append(
-                Route(candidate_id=cand.id, version=cand.version, role="canary", weight=shares[str(cand.id)])
-            )
-        elif cand.status == Status.SHADOW.value:
-            routes.append(Route(candidate_id=cand.id, version=cand.version, role="shadow", weight=0.0))
+    for row in rows:
+        if row.id is None:
+            continue
+        if row.status == Status.CHAMPION.value:
+            champion = row
+        elif row.status == Status.CANARY.value and row.plan is not None:
+            share = float(row.plan[row.stage]["share"])
+            canary_total += share
+            routes.append(Route(candidate_id=row.id, version=row.version, role="canary", weight=share))
+        elif row.status == Status.SHADOW.value:
+            routes.append(Route(candidate_id=row.id, version=row.version, role="shadow", weight=0.0))
     if champion is not None:
+        weight = round(1.0 - canary_total, 10)
         routes.insert(
-            0,
-            Route(
-                candidate_id=champion.id,
-                version=champion.version,
-                role="champion",
-                weight=round(1.0 - canary_total, 10),
-            ),
+            0, Route(candidate_id=champion.id, version=champion.version, role="champion", weight=weight)
         )
-    return RoutingRead(target=target.name, generation=target.routing_generation, routes=routes)
+    return RoutingRead(target=rows[0].name, generation=rows[0].routing_generation, routes=routes)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from gatekeeper.api.deps import CI, Admin, Oncall, Reader, SessionDep, SettingsDep
+from gatekeeper.api.deps import CI, Admin, Oncall, Reader, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.promotion.routing import routing as routing_table
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
@@ -30,7 +30,7 @@ from gatekeeper.registry.schemas import (
 )
 from gatekeeper.training import service as training
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=TransactionalRoute)
 
 
 def _target_read(session: SessionDep, target) -> TargetRead:  # noqa: ANN001

@@ -185,7 +185,7 @@ def register_candidate(
                 field="training_run_id",
             )
     candidate = Candidate(
-        target_id=target.id,
+        target=target,  # the loaded row, so reading candidate.target needs no query
         version=target.next_version,
         artifact_uri=spec.artifact_uri,
         artifact_sha256=spec.artifact_sha256,

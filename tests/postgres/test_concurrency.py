@@ -67,3 +67,40 @@ def test_same_artifact_from_32_clients_is_one_record(live_server, auth, make_art
         json={**body, "artifact_uri": uri2, "artifact_sha256": sha2},
     )
     assert nxt.json()["version"] == 2
+
+
+def test_more_registrations_than_worker_threads_do_not_deadlock(
+    settings, db, auth, make_artifact, tokens
+) -> None:
+    """The transaction holding the target's row lock commits on the endpoint's own thread.
+
+    Were the commit left to run after FastAPI serialises the response (which needs a free worker
+    thread), 12 clients against 2 threads would wedge: both threads waiting on the row lock, the
+    lock holder waiting for a thread.
+    """
+    from gatekeeper.api.app import create_app
+    from gatekeeper.api.server import BackgroundServer
+    from tests.conftest import POLICY_FILE
+
+    app = create_app(settings.model_copy(update={"api_threads": 2}), db)
+    with BackgroundServer(app) as server:
+        created = httpx.post(
+            f"{server.url}/v1/targets",
+            headers=auth("admin"),
+            json={"name": "intent_classifier", "task": "classification", "policy": POLICY_FILE.read_text()},
+        )
+        assert created.status_code == 201, created.text
+        bodies = [
+            {"target": "intent_classifier", "artifact_uri": uri, "artifact_sha256": sha, "tags": TAGS}
+            for uri, sha in (make_artifact() for _ in range(12))
+        ]
+        barrier = Barrier(len(bodies))
+
+        def post(body: dict) -> httpx.Response:
+            with httpx.Client(base_url=server.url, headers=auth("ci"), timeout=20) as http:
+                barrier.wait()
+                return http.post("/v1/candidates", json=body)
+
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            responses = list(pool.map(post, bodies))
+    assert sorted(r.json()["version"] for r in responses) == list(range(1, 13))
