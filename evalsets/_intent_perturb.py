@@ -17,29 +17,98 @@ PERTURBATIONS: tuple[str, ...] = ("typo", "code_mix", "width", "homoglyph", "zer
 
 _ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
 _LATIN_LOOKALIKES = {
-    "a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "y": "\u0443",
-    "i": "\u0456", "s": "\u0455", "j": "\u0458", "A": "\u0391", "B": "\u0392", "E": "\u0395", "H": "\u0397",
-    "K": "\u039a", "M": "\u039c", "O": "\u039f", "P": "\u03a1", "T": "\u03a4", "X": "\u03a7", "v": "\u03bd",
+    "a": "\u0430",
+    "e": "\u0435",
+    "o": "\u043e",
+    "p": "\u0440",
+    "c": "\u0441",
+    "x": "\u0445",
+    "y": "\u0443",
+    "i": "\u0456",
+    "s": "\u0455",
+    "j": "\u0458",
+    "A": "\u0391",
+    "B": "\u0392",
+    "E": "\u0395",
+    "H": "\u0397",
+    "K": "\u039a",
+    "M": "\u039c",
+    "O": "\u039f",
+    "P": "\u03a1",
+    "T": "\u03a4",
+    "X": "\u03a7",
+    "v": "\u03bd",
 }
 # Katakana that kanji (or hiragana) imitate closely: the trick spam uses against keyword filters.
-_KANA_LOOKALIKES = {"カ": "力", "ロ": "口", "エ": "工", "ニ": "二", "ハ": "八", "ト": "卜", "タ": "夕",
-                    "ー": "一", "ヘ": "へ", "オ": "才", "チ": "千"}
+_KANA_LOOKALIKES = {
+    "カ": "力",
+    "ロ": "口",
+    "エ": "工",
+    "ニ": "二",
+    "ハ": "八",
+    "ト": "卜",
+    "タ": "夕",
+    "ー": "一",
+    "ヘ": "へ",
+    "オ": "才",
+    "チ": "千",
+}
 _EN_TO_JA = {
-    "order": "注文", "refund": "返金", "return": "返品", "please": "お願い", "shipping": "配送",
-    "delivery": "配達", "coupon": "クーポン", "sale": "セール", "manga": "漫画", "recommend": "おすすめ",
-    "stock": "在庫", "price": "値段", "payment": "支払い", "cart": "カート", "human": "人間",
-    "agent": "担当者", "package": "荷物", "cancel": "キャンセル", "damaged": "破損", "exchange": "交換",
-    "discount": "割引", "points": "ポイント", "checkout": "レジ", "account": "アカウント",
+    "order": "注文",
+    "refund": "返金",
+    "return": "返品",
+    "please": "お願い",
+    "shipping": "配送",
+    "delivery": "配達",
+    "coupon": "クーポン",
+    "sale": "セール",
+    "manga": "漫画",
+    "recommend": "おすすめ",
+    "stock": "在庫",
+    "price": "値段",
+    "payment": "支払い",
+    "cart": "カート",
+    "human": "人間",
+    "agent": "担当者",
+    "package": "荷物",
+    "cancel": "キャンセル",
+    "damaged": "破損",
+    "exchange": "交換",
+    "discount": "割引",
+    "points": "ポイント",
+    "checkout": "レジ",
+    "account": "アカウント",
     "thanks": "ありがとう",
-    "volume": "巻", "series": "シリーズ", "deals": "セール", "release": "発売",
+    "volume": "巻",
+    "series": "シリーズ",
+    "deals": "セール",
+    "release": "発売",
 }
 _JA_TO_EN = {
-    "注文": "order", "返品": "return", "返金": "refund", "配送": "delivery", "在庫": "stock", "漫画": "manga",
-    "マンガ": "manga", "おすすめ": "recommend", "クーポン": "coupon", "セール": "sale", "支払い": "payment",
-    "荷物": "package", "交換": "exchange", "担当者": "agent", "送料": "shipping fee", "発送": "ship",
-    "割引": "discount", "ポイント": "points", "カート": "cart", "キャンペーン": "campaign",
+    "注文": "order",
+    "返品": "return",
+    "返金": "refund",
+    "配送": "delivery",
+    "在庫": "stock",
+    "漫画": "manga",
+    "マンガ": "manga",
+    "おすすめ": "recommend",
+    "クーポン": "coupon",
+    "セール": "sale",
+    "支払い": "payment",
+    "荷物": "package",
+    "交換": "exchange",
+    "担当者": "agent",
+    "送料": "shipping fee",
+    "発送": "ship",
+    "割引": "discount",
+    "ポイント": "points",
+    "カート": "cart",
+    "キャンペーン": "campaign",
     "発売日": "release date",
-    "新刊": "new release", "作品": "works", "全巻": "full set",
+    "新刊": "new release",
+    "作品": "works",
+    "全巻": "full set",
 }
 _JA_TAILS = ("ですか？", "お願いします", "って感じ", "かな", "です", "だよね")
 _EN_TAILS = (" pls", " thx", " asap", " please", " ok?")
@@ -64,7 +133,7 @@ def code_mix(text: str, lang: str, rng: random.Random) -> str:
     if to_ja:
         words = [m for m in re.finditer(r"[A-Za-z]+", out) if m.group().lower() in _EN_TO_JA]
         for m in sorted(rng.sample(words, min(len(words), rng.randint(1, 2))), key=lambda m: -m.start()):
-            out = out[: m.start()] + _EN_TO_JA[m.group().lower()] + out[m.end():]
+            out = out[: m.start()] + _EN_TO_JA[m.group().lower()] + out[m.end() :]
         if out == text or rng.random() < 0.3:
             out = out.rstrip("?!. ") + rng.choice(_JA_TAILS)
     else:
@@ -154,8 +223,12 @@ def _typo(text: str, lang: str, rng: random.Random) -> str:
 
 
 PERTURBERS: dict[str, Callable[[str, str, random.Random], str]] = {
-    "typo": _typo, "code_mix": code_mix, "width": width, "homoglyph": homoglyph,
-    "zero_width": zero_width, "emoji": emoji,
+    "typo": _typo,
+    "code_mix": code_mix,
+    "width": width,
+    "homoglyph": homoglyph,
+    "zero_width": zero_width,
+    "emoji": emoji,
 }
 
 

@@ -21,8 +21,21 @@ _WORD = re.compile(r"[A-Za-z']+")
 _ARTICLE = re.compile(r"\b([Aa]) (?=[aeioAEIO])(?![Oo]ne\b)")
 _DOUBLE_ARTICLE = re.compile(r"\b([Aa]|[Tt]he) [Tt]he ")
 _QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
-_KANA_SWAPS = {"つ": "っ", "っ": "つ", "や": "ゃ", "ゃ": "や", "ゆ": "ゅ", "ゅ": "ゆ", "よ": "ょ", "ょ": "よ",
-               "ー": "ーー", "ン": "ソ", "シ": "ツ", "ソ": "ン", "ツ": "シ"}
+_KANA_SWAPS = {
+    "つ": "っ",
+    "っ": "つ",
+    "や": "ゃ",
+    "ゃ": "や",
+    "ゆ": "ゅ",
+    "ゅ": "ゆ",
+    "よ": "ょ",
+    "ょ": "よ",
+    "ー": "ーー",
+    "ン": "ソ",
+    "シ": "ツ",
+    "ソ": "ン",
+    "ツ": "シ",
+}
 _EN_PRICES = (6.99, 9.99, 11.99, 12.99, 14.99, 19.99, 24.99, 39.99, 59.99, 89.99, 129.99)
 _JA_PRICES = (495, 528, 693, 715, 990, 1320, 2200, 4950, 9900, 15400)
 
@@ -114,8 +127,11 @@ class SlotFiller:
         self.title2 = rng.choice(same_tier if rng.random() < 0.6 else others)
         self.vol = self._volume(self.title)
         step = rng.randint(1, 3)
-        self.vol2 = min(self.title.volumes, self.vol + step) if self.vol < self.title.volumes else max(
-            1, self.vol - step)
+        self.vol2 = (
+            min(self.title.volumes, self.vol + step)
+            if self.vol < self.title.volumes
+            else max(1, self.vol - step)
+        )
         self.cache: dict[str, str] = {}
 
     def _volume(self, title: Title) -> int:
@@ -204,16 +220,16 @@ def _typo_en(text: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(w) - 1)
     op = rng.randrange(4)
     if op == 0:
-        w = w[:i] + w[i + 1] + w[i] + w[i + 2:]
+        w = w[:i] + w[i + 1] + w[i] + w[i + 2 :]
     elif op == 1:
-        w = w[:i] + w[i + 1:]
+        w = w[:i] + w[i + 1 :]
     elif op == 2:
         w = w[:i] + w[i] + w[i:]
     else:
         near = _NEAR_KEYS.get(w[i].lower())
         if near:
-            w = w[:i] + rng.choice(near) + w[i + 1:]
-    return text[: m.start()] + w + text[m.end():]
+            w = w[:i] + rng.choice(near) + w[i + 1 :]
+    return text[: m.start()] + w + text[m.end() :]
 
 
 def _typo_ja(text: str, rng: random.Random) -> str:
@@ -224,11 +240,11 @@ def _typo_ja(text: str, rng: random.Random) -> str:
     ch = text[i]
     decomposed = unicodedata.normalize("NFD", ch)
     if len(decomposed) == 2 and rng.random() < 0.5:
-        return text[:i] + decomposed[0] + text[i + 1:]  # dakuten lost: が -> か
+        return text[:i] + decomposed[0] + text[i + 1 :]  # dakuten lost: が -> か
     if ch in _KANA_SWAPS and rng.random() < 0.6:
-        return text[:i] + _KANA_SWAPS[ch] + text[i + 1:]
+        return text[:i] + _KANA_SWAPS[ch] + text[i + 1 :]
     if rng.random() < 0.5:
-        return text[:i] + text[i + 1:]
+        return text[:i] + text[i + 1 :]
     return text[:i] + ch + text[i:]
 
 
@@ -276,7 +292,7 @@ def stylize(text: str, lang: str, style: Style, rng: random.Random, *, wrap: boo
 
 def _secondary_intent(primary: str, rng: random.Random) -> str | None:
     rank = T.PRIORITY.index(primary)
-    lower = T.PRIORITY[rank + 1:]
+    lower = T.PRIORITY[rank + 1 :]
     if not lower:
         return None
     weights = [3.0 if s in T.NEIGHBOURS[primary] else 2.0 if s == T.CHIT else 1.0 for s in lower]

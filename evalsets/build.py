@@ -85,8 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("target", choices=sorted(BUILDERS))
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: evalsets/<target>/)")
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: the builder's)")
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild into a temp dir and compare with the committed manifest instead")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temp dir and compare with the committed manifest instead",
+    )
     args = parser.parse_args(argv)
     folder = args.out or default_dir(args.target)
     if args.check:
@@ -96,11 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[EVALSET] MISMATCH {name}: committed {expected[:12]} rebuilt {actual[:12]}")
         print(f"[EVALSET] {'byte-identical' if not bad else f'{len(bad)} file(s) differ'}")
         return 0 if not bad else 1
-    print(f"[EVALSET] building {args.target} into {folder}"
-          + (f" (seed {args.seed})" if args.seed is not None else ""), flush=True)
+    print(
+        f"[EVALSET] building {args.target} into {folder}"
+        + (f" (seed {args.seed})" if args.seed is not None else ""),
+        flush=True,
+    )
     manifest = build(args.target, folder, args.seed)
-    print(f"[EVALSET] wrote {len(manifest['files'])} files, version {manifest.get('version')}, "
-          f"seed {manifest.get('seed')}")
+    print(
+        f"[EVALSET] wrote {len(manifest['files'])} files, version {manifest.get('version')}, "
+        f"seed {manifest.get('seed')}"
+    )
     for line in summarize(folder, manifest):
         print(line)
     return 0

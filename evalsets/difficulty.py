@@ -24,17 +24,22 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "intent_classifier"
 
 def proxy_model(max_iter: int = 2000) -> Pipeline:
     """The TF-IDF + logistic-regression baseline."""
-    features = FeatureUnion([
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-    ])
+    features = FeatureUnion(
+        [
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
+            ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+        ]
+    )
     return Pipeline([("tfidf", features), ("clf", LogisticRegression(C=10.0, max_iter=max_iter))])
 
 
 def _scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
     macro = f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)
-    return {"n": len(y_true), "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-            "macro_f1": round(float(macro), 4)}
+    return {
+        "n": len(y_true),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(macro), 4),
+    }
 
 
 def evaluate(folder: Path = DEFAULT_DIR, sets: Sequence[str] = ("golden", "holdout")) -> dict[str, Any]:
@@ -57,8 +62,10 @@ def evaluate(folder: Path = DEFAULT_DIR, sets: Sequence[str] = ("golden", "holdo
 def _print(report: Mapping[str, Any]) -> None:
     for name, entry in report.items():
         for group, s in entry.items():
-            print(f"[DIFFICULTY] set={name} slice={group} n={s['n']} accuracy={s['accuracy']:.4f} "
-                  f"macro_f1={s['macro_f1']:.4f}")
+            print(
+                f"[DIFFICULTY] set={name} slice={group} n={s['n']} accuracy={s['accuracy']:.4f} "
+                f"macro_f1={s['macro_f1']:.4f}"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -61,13 +61,21 @@ ROUTE_COSTS: dict[str, float] = {
     T.ESC: 0.9,  # human agent
 }
 SIZES: dict[str, int] = {
-    "golden": 2000, "holdout": 10000, "validation": 2000, "train": 20000, "adversarial": 1000,
-    "replay": 5000, "label_qa": 400,  # label_qa: per pool
+    "golden": 2000,
+    "holdout": 10000,
+    "validation": 2000,
+    "train": 20000,
+    "adversarial": 1000,
+    "replay": 5000,
+    "label_qa": 400,  # label_qa: per pool
 }
 FILES: dict[str, tuple[str, str]] = {  # split -> (file, id prefix)
-    "train": ("train.jsonl", "train"), "validation": ("validation.jsonl", "val"),
-    "golden": ("golden.jsonl", "golden"), "holdout": ("holdout.jsonl", "holdout"),
-    "adversarial": ("adversarial.jsonl", "adv"), "replay": ("replay.jsonl", "replay"),
+    "train": ("train.jsonl", "train"),
+    "validation": ("validation.jsonl", "val"),
+    "golden": ("golden.jsonl", "golden"),
+    "holdout": ("holdout.jsonl", "holdout"),
+    "adversarial": ("adversarial.jsonl", "adv"),
+    "replay": ("replay.jsonl", "replay"),
     "label_qa": ("label_qa.jsonl", "qa"),
 }
 LABEL_NOISE_RATE = 0.03
@@ -86,22 +94,43 @@ _GOLDEN_LANG: dict[str, dict[str, float]] = {
     "off_peak": {"en": 0.38, "ja": 0.40, "mixed": 0.22},
 }
 _COHORT_BY_INTENT: dict[str, tuple[float, float, float]] = {  # new, returning, power
-    T.FAQ: (0.50, 0.38, 0.12), T.CH: (0.52, 0.36, 0.12), T.PROMO: (0.36, 0.48, 0.16),
-    T.REC: (0.20, 0.48, 0.32), T.PQ: (0.22, 0.48, 0.30), T.PD: (0.28, 0.50, 0.22),
-    T.OT: (0.20, 0.60, 0.20), T.RR: (0.22, 0.58, 0.20), T.ESC: (0.26, 0.54, 0.20), T.CHIT: (0.36, 0.44, 0.20),
+    T.FAQ: (0.50, 0.38, 0.12),
+    T.CH: (0.52, 0.36, 0.12),
+    T.PROMO: (0.36, 0.48, 0.16),
+    T.REC: (0.20, 0.48, 0.32),
+    T.PQ: (0.22, 0.48, 0.30),
+    T.PD: (0.28, 0.50, 0.22),
+    T.OT: (0.20, 0.60, 0.20),
+    T.RR: (0.22, 0.58, 0.20),
+    T.ESC: (0.26, 0.54, 0.20),
+    T.CHIT: (0.36, 0.44, 0.20),
 }
 _TIER_BY_COHORT: dict[str, tuple[float, float, float]] = {  # long, mid, head: power users go long-tail
-    "new": (0.10, 0.30, 0.60), "returning": (0.20, 0.36, 0.44), "power": (0.48, 0.32, 0.20),
+    "new": (0.10, 0.30, 0.60),
+    "returning": (0.20, 0.36, 0.44),
+    "power": (0.48, 0.32, 0.20),
 }
 _DEVICE_BY_COHORT: dict[str, tuple[float, float, float]] = {  # web, ios, android
-    "new": (0.34, 0.36, 0.30), "returning": (0.38, 0.34, 0.28), "power": (0.52, 0.28, 0.20),
+    "new": (0.34, 0.36, 0.30),
+    "returning": (0.38, 0.34, 0.28),
+    "power": (0.52, 0.28, 0.20),
 }
 _DEVICE_LANG_FACTOR: dict[str, tuple[float, float, float]] = {
-    "en": (1.0, 0.9, 1.1), "ja": (0.8, 1.4, 0.9), "mixed": (0.9, 1.2, 1.0),
+    "en": (1.0, 0.9, 1.1),
+    "ja": (0.8, 1.4, 0.9),
+    "mixed": (0.9, 1.2, 1.0),
 }
 _NOISE_PAIRS: tuple[tuple[str, str, float], ...] = (
-    (T.PD, T.REC, 3.0), (T.PD, T.PQ, 2.0), (T.REC, T.PQ, 2.0), (T.OT, T.RR, 2.0), (T.OT, T.ESC, 1.0),
-    (T.RR, T.ESC, 1.0), (T.PROMO, T.CH, 1.5), (T.PROMO, T.FAQ, 1.0), (T.CH, T.FAQ, 1.0), (T.CHIT, T.REC, 1.0),
+    (T.PD, T.REC, 3.0),
+    (T.PD, T.PQ, 2.0),
+    (T.REC, T.PQ, 2.0),
+    (T.OT, T.RR, 2.0),
+    (T.OT, T.ESC, 1.0),
+    (T.RR, T.ESC, 1.0),
+    (T.PROMO, T.CH, 1.5),
+    (T.PROMO, T.FAQ, 1.0),
+    (T.CH, T.FAQ, 1.0),
+    (T.CHIT, T.REC, 1.0),
     (T.FAQ, T.OT, 1.0),
 )
 
@@ -171,8 +200,13 @@ def _attributes(label: str, profile: Profile, rng: random.Random) -> dict[str, s
     tier = _pick(rng, SLICE_VALUES["catalog_tier"], _TIER_BY_COHORT[cohort])
     device_w = [a * b for a, b in zip(_DEVICE_BY_COHORT[cohort], _DEVICE_LANG_FACTOR[lang], strict=True)]
     device = _pick(rng, SLICE_VALUES["device"], device_w)
-    return {"lang": lang, "cohort": cohort, "device": device, "catalog_tier": tier,
-            "time_bucket": time_bucket}
+    return {
+        "lang": lang,
+        "cohort": cohort,
+        "device": device,
+        "catalog_tier": tier,
+        "time_bucket": time_bucket,
+    }
 
 
 def _style(attrs: Mapping[str, str], boost: float) -> Style:
@@ -279,8 +313,16 @@ def _adversarial(sources: Sequence[Example], n: int, rng: random.Random) -> list
             if text != ex.row["text"]:
                 used.add(ex.row["id"])
                 slices = {f: ex.row[f] for f in SLICE_FIELDS}
-                rows.append({"id": f"adv-{i:06d}", "text": text, "label": label, **slices,
-                             "perturbation": kind, "source_id": ex.row["id"]})
+                rows.append(
+                    {
+                        "id": f"adv-{i:06d}",
+                        "text": text,
+                        "label": label,
+                        **slices,
+                        "perturbation": kind,
+                        "source_id": ex.row["id"],
+                    }
+                )
                 break
         else:
             raise RuntimeError(f"no source of {label} takes a {kind} perturbation")
@@ -350,8 +392,15 @@ def _label_qa(pools: Mapping[str, list[Example]], rng: random.Random) -> tuple[l
         for ex, (a, b) in zip(examples, pairs, strict=True):
             counter += 1
             labels = [{"annotator": first, "label": a}, {"annotator": second, "label": b}]
-            rows.append({"id": f"qa-{counter:06d}", "text": ex.row["text"], "lang": ex.row["lang"],
-                         "pool": pool, "labels": labels})
+            rows.append(
+                {
+                    "id": f"qa-{counter:06d}",
+                    "text": ex.row["text"],
+                    "lang": ex.row["lang"],
+                    "pool": pool,
+                    "labels": labels,
+                }
+            )
     return rows, kappas
 
 
@@ -376,8 +425,12 @@ def generate(seed: int = DEFAULT_SEED, scale: float = 1.0) -> IntentSets:
     writer = _Writer()
     made: dict[str, list[Example]] = {}
     # Evaluation sets first, so the dedup keeps training text out of them.
-    for split, profile in (("golden", GOLDEN), ("holdout", PRODUCTION), ("validation", PRODUCTION),
-                           ("train", PRODUCTION)):
+    for split, profile in (
+        ("golden", GOLDEN),
+        ("holdout", PRODUCTION),
+        ("validation", PRODUCTION),
+        ("train", PRODUCTION),
+    ):
         made[split] = _examples(split, sizes[split], profile, _rng(seed, split), writer)
     clean_labels = {ex.row["id"]: ex.row["label"] for ex in made["train"]}
     noisy = _add_label_noise(made["train"], LABEL_NOISE_RATE, _rng(seed, "noise"))
@@ -385,13 +438,17 @@ def generate(seed: int = DEFAULT_SEED, scale: float = 1.0) -> IntentSets:
     qa_rng = _rng(seed, "label_qa")
     pools = {pool: _pool_examples(pool, sizes["label_qa"], qa_rng, writer) for pool in ("en", "ja")}
     rows = {split: [ex.row for ex in exs] for split, exs in made.items()}
-    rows["adversarial"] = _adversarial(made["golden"] + made["holdout"], sizes["adversarial"],
-                                       _rng(seed, "adversarial"))
+    rows["adversarial"] = _adversarial(
+        made["golden"] + made["holdout"], sizes["adversarial"], _rng(seed, "adversarial")
+    )
     rows["replay"] = _replay(replay_examples, _rng(seed, "replay-log"))
     rows["label_qa"], kappas = _label_qa(pools, qa_rng)
     kinds = {ex.row["id"]: ex.kind for exs in (*made.values(), replay_examples) for ex in exs}
-    stats = {"label_noise_rate": round(len(noisy) / len(made["train"]), 4), "label_qa_kappa": kappas,
-             "replay_served_accuracy": _served_accuracy(rows["replay"])}
+    stats = {
+        "label_noise_rate": round(len(noisy) / len(made["train"]), 4),
+        "label_qa_kappa": kappas,
+        "replay_served_accuracy": _served_accuracy(rows["replay"]),
+    }
     return IntentSets(rows=rows, noisy_ids=noisy, clean_labels=clean_labels, kinds=kinds, stats=stats)
 
 

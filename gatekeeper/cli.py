@@ -233,6 +233,7 @@ def artifact_hash(path: Annotated[Path, typer.Argument(exists=True, help="File o
 def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
     from dashboards import cli as dashboards_cli
+    from evalsets.cli import evalsets_app
     from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
     from gatekeeper.jobs import cli as jobs_cli
@@ -247,6 +248,7 @@ def _register_domain_commands() -> None:
     app.command("canary-daemon")(promotion_cli.canary_daemon)
     app.command("drift-daemon")(drift_cli.drift_daemon)
     app.command()(dashboards_cli.dashboard)
+    app.add_typer(evalsets_app, name="evalsets")
 
 
 _register_domain_commands()

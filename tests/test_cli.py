@@ -146,3 +146,15 @@ def test_api_unreachable_is_exit_1() -> None:
         text=True,
     )
     assert result.returncode == 1 and "cannot reach Gatekeeper" in result.stderr
+
+
+def test_evalsets_build_checks_the_committed_sets_and_refuses_unknown_targets(tmp_path) -> None:  # noqa: ANN001
+    checked = runner.invoke(app, ["evalsets", "build", "generator", "--check"])
+    assert checked.exit_code == 0, checked.output
+    assert "byte-identical" in checked.output
+    built = runner.invoke(app, ["evalsets", "build", "generator", "--out", str(tmp_path), "--seed", "7"])
+    assert built.exit_code == 0, built.output
+    assert (tmp_path / "manifest.yaml").is_file() and "seed 7" in built.output
+    unknown = runner.invoke(app, ["evalsets", "build", "nope"])
+    assert unknown.exit_code == 2
+    assert "unknown evalset target 'nope'" in unknown.output

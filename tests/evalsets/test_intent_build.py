@@ -60,6 +60,7 @@ def _slice_rows(rows: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, Any
 
 # Determinism ------------------------------------------------------------------------------------
 
+
 def test_same_seed_gives_byte_identical_files(small_build: Path, tmp_path: Path) -> None:
     again = intent.build(tmp_path, seed=7, scale=SMALL)
     assert {n: e["sha256"] for n, e in again["files"].items()} == _shas(small_build)
@@ -76,14 +77,17 @@ def test_different_seed_changes_every_file(small_build: Path, tmp_path: Path) ->
 def test_output_does_not_depend_on_the_hash_seed(small_build: Path, tmp_path: Path) -> None:
     # This process runs under a random hash seed (or the caller's); the child under a fixed other one.
     hash_seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
-    code = (f"import sys; from pathlib import Path; from evalsets.intent import build; "
-            f"build(Path(sys.argv[1]), 7, {SMALL})")
+    code = (
+        f"import sys; from pathlib import Path; from evalsets.intent import build; "
+        f"build(Path(sys.argv[1]), 7, {SMALL})"
+    )
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, cwd=ROOT)
     assert _shas(tmp_path) == _shas(small_build)
 
 
 # The committed files -----------------------------------------------------------------------------
+
 
 def test_committed_manifest_matches_committed_files() -> None:
     assert tampered_files(COMMITTED) == {}
@@ -107,8 +111,15 @@ def test_committed_manifest_describes_the_sets(committed: dict[str, list[dict[st
 
 def test_committed_sizes(committed: dict[str, list[dict[str, Any]]]) -> None:
     sizes = {split: len(rows) for split, rows in committed.items()}
-    assert sizes == {"train": 20000, "validation": 2000, "golden": 2000, "holdout": 10000,
-                     "adversarial": 1000, "replay": 5000, "label_qa": 800}
+    assert sizes == {
+        "train": 20000,
+        "validation": 2000,
+        "golden": 2000,
+        "holdout": 10000,
+        "adversarial": 1000,
+        "replay": 5000,
+        "label_qa": 800,
+    }
 
 
 def test_check_regenerates_the_committed_sets_byte_for_byte() -> None:
@@ -165,6 +176,7 @@ def test_language_mix_and_slice_correlations(committed: dict[str, list[dict[str,
     assert share(off, lambda r: r["lang"] == "ja") > share(peak, lambda r: r["lang"] == "ja") + 0.1
     power = [r for r in rows if r["cohort"] == "power"]
     new = [r for r in rows if r["cohort"] == "new"]
+
     def long_tail(r: dict[str, Any]) -> bool:
         return r["catalog_tier"] == "long"
 
@@ -227,8 +239,10 @@ def test_replay_logs(committed: dict[str, list[dict[str, Any]]]) -> None:
     assert {r["outcome"] for r in rows} == {"resolved", "escalated", "abandoned"}
     right = [r for r in known if r["served_label"] == r["label"]]
     wrong = [r for r in known if r["served_label"] != r["label"]]
-    resolved = {name: sum(r["outcome"] == "resolved" for r in group) / len(group)
-                for name, group in (("right", right), ("wrong", wrong))}
+    resolved = {
+        name: sum(r["outcome"] == "resolved" for r in group) / len(group)
+        for name, group in (("right", right), ("wrong", wrong))
+    }
     assert resolved["right"] > resolved["wrong"] + 0.3
 
 
@@ -247,6 +261,7 @@ def test_label_qa_pools_pass_the_kappa_floor(committed: dict[str, list[dict[str,
 
 
 # Generation logic --------------------------------------------------------------------------------
+
 
 def test_quotas_are_exact_and_sum_to_n() -> None:
     for n in (1, 37, 2000, 20001):
@@ -303,6 +318,7 @@ def test_perturbations_change_the_text_but_not_what_a_reader_sees() -> None:
 
 # build.py ----------------------------------------------------------------------------------------
 
+
 def test_build_dispatches_and_refuses_unknown_targets(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown evalset target"):
         builder.build("spam_filter", tmp_path)
@@ -315,8 +331,9 @@ def test_check_reports_a_drifted_manifest(small_build: Path, tmp_path: Path) -> 
     assert builder.check("intent_classifier", copy) == {}
     manifest = yaml.safe_load((copy / "manifest.yaml").read_text(encoding="utf-8"))
     manifest["files"]["golden.jsonl"]["sha256"] = "0" * 64
-    (copy / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=True, allow_unicode=True),
-                                        encoding="utf-8")
+    (copy / "manifest.yaml").write_text(
+        yaml.safe_dump(manifest, sort_keys=True, allow_unicode=True), encoding="utf-8"
+    )
     bad = builder.check("intent_classifier", copy)
     assert set(bad) == {"golden.jsonl", "manifest.yaml"}
     assert bad["golden.jsonl"][0] == "0" * 64

@@ -337,10 +337,18 @@ def test_decision_is_json_serialisable() -> None:
 
 def test_a_judged_metric_that_was_not_computed_is_reported_not_failed() -> None:
     policy = parse_policy((POLICY_FILE.parent / "generator.yaml").read_text())
-    golden = {"n": 10, "candidate": {"tool_call_validity": 1.0, "promptfoo_pass": 0.9, "safety_failures": 0,
-                                     "judged": {"faithfulness": {"status": "not_computed",
-                                                                 "reason": "no judge endpoint configured"}}},
-              "champion": None, "latency": None, "intervals": {}}
+    golden = {
+        "n": 10,
+        "candidate": {
+            "tool_call_validity": 1.0,
+            "promptfoo_pass": 0.9,
+            "safety_failures": 0,
+            "judged": {"faithfulness": {"status": "not_computed", "reason": "no judge endpoint configured"}},
+        },
+        "champion": None,
+        "latency": None,
+        "intervals": {},
+    }
     decision = decide({"golden": golden, "first_model": True}, policy)
     assert decision.verdict == "pass"
     faithfulness = next(c for c in decision.checks if c.metric == "faithfulness")
