@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from filelock import FileLock
 
 from evalsets.manifest import load_manifest, read_jsonl, write_jsonl, write_manifest
+from gatekeeper.db import Database
 from gatekeeper.registry.artifacts import artifact_sha256
 from tests.conftest import ROOT, TAGS
 
@@ -30,34 +32,50 @@ def _per_label(rows: list[dict[str, Any]], per_label: int) -> list[dict[str, Any
     return out
 
 
-def build_mini_evalset(folder: Path, *, per_label: int = 30, holdout: int = 600) -> Path:
-    """A few hundred real examples per role, with the shipped manifest's labels and route costs."""
+def adversarial_of(shipped: Path, kept: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first ``n`` adversarial rows whose source example was kept."""
+    sources = {r["id"] for r in kept}
+    return [r for r in read_jsonl(shipped / "adversarial.jsonl") if r["source_id"] in sources][:n]
+
+
+def write_cut(
+    folder: Path, shipped: Path, sets: dict[str, list[dict[str, Any]]], copies: tuple[str, ...] = ()
+) -> Path:
+    """Write a small evalset cut from a shipped one, under the shipped manifest's roles and metadata."""
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = load_manifest(SHIPPED)
-    golden = _per_label(read_jsonl(SHIPPED / "golden.jsonl"), per_label)
-    hold = read_jsonl(SHIPPED / "holdout.jsonl")[:holdout]
-    sources = {r["id"] for r in golden + hold}
-    adversarial = [r for r in read_jsonl(SHIPPED / "adversarial.jsonl") if r["source_id"] in sources][:120]
-    replay = read_jsonl(SHIPPED / "replay.jsonl")[:300]
-    for name, rows in [
-        ("golden.jsonl", golden),
-        ("holdout.jsonl", hold),
-        ("adversarial.jsonl", adversarial),
-        ("replay.jsonl", replay),
-    ]:
+    manifest = load_manifest(shipped)
+    for name, rows in sets.items():
         write_jsonl(folder / name, rows)
-    meta = {k: v for k, v in manifest.items() if k != "files"} | {"version": "mini-1"}
+    for name in copies:
+        shutil.copy(shipped / name, folder / name)
     write_manifest(
         folder,
-        meta=meta,
-        roles={
-            "golden.jsonl": "golden",
-            "holdout.jsonl": "holdout",
-            "adversarial.jsonl": "adversarial",
-            "replay.jsonl": "replay",
-        },
+        meta={k: v for k, v in manifest.items() if k != "files"} | {"version": "mini-1"},
+        roles={name: manifest["files"][name]["role"] for name in [*sets, *copies]},
     )
     return folder
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """One engine is enough where the task's metrics, not the database, are under test."""
+    shutil.copy(sqlite_template, tmp_path / "g.db")
+    database = Database.from_url(f"sqlite:///{tmp_path / 'g.db'}")
+    yield database
+    database.dispose()
+
+
+def build_mini_evalset(folder: Path, *, per_label: int = 30, holdout: int = 600) -> Path:
+    """A few hundred real examples per role, with the shipped manifest's labels and route costs."""
+    golden = _per_label(read_jsonl(SHIPPED / "golden.jsonl"), per_label)
+    hold = read_jsonl(SHIPPED / "holdout.jsonl")[:holdout]
+    sets = {
+        "golden.jsonl": golden,
+        "holdout.jsonl": hold,
+        "adversarial.jsonl": adversarial_of(SHIPPED, golden + hold, 120),
+        "replay.jsonl": read_jsonl(SHIPPED / "replay.jsonl")[:300],
+    }
+    return write_cut(folder, SHIPPED, sets)
 
 
 @pytest.fixture(scope="session")

@@ -4,63 +4,39 @@ elsewhere) and a tiny local QLoRA adapter run here; real BERTScore, RAGAS and pr
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from evalsets.manifest import load_manifest, read_jsonl, write_jsonl, write_manifest
+from evalsets.manifest import read_jsonl, write_jsonl
 from gatekeeper.jobs.handlers import install
 from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry.artifacts import artifact_sha256, file_sha256
 from tests.conftest import ROOT, TAGS
+from tests.gate.conftest import adversarial_of, write_cut
 
 pytestmark = pytest.mark.slow
 SHIPPED = ROOT / "evalsets" / "generator"
 GEN_TAGS = {**TAGS, "model_target": "generator"}
 
 
-@pytest.fixture(params=["sqlite"])
-def db(request, tmp_path, sqlite_template):  # noqa: ANN001, ANN201 - metrics are the point here, not engines
-    from gatekeeper.db import Database
-
-    shutil.copy(sqlite_template, tmp_path / "g.db")
-    database = Database.from_url(f"sqlite:///{tmp_path / 'g.db'}")
-    yield database
-    database.dispose()
+@pytest.fixture
+def db(sqlite_db):  # noqa: ANN001, ANN201 - the generation metrics are the point here, not engines
+    return sqlite_db
 
 
 @pytest.fixture(scope="module")
 def mini_generator_evalset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("genset")
     golden = read_jsonl(SHIPPED / "golden.jsonl")[:10]
     holdout = read_jsonl(SHIPPED / "holdout.jsonl")[:10]
-    sources = {r["id"] for r in golden + holdout}
-    adversarial = [r for r in read_jsonl(SHIPPED / "adversarial.jsonl") if r["source_id"] in sources][:4]
-    replay = read_jsonl(SHIPPED / "replay.jsonl")[:6]
-    for name, rows in [
-        ("golden.jsonl", golden),
-        ("holdout.jsonl", holdout),
-        ("adversarial.jsonl", adversarial),
-        ("replay.jsonl", replay),
-    ]:
-        write_jsonl(folder / name, rows)
-    for name in ("tools.json", "promptfoo_asserts.yaml"):
-        shutil.copy(SHIPPED / name, folder / name)
-    meta = {k: v for k, v in load_manifest(SHIPPED).items() if k != "files"} | {"version": "mini-1"}
-    write_manifest(
-        folder,
-        meta=meta,
-        roles={
-            "golden.jsonl": "golden",
-            "holdout.jsonl": "holdout",
-            "adversarial.jsonl": "adversarial",
-            "replay.jsonl": "replay",
-            "tools.json": "config",
-            "promptfoo_asserts.yaml": "config",
-        },
-    )
-    return folder
+    sets = {
+        "golden.jsonl": golden,
+        "holdout.jsonl": holdout,
+        "adversarial.jsonl": adversarial_of(SHIPPED, golden + holdout, 4),
+        "replay.jsonl": read_jsonl(SHIPPED / "replay.jsonl")[:6],
+    }
+    copies = ("tools.json", "promptfoo_asserts.yaml")
+    return write_cut(tmp_path_factory.mktemp("genset"), SHIPPED, sets, copies)
 
 
 @pytest.fixture

@@ -5,65 +5,40 @@ adversarial flips and IPS/SNIPS replay."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from evalsets.manifest import load_manifest, read_jsonl, write_jsonl, write_manifest
+from evalsets.manifest import read_jsonl
 from gatekeeper.jobs.handlers import install
 from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry.artifacts import file_sha256
 from tests.conftest import ROOT, TAGS
+from tests.gate.conftest import adversarial_of, write_cut
 
 pytestmark = pytest.mark.slow
 SHIPPED = ROOT / "evalsets" / "reranker"
 RANK_TAGS = {**TAGS, "model_target": "reranker"}
 
 
-@pytest.fixture(params=["sqlite"])
-def db(request, tmp_path, sqlite_template):  # noqa: ANN001, ANN201 - ranking metrics are the point here
-    from gatekeeper.db import Database
-
-    shutil.copy(sqlite_template, tmp_path / "g.db")
-    database = Database.from_url(f"sqlite:///{tmp_path / 'g.db'}")
-    yield database
-    database.dispose()
+@pytest.fixture
+def db(sqlite_db):  # noqa: ANN001, ANN201 - ranking metrics are the point here, not engines
+    return sqlite_db
 
 
 @pytest.fixture(scope="module")
 def mini_reranker_evalset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("rankset")
     golden = read_jsonl(SHIPPED / "golden.jsonl")[:20]
     holdout = read_jsonl(SHIPPED / "holdout.jsonl")[:40]
-    sources = {r["id"] for r in golden + holdout}
-    adversarial = [r for r in read_jsonl(SHIPPED / "adversarial.jsonl") if r["source_id"] in sources][:10]
-    rows = {
+    sets = {
         "golden.jsonl": golden,
         "holdout.jsonl": holdout,
-        "adversarial.jsonl": adversarial,
+        "adversarial.jsonl": adversarial_of(SHIPPED, golden + holdout, 10),
         "clicks.jsonl": read_jsonl(SHIPPED / "clicks.jsonl")[:60],
         "train.jsonl": read_jsonl(SHIPPED / "train.jsonl")[:40],
         "validation.jsonl": read_jsonl(SHIPPED / "validation.jsonl")[:12],
     }
-    for name, part in rows.items():
-        write_jsonl(folder / name, part)
-    shutil.copy(SHIPPED / "products.jsonl", folder / "products.jsonl")
-    meta = {k: v for k, v in load_manifest(SHIPPED).items() if k != "files"} | {"version": "mini-1"}
-    write_manifest(
-        folder,
-        meta=meta,
-        roles={
-            "golden.jsonl": "golden",
-            "holdout.jsonl": "holdout",
-            "adversarial.jsonl": "adversarial",
-            "clicks.jsonl": "replay",
-            "train.jsonl": "train",
-            "validation.jsonl": "validation",
-            "products.jsonl": "products",
-        },
-    )
-    return folder
+    return write_cut(tmp_path_factory.mktemp("rankset"), SHIPPED, sets, ("products.jsonl",))
 
 
 def test_reranker_trained_registered_and_gated(api, auth, db, settings, mini_reranker_evalset) -> None:
