@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gatekeeper.canary.models import DaemonLease
-from gatekeeper.canary.simulate import Regression, healthy_stream
+from gatekeeper.canary.simulate import Profile, Regression, healthy_stream
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion import shadow
 from gatekeeper.promotion.models import Canary
@@ -63,9 +63,11 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
         records = [ShadowRecordIn(**r) for r in shadow_records(200, hours=25, start=start)]
         shadow.record(session, candidate_id=ids[1], records=records, actor="ci")
         canary = canaries.start(session, candidate_id=ids[1], actor="ci", now=start)
-        regression = (
-            Regression("error_rate", timedelta(hours=20), timedelta(minutes=40), 4.0) if breach else None
-        )
+        # at the simulated traffic peak, whatever the wall clock says: a breach on thin night traffic
+        # may fairly fail the evidence test, and that must not make this test depend on the hour
+        peak_in = (Profile().peak_hour - (start.timestamp() % 86400) / 3600) % 24
+        offset = timedelta(hours=min(peak_in, 22.5))
+        regression = Regression("error_rate", offset, timedelta(minutes=40), 4.0) if breach else None
         stream = healthy_stream(start, days=0.99, seed=len(name), regression=regression)
         canary_windows.upsert(
             session,
@@ -87,35 +89,8 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
         return str(canary.id)
 
 
-def daemon(settings, name: str, *, pace: float = 0.0) -> subprocess.Popen:  # noqa: ANN001
-    env = {
-        **os.environ,
-        "GATEKEEPER_DATABASE_URL": settings.database_url,
-        "GATEKEEPER_ARTIFACT_ROOT": str(settings.artifact_root),
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gatekeeper",
-            "canary-daemon",
-            "--tick-seconds",
-            "0.3",
-            "--name",
-            name,
-            "--pace",
-            str(pace),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-
-
 class Lines:
-    """Collect a process's stderr lines in the background so a test can wait for one."""
+    """Collect a process's stderr lines in the background (a pipe left undrained would block it)."""
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.lines: list[str] = []
@@ -127,12 +102,40 @@ class Lines:
     def saw(self, text: str) -> bool:
         return any(text in line for line in list(self.lines))
 
+    def tail(self, n: int = 30) -> str:
+        return "".join(self.lines[-n:])
 
-def wait_for(predicate, timeout: float = 30.0, every: float = 0.1) -> None:  # noqa: ANN001
+
+class Daemon:
+    def __init__(self, settings, name: str, *, pace: float = 0.0) -> None:  # noqa: ANN001
+        env = {
+            **os.environ,
+            "GATEKEEPER_DATABASE_URL": settings.database_url,
+            "GATEKEEPER_ARTIFACT_ROOT": str(settings.artifact_root),
+        }
+        self.name = name
+        command = [sys.executable, "-m", "gatekeeper", "canary-daemon", "--tick-seconds", "0.3"]
+        self.proc = subprocess.Popen(
+            [*command, "--name", name, "--pace", str(pace)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        self.says = Lines(self.proc)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+
+
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.1, *, daemons=()) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            said = "\n".join(f"--- {d.name} said:\n{d.says.tail()}" for d in daemons)
+            raise AssertionError(f"condition not met in {timeout:.0f} s\n{said}")
         time.sleep(every)
 
 
@@ -176,28 +179,27 @@ def db(pg_db):  # noqa: ANN001, ANN201 - these tests are about Postgres advisory
 def test_one_leader_acts_and_a_standby_takes_over(db, settings, make_artifact) -> None:
     now = datetime.now(UTC)
     canary_id = seed_target(db, settings, "intent_a", make_artifact, now=now, breach=True)
-    first = daemon(settings, "alpha")
-    wait_for(lambda: lease_holder(db) == "alpha")
-    second = daemon(settings, "beta")
-    beta_says = Lines(second)
+    first = Daemon(settings, "alpha")
+    wait_for(lambda: lease_holder(db) == "alpha", daemons=[first])
+    second = Daemon(settings, "beta")
+    both = [first, second]
     try:
-        wait_for(lambda: beta_says.saw("beta is standby"), timeout=60)
-        wait_for(lambda: len(aborts(db)) == 1)
+        wait_for(lambda: second.says.saw("beta is standby"), timeout=60, daemons=both)
+        wait_for(lambda: len(aborts(db)) == 1, daemons=both)
         time.sleep(1.5)  # several more ticks of both processes
         assert aborts(db) == ["canary-daemon:alpha"] and lease_holder(db) == "alpha"
         with db.session() as session:
             assert canaries.get(session, canary_id).state == "aborted"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        wait_for(lambda: lease_holder(db) == "beta", timeout=10)
+        first.kill()
+        wait_for(lambda: lease_holder(db) == "beta", timeout=10, daemons=both)
         seed_target(db, settings, "intent_b", make_artifact, now=datetime.now(UTC), breach=True)
-        wait_for(lambda: len(aborts(db)) == 2)
+        wait_for(lambda: len(aborts(db)) == 2, daemons=both)
         assert sorted(aborts(db)) == ["canary-daemon:alpha", "canary-daemon:beta"]
     finally:
-        for proc in (first, second):
-            proc.kill()
-            proc.wait(timeout=10)
-    assert beta_says.saw("beta is leader")
+        for d in both:
+            d.proc.kill()
+            d.proc.wait(timeout=10)
+    assert second.says.saw("beta is leader")
 
 
 def test_kill_9_mid_tick_leaves_everything_consistent(db, settings, make_artifact) -> None:
@@ -205,20 +207,17 @@ def test_kill_9_mid_tick_leaves_everything_consistent(db, settings, make_artifac
     names = [f"intent_{i:02d}" for i in range(8)]
     for name in names:
         seed_target(db, settings, name, make_artifact, now=now, breach=True)
-    proc = daemon(settings, "crashy", pace=0.4)
+    crashy = Daemon(settings, "crashy", pace=0.4)
     try:
-        wait_for(lambda: 0 < len(aborts(db)) < len(names), timeout=30, every=0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        wait_for(lambda: 0 < len(aborts(db)) < len(names), timeout=30, every=0.05, daemons=[crashy])
     finally:
-        proc.kill()
+        crashy.kill()
     done = len(aborts(db))
     assert 0 < done < len(names)
     assert_consistent(db)
-    rescue = daemon(settings, "rescue")
+    rescue = Daemon(settings, "rescue")
     try:
-        wait_for(lambda: len(aborts(db)) == len(names))
+        wait_for(lambda: len(aborts(db)) == len(names), daemons=[rescue])
     finally:
         rescue.kill()
-        rescue.wait(timeout=10)
     assert_consistent(db)
