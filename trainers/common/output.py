@@ -11,7 +11,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +70,26 @@ def ensure_empty_output(out_dir: Path) -> None:
         raise FileExistsError(f"output folder {out_dir} exists and is not empty")
 
 
+@contextmanager
+def staged_output(out_dir: Path) -> Iterator[Path]:
+    """Yield a sibling staging folder to fill; on success it is checked for pickles and renamed into
+    ``out_dir`` in one step, on any error it is removed. ``out_dir`` must be absent or empty."""
+    out_dir = Path(out_dir)
+    ensure_empty_output(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it 0700; the artifact store should read like any folder
+    try:
+        yield staging
+        assert_no_pickle(staging)
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def write_model_folder(
     out_dir: Path,
     *,
@@ -79,12 +100,7 @@ def write_model_folder(
     model_card: str,
 ) -> str:
     """Write the folder atomically and return its artifact sha256 (``gatekeeper.registry.artifacts``)."""
-    out_dir = Path(out_dir)
-    ensure_empty_output(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it 0700; the artifact store should read like any folder
-    try:
+    with staged_output(out_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         if labels is not None:
@@ -95,17 +111,11 @@ def write_model_folder(
             raise ValidationFailed(
                 f"model did not write {WEIGHTS}", files=sorted(p.name for p in staging.iterdir())
             )
-        assert_no_pickle(staging)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return artifact_sha256(out_dir)
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A Markdown table cell: n/a for missing or non-finite, four significant digits for floats."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     if isinstance(value, float):
@@ -129,13 +139,13 @@ def render_model_card(
     lines += ["## Lineage", "", "| tag | value |", "|---|---|"]
     for name in (*LINEAGE_TAGS, *sorted(set(tags) - set(LINEAGE_TAGS))):
         lines.append(
-            f"| {name} | {_cell(tags.get(name)) if tags.get(name) not in (None, '') else '(not given)'} |"
+            f"| {name} | {cell(tags.get(name)) if tags.get(name) not in (None, '') else '(not given)'} |"
         )
     lines += ["", "## Summary", ""]
-    lines += [f"- **{key}**: {_cell(value)}" for key, value in summary.items()]
+    lines += [f"- **{key}**: {cell(value)}" for key, value in summary.items()]
     lines += [f"- **flagged**: {'yes (label QA below the flag threshold)' if flagged else 'no'}"]
     lines += ["", "## Recipe", "", "| option | value |", "|---|---|"]
-    lines += [f"| {key} | {_cell(value)} |" for key, value in recipe.items()]
+    lines += [f"| {key} | {cell(value)} |" for key, value in recipe.items()]
     lines += [
         "",
         "## Per-epoch metrics",
@@ -143,7 +153,7 @@ def render_model_card(
         "| " + " | ".join(epoch_columns) + " |",
         "|" + "---|" * len(epoch_columns),
     ]
-    lines += ["| " + " | ".join(_cell(row.get(col)) for col in epoch_columns) + " |" for row in epochs]
+    lines += ["| " + " | ".join(cell(row.get(col)) for col in epoch_columns) + " |" for row in epochs]
     lines += ["", "## Label QA (Cohen's kappa per language pool)", ""]
     if label_qa is None:
         lines.append("No label QA file was configured for this run.")
@@ -156,7 +166,7 @@ def render_model_card(
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {p['pool']} | {_cell(p['kappa'])} | {p['n']} | {p['verdict']} |"
+            f"| {p['pool']} | {cell(p['kappa'])} | {p['n']} | {p['verdict']} |"
             for p in label_qa["pools"].values()
         ]
         if label_qa.get("reasons"):

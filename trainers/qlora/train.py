@@ -25,7 +25,14 @@ from evalsets.manifest import read_jsonl
 from gatekeeper.errors import ValidationFailed
 from gatekeeper.registry.artifacts import artifact_sha256
 from gatekeeper.registry.lineage import LINEAGE_TAGS
-from trainers.common.output import assert_no_pickle, write_json
+from trainers.common.output import (
+    METRICS,
+    MODEL_CARD,
+    cell,
+    ensure_empty_output,
+    staged_output,
+    write_json,
+)
 from trainers.qlora.chat import encode, render, validate_conversation
 from trainers.qlora.config import QLoRATrainConfig
 from trainers.qlora.model import attach_lora, load_base, lora_config, trainable_parameters
@@ -204,44 +211,22 @@ def _fit(
     return trainer.train()
 
 
-def _require_empty(out_dir: Path) -> Path:
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FileExistsError(f"output folder {out_dir} exists and is not empty")
-    return out_dir
-
-
 def _write_output(
     config: QLoRATrainConfig, model: Any, tokenizer: Any, metrics: dict[str, Any], card: str, scratch: Path
 ) -> str:
-    out_dir = _require_empty(Path(config.output_dir))
+    """Publish the adapter: only safe files from PEFT's save, plus metrics and the model card."""
     final = scratch / "final"
     model.save_pretrained(final, safe_serialization=True)
     tokenizer.save_pretrained(final)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    staging.chmod(0o755)
-    try:
+    with staged_output(Path(config.output_dir)) as staging:
         for path in sorted(final.iterdir()):
             if path.is_file() and path.suffix in SAFE_SUFFIXES:
                 shutil.copy2(path, staging / path.name)
         if not (staging / ADAPTER_WEIGHTS).is_file():
             raise ValidationFailed(f"PEFT did not write {ADAPTER_WEIGHTS}")
-        write_json(staging / "metrics.json", metrics)
-        (staging / "model_card.md").write_text(card, encoding="utf-8")
-        assert_no_pickle(staging)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return artifact_sha256(out_dir)
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+        write_json(staging / METRICS, metrics)
+        (staging / MODEL_CARD).write_text(card, encoding="utf-8")
+    return artifact_sha256(Path(config.output_dir))
 
 
 def _card(
@@ -264,11 +249,11 @@ def _card(
         "probe loss after": metrics["probe_loss_after"],
         "trainable parameters": metrics["trainable_params"],
     }
-    lines += ["", "## Summary", ""] + [f"- **{k}**: {_cell(v)}" for k, v in summary.items()]
+    lines += ["", "## Summary", ""] + [f"- **{k}**: {cell(v)}" for k, v in summary.items()]
     lines += ["", "## Recipe", "", "| option | value |", "|---|---|"]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in config.recipe().items()]
+    lines += [f"| {k} | {cell(v)} |" for k, v in config.recipe().items()]
     lines += ["", "## Loss", "", "| " + " | ".join(LOSS_COLUMNS) + " |", "|" + "---|" * len(LOSS_COLUMNS)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in LOSS_COLUMNS) + " |" for row in history]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in LOSS_COLUMNS) + " |" for row in history]
     lines += [
         "",
         "Load with `trainers.qlora.predict.GeneratorPredictor.load(adapter_dir, base_model_path)`. "
@@ -321,7 +306,7 @@ def _prepare_model(config: QLoRATrainConfig, run_id: str, log: Log) -> tuple[Any
 def _train(config: QLoRATrainConfig, log: Log) -> TrainResult:
     started = time.perf_counter()
     run_id = config.run_id or time.strftime("qlora_%Y%m%d_%H%M%S", time.gmtime())
-    _require_empty(Path(config.output_dir))  # before any compute: a GPU hour lost to a typo is not cheap
+    ensure_empty_output(Path(config.output_dir))  # before any compute: a GPU hour lost to a typo is not cheap
     set_seed(config.seed)
     tokenizer, data = _prepare_data(config, run_id, log)
     model, quantized, params = _prepare_model(config, run_id, log)
