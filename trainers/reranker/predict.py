@@ -8,7 +8,7 @@ head's raw logits (higher is more relevant); only their order matters to the met
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,33 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def pair_batches(
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    max_length: int,
+    batch_size: int,
+    device: torch.device,
+) -> Iterator[tuple[list[int], Any]]:
+    """Tokenised batches of pairs of similar length, each with the input positions it holds.
+
+    Batching by length spares padding short pairs to the longest in the whole set; the positions let
+    the caller put each result back in input order.
+    """
+    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = tokenizer(
+            [pairs[i][0] for i in idx],
+            [pairs[i][1] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        yield idx, batch.to(device)
+
+
 def score_pairs(
     model: PreTrainedModel,
     tokenizer: Any,
@@ -38,30 +65,22 @@ def score_pairs(
 ) -> np.ndarray:
     """Return one logit per (query, text) pair, in input order.
 
-    Pairs are batched by length so short pairs are not padded to the longest in the whole set; the
-    result is reordered back, so batching never changes which score belongs to which pair.
+    Batching by length (``pair_batches``) never changes which score belongs to which pair.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     accepted = set(inspect.signature(model.forward).parameters)
     device = next(model.parameters()).device
-    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
     out = np.empty(len(pairs), dtype=np.float64)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = tokenizer(
-                    [pairs[i][0] for i in idx],
-                    [pairs[i][1] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                inputs = {k: v.to(device) for k, v in batch.items() if k in accepted}
+            batches = pair_batches(
+                tokenizer, pairs, max_length=max_length, batch_size=batch_size, device=device
+            )
+            for idx, batch in batches:
+                inputs = {k: v for k, v in batch.items() if k in accepted}
                 out[idx] = model(**inputs).logits.float().reshape(-1).cpu().numpy()
     finally:
         model.train(was_training)

@@ -41,7 +41,7 @@ from trainers.common.output import render_model_card, write_model_folder
 from trainers.common.pooler import reset_pooler
 from trainers.reranker.config import RerankerTrainConfig
 from trainers.reranker.data import Query, check_products, load_products, load_queries, sample_groups
-from trainers.reranker.predict import resolve_device, score_pairs
+from trainers.reranker.predict import pair_batches, resolve_device, score_pairs
 
 Log = Callable[[str], None]
 EPOCH_COLUMNS = ("epoch", "train_loss", "ndcg@10", "mrr", "recall@10", "ndcg@1", "ex_per_sec", "seconds")
@@ -275,20 +275,11 @@ def _pooled_features(
     """The classifier head's input (pooler output) for each pair, in input order, without gradients."""
     encoder = getattr(model, model.base_model_prefix)
     device = next(model.parameters()).device
-    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
     out = torch.empty(len(pairs), model.config.hidden_size)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            enc = tokenizer(
-                [pairs[i][0] for i in idx],
-                [pairs[i][1] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            ).to(device)
+        batches = pair_batches(tokenizer, pairs, max_length=max_length, batch_size=batch_size, device=device)
+        for idx, enc in batches:
             out[idx] = encoder(**enc).pooler_output.float().cpu()
     return out
 
