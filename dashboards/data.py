@@ -418,6 +418,19 @@ def slice_frame(slices: Mapping[str, Any], decision: Mapping[str, Any] | None) -
     return ordered.drop(columns="_small").reset_index(drop=True)
 
 
+# column shown -> field of a classification flip in the evaluation results
+FLIP_FIELDS = {
+    "perturbation": "perturbation",
+    "text": "text",
+    "source text": "source_text",
+    "label": "label",
+    "candidate on source": "candidate_on_source",
+    "candidate": "candidate",
+    "champion": "champion",
+    "id": "id",
+}
+
+
 def adversarial_frames(adversarial: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(error and flip rate per perturbation type, the example flips)."""
     parts = [{"perturbation": "overall", **adversarial["overall"]}] + list(adversarial.get("by_type") or [])
@@ -439,29 +452,8 @@ def adversarial_frames(adversarial: Mapping[str, Any]) -> tuple[pd.DataFrame, pd
         ]
     )
     flips = pd.DataFrame(
-        [
-            {
-                "perturbation": f.get("perturbation"),
-                "text": f.get("text"),
-                "source text": f.get("source_text"),
-                "label": f.get("label"),
-                "candidate on source": f.get("candidate_on_source"),
-                "candidate": f.get("candidate"),
-                "champion": f.get("champion"),
-                "id": f.get("id"),
-            }
-            for f in adversarial.get("flips") or []
-        ],
-        columns=[
-            "perturbation",
-            "text",
-            "source text",
-            "label",
-            "candidate on source",
-            "candidate",
-            "champion",
-            "id",
-        ],
+        [{column: f.get(key) for column, key in FLIP_FIELDS.items()} for f in adversarial.get("flips") or []],
+        columns=list(FLIP_FIELDS),
     )
     return by_type, flips
 

@@ -245,16 +245,7 @@ class Words:
 
     error: str = "error rate"
     flips: str = "the perturbation alone changed the candidate's answer"
-    flip_columns: tuple[str, ...] = (
-        "perturbation",
-        "text",
-        "source text",
-        "label",
-        "candidate on source",
-        "candidate",
-        "champion",
-        "id",
-    )
+    flip_columns: tuple[str, ...] = tuple(data.FLIP_FIELDS)
     renamed: tuple[tuple[str, str], ...] = ()
     quality: str = "Routing accuracy"
     quality_row: str = "routing accuracy"
