@@ -119,15 +119,3 @@ def latency_samples(
         once(sample[i % len(sample)])
         samples.append(round((time.perf_counter() - started) * 1000.0, 4))
     return samples
-
-
-def task_results(task: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """The five modes' measurements for a ranking or generation candidate."""
-    if task == "ranking":
-        from gatekeeper.evaluation.ranking_gate import ranking_results
-
-        kwargs.pop("judge", None)
-        return ranking_results(*args, **kwargs)
-    from gatekeeper.evaluation.generation_gate import generation_results
-
-    return generation_results(*args, **kwargs)

@@ -387,18 +387,22 @@ def gate_results(
     pairs: list[dict[str, Any]],
     settings: Settings,
 ) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "latency_ms": latency,
+        "correlation_pairs": pairs,
+        "n_resamples": settings.bootstrap_resamples,
+    }
     if plan.task == "classification":
-        return classification_results(
-            loaded,
-            candidate,
-            champion,
-            plan.policy,
-            latency_ms=latency,
-            correlation_pairs=pairs,
-            n_resamples=settings.bootstrap_resamples,
-        )
+        return classification_results(loaded, candidate, champion, plan.policy, **common)
+    if plan.task == "ranking":
+        from gatekeeper.evaluation.ranking_gate import ranking_results
+
+        return ranking_results(loaded, candidate, champion, plan.policy, **common)
+    # generation: its metric stack (BERTScore, RAGAS, promptfoo) loads only when a generator is gated
+    from gatekeeper.evaluation.generation_gate import generation_results
+
     judge = None
-    if plan.task == "generation" and settings.judge_base_url:
+    if settings.judge_base_url:
         from gatekeeper.evaluation.metrics.ragas_metrics import JudgeConfig
 
         judge = JudgeConfig(
@@ -407,14 +411,4 @@ def gate_results(
             api_key=settings.judge_api_key,
             repeats=plan.policy.generation.judge_repeats,
         )
-    return predictors.task_results(
-        plan.task,
-        loaded,
-        candidate,
-        champion,
-        plan.policy,
-        latency_ms=latency,
-        correlation_pairs=pairs,
-        n_resamples=settings.bootstrap_resamples,
-        judge=judge,
-    )
+    return generation_results(loaded, candidate, champion, plan.policy, **common, judge=judge)
