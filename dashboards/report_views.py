@@ -18,6 +18,10 @@ from dashboards.common import fmt
 Results = Mapping[str, Any]
 NUM = st.column_config.NumberColumn(format="%.4f")
 P_VALUE = st.column_config.NumberColumn("p", format="%.3f")
+# a candidate-vs-champion table: figures, the delta and its CI, the p-value
+COMPARISON_COLUMNS = {c: NUM for c in ("candidate", "champion", "delta", "ci low", "ci high")} | {
+    "p": P_VALUE
+}
 
 
 def header(
@@ -135,8 +139,7 @@ def golden_common(golden: Mapping[str, Any]) -> None:
     common.table(
         table,
         hide_index=True,
-        column_config={c: NUM for c in ("candidate", "champion", "delta", "ci low", "ci high")}
-        | {"p": P_VALUE},
+        column_config=COMPARISON_COLUMNS,
         key="ev_golden_table",
     )
     chart = charts.delta_chart(table)
@@ -216,8 +219,7 @@ def slices(api: data.Reader, ev: Mapping[str, Any], results: Results) -> None:
     common.table(
         table.style.apply(_highlight, axis=1),
         hide_index=True,
-        column_config={c: NUM for c in ("candidate", "champion", "delta", "ci low", "ci high")}
-        | {"p": P_VALUE},
+        column_config=COMPARISON_COLUMNS,
         key="ev_slices",
     )
     chart = charts.slice_delta_chart(table)
