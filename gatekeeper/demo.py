@@ -94,22 +94,6 @@ def say(line: str) -> None:
     print(f"    {line}", flush=True)
 
 
-def _windows_json(windows: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "start": w.start.isoformat(),
-            "end": w.end.isoformat(),
-            "group": w.group,
-            "requests": w.requests,
-            "errors": w.errors,
-            "latency_p99_ms": w.latency_p99_ms,
-            "safety": dict(w.safety),
-            "exceptions": dict(w.exceptions),
-        }
-        for w in windows
-    ]
-
-
 @dataclass
 class Demo:
     story: Story = field(default_factory=Story)
@@ -315,7 +299,7 @@ class Demo:
         return f"canary {canary['id'][:8]} started: {plan}" + (" (extended)" if canary["extended"] else "")
 
     def post_windows(self, canary_id: str, windows: list[Any]) -> None:
-        body = _windows_json(windows)
+        body = [w.to_dict() for w in windows]
         for begin in range(0, len(body), 5000):
             self.client("ci").post(
                 f"/v1/canaries/{canary_id}/metrics", {"windows": body[begin : begin + 5000]}

@@ -123,6 +123,19 @@ class Window:
         if any(count < 0 for count in self.exceptions.values()):
             raise ValueError("exception counts must be non-negative")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of one window in ``POST /v1/canaries/{id}/metrics`` (``from_dict`` reads it)."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "group": self.group,
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency_p99_ms": self.latency_p99_ms,
+            "safety": dict(self.safety),
+            "exceptions": dict(self.exceptions),
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Window:
         """Build a window from its JSON form (ISO timestamps accepted)."""

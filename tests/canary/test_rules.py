@@ -653,3 +653,10 @@ def test_select_keeps_the_masked_windows_in_every_column() -> None:
     picked = g.select(np.array([True, False, True]))
     assert picked.start.tolist() == [0, 600] and picked.requests.tolist() == [10, 30]
     assert picked.safety["s"].tolist() == [0.9, 0.7] and picked.exceptions["E"].tolist() == [0, 0]
+
+
+def test_a_window_round_trips_through_its_json_form() -> None:
+    for window in healthy_stream(START, 0.1, 3):
+        body = window.to_dict()
+        assert json.loads(json.dumps(body)) == body  # plain JSON, as the API receives it
+        assert Window.from_dict(body) == window

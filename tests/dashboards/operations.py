@@ -27,7 +27,6 @@ from evalsets.manifest import load_manifest, read_jsonl, write_jsonl, write_mani
 from evalsets.reranker import Product, relevance
 from gatekeeper.api.app import create_app
 from gatekeeper.canary.daemon import CanaryDaemon
-from gatekeeper.canary.rules import Window
 from gatekeeper.canary.simulate import Regression, healthy_stream
 from gatekeeper.client import Client
 from gatekeeper.clock import ManualClock, utcnow
@@ -62,19 +61,6 @@ def toy_artifact(root: Path, name: str) -> tuple[str, str]:
     return name, artifact_sha256(folder)
 
 
-def _window_json(w: Window) -> dict[str, Any]:
-    return {
-        "start": w.start.isoformat(),
-        "end": w.end.isoformat(),
-        "group": w.group,
-        "requests": w.requests,
-        "errors": w.errors,
-        "latency_p99_ms": w.latency_p99_ms,
-        "safety": dict(w.safety),
-        "exceptions": dict(w.exceptions),
-    }
-
-
 # --- canaries ------------------------------------------------------------------------------------
 
 
@@ -104,7 +90,7 @@ def _one_canary(
     ci.post(f"/v1/candidates/{cid}/shadow")
     ci.post(f"/v1/candidates/{cid}/shadow/records", {"records": shadow_records(300, hours=25, start=start)})
     canary = ci.post(f"/v1/candidates/{cid}/canary")
-    windows = [_window_json(w) for w in healthy_stream(start, days=1, seed=5, **stream)]
+    windows = [w.to_dict() for w in healthy_stream(start, days=1, seed=5, **stream)]
     for begin in range(0, len(windows), 5000):
         ci.post(f"/v1/canaries/{canary['id']}/metrics", {"windows": windows[begin : begin + 5000]})
     return cid, canary["id"]

@@ -72,19 +72,7 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
         canary_windows.upsert(
             session,
             canary.id,
-            [
-                MetricWindowIn(
-                    start=w.start,
-                    end=w.end,
-                    group=w.group,
-                    requests=w.requests,
-                    errors=w.errors,
-                    latency_p99_ms=w.latency_p99_ms,
-                    safety=dict(w.safety),
-                    exceptions=dict(w.exceptions),
-                )
-                for w in stream
-            ],
+            [MetricWindowIn(**w.to_dict()) for w in stream],
         )
         return str(canary.id)
 

@@ -104,19 +104,7 @@ def daemon(db, settings, clock) -> CanaryDaemon:  # noqa: ANN001
 
 
 def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
-    body = [
-        {
-            "start": w.start.isoformat(),
-            "end": w.end.isoformat(),
-            "group": w.group,
-            "requests": w.requests,
-            "errors": w.errors,
-            "latency_p99_ms": w.latency_p99_ms,
-            "safety": dict(w.safety),
-            "exceptions": dict(w.exceptions),
-        }
-        for w in windows
-    ]
+    body = [w.to_dict() for w in windows]
     for begin in range(0, len(body), 5000):
         response = api.post(
             f"/v1/canaries/{canary_id}/metrics",
