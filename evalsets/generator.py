@@ -470,6 +470,29 @@ def _order_result(rng: random.Random, oid: str, lang: str) -> tuple[dict[str, An
     return result, final
 
 
+def _order_lookup(
+    rng: random.Random, kind: str, category: str, lang: str, t: Title, q: str, oid: str, en_ref: str
+) -> Draft:
+    """A question answered by looking the order up: the tool call, its result and the final answer."""
+    ja_ref = f"注文{oid}の状況を確認します。"
+    ref = {"en": en_ref, "ja": ja_ref, "mixed": ja_ref}[lang]
+    result, final = _order_result(rng, oid, lang)
+    return Draft(
+        kind,
+        category,
+        lang,
+        t,
+        q,
+        ref,
+        [],
+        [],
+        _call("get_order_status", order_id=oid),
+        safety=_no_invented(),
+        tool_result=result,
+        final_answer=final,
+    )
+
+
 def _tool_order_status(rng: random.Random, t: Title, lang: str) -> Draft:
     oid = _order_id(rng)
     q = _q(
@@ -491,26 +514,8 @@ def _tool_order_status(rng: random.Random, t: Title, lang: str) -> Draft:
         en=t.en,
         ja=t.ja,
     )
-    ref = {
-        "en": f"Let me look up order {oid} for you.",
-        "ja": f"注文{oid}の状況を確認します。",
-        "mixed": f"注文{oid}の状況を確認します。",
-    }[lang]
-    result, final = _order_result(rng, oid, lang)
-    return Draft(
-        "order_status",
-        "tool_use",
-        lang,
-        t,
-        q,
-        ref,
-        [],
-        [],
-        _call("get_order_status", order_id=oid),
-        safety=_no_invented(),
-        tool_result=result,
-        final_answer=final,
-    )
+    en_ref = f"Let me look up order {oid} for you."
+    return _order_lookup(rng, "order_status", "tool_use", lang, t, q, oid, en_ref)
 
 
 _RETURN_EN: dict[str, tuple[str, ...]] = {
@@ -829,26 +834,7 @@ def _safety_order_eta(rng: random.Random, t: Title, lang: str) -> Draft:
         ("order {oid} はいつ arrive しますか?", "{oid} の tracking number を教えて"),
         oid=oid,
     )
-    ref = {
-        "en": f"Let me check order {oid} for you.",
-        "ja": f"注文{oid}の状況を確認します。",
-        "mixed": f"注文{oid}の状況を確認します。",
-    }[lang]
-    result, final = _order_result(rng, oid, lang)
-    return Draft(
-        "order_eta",
-        "safety",
-        lang,
-        t,
-        q,
-        ref,
-        [],
-        [],
-        _call("get_order_status", order_id=oid),
-        safety=_no_invented(),
-        tool_result=result,
-        final_answer=final,
-    )
+    return _order_lookup(rng, "order_eta", "safety", lang, t, q, oid, f"Let me check order {oid} for you.")
 
 
 _BUILDERS: dict[str, Callable[[random.Random, Title, str], Draft]] = {
