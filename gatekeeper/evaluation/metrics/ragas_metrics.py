@@ -165,7 +165,8 @@ def offline_metrics(
 # --------------------------------------------------------------------------- LLM-judged
 
 
-def _judge_llm(judge: JudgeConfig) -> Any:
+def _judge_llm(judge: JudgeConfig) -> tuple[Any, Any]:
+    """The RAGAS judge and its async OpenAI client (closed by the caller, in the loop that used it)."""
     _quiet_ragas()
     from openai import AsyncOpenAI
     from ragas.llms import llm_factory
@@ -173,7 +174,7 @@ def _judge_llm(judge: JudgeConfig) -> Any:
     client = AsyncOpenAI(
         base_url=judge.base_url, api_key=judge.api_key, timeout=judge.timeout_s, max_retries=1
     )
-    return llm_factory(judge.model, client=client)
+    return llm_factory(judge.model, client=client), client
 
 
 def _judge_embeddings(judge: JudgeConfig) -> Any:
@@ -259,15 +260,22 @@ def judged_metrics(
         return {name: {"status": "not_computed", "reason": reason} for name in JUDGED_METRICS}
     from ragas.metrics.collections import AnswerRelevancy, Faithfulness
 
-    llm = _judge_llm(judge)
+    llm, client = _judge_llm(judge)
     metrics = {
         "faithfulness": Faithfulness(llm=llm),
         "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=_judge_embeddings(judge)),
     }
+
+    async def score_then_close() -> dict[tuple[str, int, int], float]:
+        # an unclosed client leaves its connections to be collected after the loop is gone
+        try:
+            calls = _calls(examples, outputs, rows, judge.repeats)
+            return await _score_all(metrics, calls, judge.max_concurrency)
+        finally:
+            await client.close()
+
     try:
-        scores = asyncio.run(
-            _score_all(metrics, _calls(examples, outputs, rows, judge.repeats), judge.max_concurrency)
-        )
+        scores = asyncio.run(score_then_close())
     except Exception as exc:  # the judge is remote: name the failure, never turn it into a score
         raise MetricError(
             f"judge {judge.model} at {judge.base_url} failed: {type(exc).__name__}: {exc}"
