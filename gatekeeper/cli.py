@@ -62,7 +62,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="Who or what uses the token, e.g. ci-intent.")],
-    role: Annotated[str, typer.Option(help="ci | reviewer | oncall | admin")],
+    role: Annotated[str, typer.Option(help="ci | serving | reviewer | oncall | admin")],
 ) -> None:
     """Create a token and print its secret once (only its sha256 is stored)."""
     from gatekeeper.db import Database

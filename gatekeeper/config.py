@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         le=256,
         description="Requests the API works on at once (more wait in the event loop); sizes its DB pool.",
     )
+    evidence_skew_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="How far a posted evidence timestamp may lie before its stage began or after now.",
+    )
     bootstrap_resamples: int = Field(default=1000, ge=100)
     judge_base_url: str | None = Field(default=None, description="OpenAI-compatible judge for LLM metrics.")
     judge_model: str = "judge"

@@ -136,7 +136,7 @@ class Demo:
                 _, self.secrets[role.value] = create_token(
                     session, name=f"demo-{role.value}", role=role.value, actor="demo"
                 )
-        return "ci, reviewer, oncall and admin tokens (only their sha256 is stored)"
+        return "ci, serving, reviewer, oncall and admin tokens (only their sha256 is stored)"
 
     def start_api(self) -> str:
         from gatekeeper.api.app import create_app
@@ -301,7 +301,7 @@ class Demo:
     def post_windows(self, canary_id: str, windows: list[Any]) -> None:
         body = [w.to_dict() for w in windows]
         for begin in range(0, len(body), 5000):
-            self.client("ci").post(
+            self.client("serving").post(
                 f"/v1/canaries/{canary_id}/metrics", {"windows": body[begin : begin + 5000]}
             )
 

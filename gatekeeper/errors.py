@@ -35,6 +35,16 @@ class Conflict(GatekeeperError):
     status_code = 409
 
 
+class RefusedEvidence(Conflict):
+    """Evidence already received was sent again with other figures. Evidence is append-only, so the
+    request is refused; the attempt itself is kept in the audit log (``audit`` holds the row's fields),
+    written by the API's error handler in a transaction of its own because the request's rolls back."""
+
+    def __init__(self, detail: str, *, audit: dict[str, Any], **fields: Any) -> None:
+        super().__init__(detail, **fields)
+        self.audit = audit
+
+
 class InvalidTransition(Conflict):
     """A candidate cannot move from its current status to the requested one."""
 

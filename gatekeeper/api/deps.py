@@ -78,6 +78,9 @@ def require(*roles: Role):  # noqa: ANN201 - returns a FastAPI dependency
 
 
 CI = Annotated[Actor, require(Role.CI)]
+# Evidence (shadow records, metric windows, prediction logs, labels, online metrics) has its own
+# poster: the serving layer. The CI job that submits a candidate never posts evidence about it.
+Serving = Annotated[Actor, require(Role.SERVING)]
 Oncall = Annotated[Actor, require(Role.ONCALL)]
 Admin = Annotated[Actor, require(Role.ADMIN)]
 Reader = ActorDep

@@ -8,9 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.db import Database
+from gatekeeper.errors import GatekeeperError, RefusedEvidence
+from gatekeeper.registry import audit
 
 log = logging.getLogger("gatekeeper.api")
 
@@ -23,11 +26,21 @@ def _describe(error: dict) -> dict[str, str]:
     return {"field": ".".join(parts) or "body", "msg": error.get("msg", ""), "type": kind}
 
 
+def _keep_refused_attempt(db: Database, exc: RefusedEvidence) -> None:
+    with db.transaction() as session:
+        audit.record(session, **exc.audit)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatekeeperError)
     async def _domain(_: Request, exc: GatekeeperError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RefusedEvidence)
+    async def _refused(request: Request, exc: RefusedEvidence) -> JSONResponse:
+        await run_in_threadpool(_keep_refused_attempt, request.app.state.db, exc)
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

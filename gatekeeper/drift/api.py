@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import HTMLResponse
 
-from gatekeeper.api.deps import CI, Oncall, Reader, SessionDep, SettingsDep, TransactionalRoute
+from gatekeeper.api.deps import Oncall, Reader, Serving, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.drift import service as drift
@@ -111,7 +111,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 @router.post("/targets/{target}/prediction-logs")
-def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: CI) -> IngestRead:
+def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: Serving) -> IngestRead:
     """Log served predictions: ``{ts, request_id, candidate_id, features, prediction, confidence, lang,
     cohort, device, catalog_tier, time_bucket, text?}``. A repeated request_id is ignored; one bad row
     refuses the batch (422 naming the row index and field)."""
@@ -119,7 +119,7 @@ def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: CI) ->
 
 
 @router.post("/targets/{target}/labels")
-def post_labels(target: str, rows: Rows, session: SessionDep, _: CI) -> LabelIngestRead:
+def post_labels(target: str, rows: Rows, session: SessionDep, _: Serving) -> LabelIngestRead:
     """Late labels ``{request_id, label, labelled_at}``; a new label for a request replaces the old one."""
     return drift.ingest_labels(session, target_name=target, rows=rows)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 import reports
-from gatekeeper.api.deps import CI, Reader, SessionDep, SettingsDep, TransactionalRoute
+from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation
@@ -154,7 +154,7 @@ def browse_examples(
 
 @router.post("/candidates/{candidate_id}/online-metrics", status_code=status.HTTP_201_CREATED)
 def record_online_metric(
-    candidate_id: str, body: OnlineMetricCreate, session: SessionDep, actor: CI
+    candidate_id: str, body: OnlineMetricCreate, session: SessionDep, actor: Serving
 ) -> OnlineMetricRead:
     row = evaluations.record_online_metric(
         session,

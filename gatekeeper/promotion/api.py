@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from gatekeeper.api.deps import CI, ActorDep, ClockDep, Oncall, Reader, SessionDep, TransactionalRoute
+from gatekeeper.api.deps import (
+    CI,
+    ActorDep,
+    ClockDep,
+    Oncall,
+    Reader,
+    Serving,
+    SessionDep,
+    TransactionalRoute,
+)
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import DaemonLease
 from gatekeeper.errors import Conflict
@@ -55,7 +64,7 @@ def start_shadow(candidate_id: str, session: SessionDep, actor: CI) -> Candidate
 
 @router.post("/candidates/{candidate_id}/shadow/records")
 def post_shadow_records(
-    candidate_id: str, body: ShadowBatch, session: SessionDep, actor: CI
+    candidate_id: str, body: ShadowBatch, session: SessionDep, actor: Serving
 ) -> dict[str, Any]:
     accepted = shadow.record(session, candidate_id=candidate_id, records=body.records, actor=actor.name)
     return {"accepted": accepted}
@@ -84,7 +93,7 @@ def list_canaries(target: str, session: SessionDep, _: Reader) -> list[CanaryRea
 
 
 @router.post("/canaries/{canary_id}/metrics")
-def post_metrics(canary_id: str, body: MetricBatch, session: SessionDep, actor: CI) -> dict[str, Any]:
+def post_metrics(canary_id: str, body: MetricBatch, session: SessionDep, actor: Serving) -> dict[str, Any]:
     """5-minute windows for canary, holdout and baseline; a window sent again replaces the earlier one."""
     canary = canaries.get(session, canary_id)
     if canary.state not in canaries.LIVE:

@@ -20,6 +20,7 @@ TOKEN_PREFIX = "gk_"
 
 class Role(StrEnum):
     CI = "ci"
+    SERVING = "serving"
     REVIEWER = "reviewer"
     ONCALL = "oncall"
     ADMIN = "admin"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-ROLES = ["ci", "reviewer", "oncall", "admin"]
+ROLES = ["ci", "serving", "reviewer", "oncall", "admin"]
 # Minimal role per write route; admin may always. Reads (GET) are open to every role.
 WRITE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/v1/targets"): "admin",
@@ -16,14 +16,14 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/v1/candidates/{candidate_id}/promote"): "admin",
     ("POST", "/v1/training-runs"): "ci",
     ("POST", "/v1/candidates/{candidate_id}/evaluations"): "ci",
-    ("POST", "/v1/candidates/{candidate_id}/online-metrics"): "ci",
-    ("POST", "/v1/candidates/{candidate_id}/shadow/records"): "ci",
+    ("POST", "/v1/candidates/{candidate_id}/online-metrics"): "serving",
+    ("POST", "/v1/candidates/{candidate_id}/shadow/records"): "serving",
     ("POST", "/v1/candidates/{candidate_id}/canary"): "ci",
-    ("POST", "/v1/canaries/{canary_id}/metrics"): "ci",
+    ("POST", "/v1/canaries/{canary_id}/metrics"): "serving",
     ("POST", "/v1/canaries/{canary_id}/abort"): "oncall",
     ("POST", "/v1/canaries/{canary_id}/reenable"): "oncall",
-    ("POST", "/v1/targets/{target}/prediction-logs"): "ci",
-    ("POST", "/v1/targets/{target}/labels"): "ci",
+    ("POST", "/v1/targets/{target}/prediction-logs"): "serving",
+    ("POST", "/v1/targets/{target}/labels"): "serving",
     ("POST", "/v1/drift-events/{event_id}/ack"): "oncall",
 }
 PARAMS = {

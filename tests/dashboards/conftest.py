@@ -109,7 +109,7 @@ def _seed(dep: Deployment, worker: Worker, models: dict[str, Path], evalset: Pat
         dep.ids[f"{role}_eval"] = _evaluate(ci, worker, dep.ids[role])
         if role == "champion":
             admin.post(f"/v1/candidates/{dep.ids[role]}/promote", {"reason": "first intent router"})
-            ci.post(
+            dep.client("serving").post(
                 f"/v1/candidates/{dep.ids[role]}/online-metrics", {"metric": ONLINE_METRIC, "value": 0.83}
             )
     dep.ids["broken"] = _register(ci, *_toy_artifact(dep.root, "broken"))

@@ -72,6 +72,7 @@ def canary_start(now: datetime) -> datetime:
 
 def _one_canary(
     ci: Client,
+    serving: Client,
     db: Database,
     root: Path,
     clock: ManualClock,
@@ -88,11 +89,13 @@ def _one_canary(
     cid = ci.post("/v1/candidates", body)["id"]
     gate_pass(db, cid)
     ci.post(f"/v1/candidates/{cid}/shadow")
-    ci.post(f"/v1/candidates/{cid}/shadow/records", {"records": shadow_records(300, hours=25, start=start)})
+    serving.post(
+        f"/v1/candidates/{cid}/shadow/records", {"records": shadow_records(300, hours=25, start=start)}
+    )
     canary = ci.post(f"/v1/candidates/{cid}/canary")
     windows = [w.to_dict() for w in healthy_stream(start, days=1, seed=5, **stream)]
     for begin in range(0, len(windows), 5000):
-        ci.post(f"/v1/canaries/{canary['id']}/metrics", {"windows": windows[begin : begin + 5000]})
+        serving.post(f"/v1/canaries/{canary['id']}/metrics", {"windows": windows[begin : begin + 5000]})
     return cid, canary["id"]
 
 
@@ -105,13 +108,13 @@ def seed_canaries(db: Database, settings: Settings, tokens: dict[str, str], root
     daemon = CanaryDaemon(db, settings, clock=clock, name=DAEMON, echo=lambda _: None)
     ids: dict[str, str] = {}
     with LiveServer(create_app(settings, db, clock)) as server:
-        ci = Client(server.url, tokens["ci"])
+        ci, serving = Client(server.url, tokens["ci"]), Client(server.url, tokens["serving"])
         for name, target, begin, stream in [
             ("regression", "intent_classifier", start, {"regression": REGRESSION}),
             ("anomaly", RERANKER, start + DAY, {"holdout_anomaly": ANOMALY, "regression": ANOMALY_CANARY}),
         ]:
             ids[f"{name}_candidate"], ids[f"{name}_canary"] = _one_canary(
-                ci, db, root, clock, target=target, name=f"canary-{name}", start=begin, **stream
+                ci, serving, db, root, clock, target=target, name=f"canary-{name}", start=begin, **stream
             )
             clock.set(begin + DAY)
             aborted = daemon.tick().aborted
@@ -266,7 +269,9 @@ def seed_reranker(
     admin.post("/v1/targets", {"name": RERANKER, "task": "ranking", "policy": policy})
     champion = _submit(ci, worker, root, "reranker-v1", ranker_scores(evalset, noise=1.1, seed=1))
     admin.post(f"/v1/candidates/{champion['candidate']}/promote", {"reason": "first reranker"})
-    ci.post(f"/v1/candidates/{champion['candidate']}/online-metrics", {"metric": "ctr_28d", "value": 0.21})
+    Client(url, tokens["serving"]).post(
+        f"/v1/candidates/{champion['candidate']}/online-metrics", {"metric": "ctr_28d", "value": 0.21}
+    )
     candidate = _submit(
         ci,
         worker,

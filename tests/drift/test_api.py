@@ -72,7 +72,7 @@ def test_a_bad_row_refuses_the_batch_naming_row_and_field(api, auth, db, batch) 
     for row, mutate, field in BAD_ROWS:
         rows = [dict(r) for r in batch[0][:20]]
         mutate(rows[row])
-        response = api.post(LOGS, json=rows, headers=auth("ci"))
+        response = api.post(LOGS, json=rows, headers=auth("serving"))
         assert response.status_code == 422, (field, response.text)
         body = response.json()
         assert body["row"] == row and body["field"].startswith(field), (field, body)
@@ -83,28 +83,29 @@ def test_a_bad_row_refuses_the_batch_naming_row_and_field(api, auth, db, batch) 
 def test_batch_limits_and_shapes(api, auth, db, batch) -> None:
     before = snapshot(db)
     too_many = [batch[0][0]] * 10_001
-    response = api.post(LOGS, json=too_many, headers=auth("ci"))
+    response = api.post(LOGS, json=too_many, headers=auth("serving"))
     assert response.status_code == 422 and response.json()["field"] == "body"
-    assert api.post(LOGS, json={"rows": []}, headers=auth("ci")).status_code == 422
-    assert api.post(LOGS, json=["not a row"], headers=auth("ci")).json()["row"] == 0
+    assert api.post(LOGS, json={"rows": []}, headers=auth("serving")).status_code == 422
+    assert api.post(LOGS, json=["not a row"], headers=auth("serving")).json()["row"] == 0
     assert (
-        api.post("/v1/targets/nope/prediction-logs", json=batch[0][:2], headers=auth("ci")).status_code == 404
+        api.post("/v1/targets/nope/prediction-logs", json=batch[0][:2], headers=auth("serving")).status_code
+        == 404
     )
     labels = [{"request_id": "x", "label": "faq", "labelled_at": "yesterday"}]
-    bad = api.post(LABELS, json=labels, headers=auth("ci"))
+    bad = api.post(LABELS, json=labels, headers=auth("serving"))
     assert bad.status_code == 422 and (bad.json()["row"], bad.json()["field"]) == (0, "labelled_at")
     assert snapshot(db) == before
 
 
 def test_duplicates_are_not_double_counted_over_http(api, auth, db, batch) -> None:
     rows, truth = batch
-    first = api.post(LOGS, json=rows[:150], headers=auth("ci")).json()
-    again = api.post(LOGS, json=rows[100:] + rows[:10], headers=auth("ci")).json()
+    first = api.post(LOGS, json=rows[:150], headers=auth("serving")).json()
+    again = api.post(LOGS, json=rows[100:] + rows[:10], headers=auth("serving")).json()
     assert first == {"received": 150, "accepted": 150, "duplicates": 0}
     assert again == {"received": 150, "accepted": 90, "duplicates": 60}
     labels = as_json(labels_for([{**r, "ts": T0} for r in rows[:50]], truth, timedelta(hours=1)))
-    stored = api.post(LABELS, json=labels, headers=auth("ci")).json()
-    replaced = api.post(LABELS, json=labels[:10], headers=auth("ci")).json()
+    stored = api.post(LABELS, json=labels, headers=auth("serving")).json()
+    replaced = api.post(LABELS, json=labels[:10], headers=auth("serving")).json()
     assert stored == {"received": 50, "accepted": 50, "replaced": 0, "matched": 50}
     assert replaced == {"received": 10, "accepted": 0, "replaced": 10, "matched": 10}
     [result] = daemon.run_pass(db, api.app.state.settings, now=T0 + 2 * HOUR, cadence=HOURLY)
@@ -118,11 +119,11 @@ def test_duplicates_are_not_double_counted_over_http(api, auth, db, batch) -> No
 @pytest.mark.parametrize(
     ("method", "path", "allowed", "refused"),
     [
-        ("POST", LOGS, ["ci", "admin"], ["reviewer", "oncall"]),
-        ("POST", LABELS, ["ci", "admin"], ["reviewer", "oncall"]),
+        ("POST", LOGS, ["serving", "admin"], ["ci", "reviewer", "oncall"]),
+        ("POST", LABELS, ["serving", "admin"], ["ci", "reviewer", "oncall"]),
     ],
 )
-def test_ingestion_needs_ci(api, auth, batch, method, path, allowed, refused) -> None:
+def test_ingestion_needs_serving(api, auth, batch, method, path, allowed, refused) -> None:
     body = (
         batch[0][:1] if path == LOGS else [{"request_id": "r", "label": "faq", "labelled_at": T0.isoformat()}]
     )
@@ -147,7 +148,7 @@ def _drifted(api, auth, db, champion) -> dict[str, Any]:  # noqa: ANN001
     )
     rows = as_json(before + after)
     for i in range(0, len(rows), 2000):
-        assert api.post(LOGS, json=rows[i : i + 2000], headers=auth("ci")).status_code == 200
+        assert api.post(LOGS, json=rows[i : i + 2000], headers=auth("serving")).status_code == 200
     [result] = daemon.run_pass(db, api.app.state.settings, now=T0 + 36 * HOUR, cadence=HOURLY)
     assert len(result.opened) == 1
     return {"event_id": result.opened[0]}

@@ -84,7 +84,7 @@ def shadowed(api, auth, register, db, champion) -> dict[str, Any]:  # noqa: ANN0
     assert api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci")).status_code == 200
     response = api.post(
         f"/v1/candidates/{candidate['id']}/shadow/records",
-        headers=auth("ci"),
+        headers=auth("serving"),
         json={"records": shadow_records(300, hours=25)},
     )
     assert response.status_code == 200, response.text
@@ -109,7 +109,7 @@ def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
         response = api.post(
             f"/v1/canaries/{canary_id}/metrics",
             json={"windows": body[begin : begin + 5000]},
-            headers=auth("ci"),
+            headers=auth("serving"),
         )
         assert response.status_code == 200, response.text
 

@@ -71,7 +71,7 @@ def test_extended_plan_when_the_offline_decision_says_so(api, auth, register, db
     api.post(
         f"/v1/candidates/{candidate['id']}/shadow/records",
         json={"records": shadow_records(200, hours=25)},
-        headers=auth("ci"),
+        headers=auth("serving"),
     )
     started = api.post(f"/v1/candidates/{candidate['id']}/canary", headers=auth("ci")).json()
     assert started["extended"] is True and started["plan"] == [{"share": 0.1, "days": 14}]
@@ -99,7 +99,7 @@ def test_metric_windows_replace_duplicates_and_refuse_bad_ones(api, auth, db, ca
         ({**bad, "errors": 1, "safety": {"x": "nan"}}, "windows.0.safety"),
     ]:
         response = api.post(
-            f"/v1/canaries/{canary['id']}/metrics", json={"windows": [window]}, headers=auth("ci")
+            f"/v1/canaries/{canary['id']}/metrics", json={"windows": [window]}, headers=auth("serving")
         )
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"].startswith(field), response.json()

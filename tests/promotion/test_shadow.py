@@ -77,14 +77,16 @@ def test_records_replace_on_repeat_and_refuse_bad_rows(api, auth, shadowed, db) 
     assert summary["n"] == 300 and summary["verdict"] == "pass"
     again = shadow_records(300, hours=25, agree=0.5)  # same request ids, new answers
     assert api.post(
-        f"/v1/candidates/{cid}/shadow/records", json={"records": again}, headers=auth("ci")
+        f"/v1/candidates/{cid}/shadow/records", json={"records": again}, headers=auth("serving")
     ).json() == {"accepted": 300}
     summary = api.get(f"/v1/candidates/{cid}/shadow", headers=auth("reviewer")).json()
     assert summary["n"] == 300 and summary["agreement"] == pytest.approx(0.5) and summary["verdict"] == "fail"
     before = snapshot(db)
     bad = shadow_records(2, hours=1)
     bad[1]["candidate_latency_ms"] = -3
-    response = api.post(f"/v1/candidates/{cid}/shadow/records", json={"records": bad}, headers=auth("ci"))
+    response = api.post(
+        f"/v1/candidates/{cid}/shadow/records", json={"records": bad}, headers=auth("serving")
+    )
     assert (
         response.status_code == 422
         and response.json()["errors"][0]["field"] == "records.1.candidate_latency_ms"
@@ -93,7 +95,7 @@ def test_records_replace_on_repeat_and_refuse_bad_rows(api, auth, shadowed, db) 
     naive[0]["ts"] = "2026-11-01T10:00:00"
     assert (
         api.post(
-            f"/v1/candidates/{cid}/shadow/records", json={"records": naive}, headers=auth("ci")
+            f"/v1/candidates/{cid}/shadow/records", json={"records": naive}, headers=auth("serving")
         ).status_code
         == 422
     )
