@@ -7,7 +7,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
@@ -84,6 +84,12 @@ Serving = Annotated[Actor, require(Role.SERVING)]
 Oncall = Annotated[Actor, require(Role.ONCALL)]
 Admin = Annotated[Actor, require(Role.ADMIN)]
 Reader = ActorDep
+
+# Query filters are bad input, not server errors, when Postgres could not store them: text holds no NUL
+# byte and ids stop at BIGINT. Every text or id filter of the API uses these, so the refusal is a 422
+# naming the parameter on both engines.
+TextQuery = Annotated[str | None, Query(max_length=500, pattern=r"^[^\x00]*$")]
+IdQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 
 
 def _commit_in_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 import reports
-from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, TransactionalRoute
+from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, TextQuery, TransactionalRoute
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation
+from gatekeeper.evaluation.modes.slices import parse_slice_key
 from gatekeeper.evaluation.reporting import report_of
 from gatekeeper.evaluation.schemas import (
     EvaluationCreate,
@@ -87,8 +88,8 @@ def list_evaluations(candidate_id: str, session: SessionDep, _: Reader) -> list[
 def list_all_evaluations(
     session: SessionDep,
     _: Reader,
-    target: str | None = None,
-    status: str | None = None,
+    target: TextQuery = None,
+    status: TextQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[EvaluationRead]:
     """Recent evaluations (without results), newest first, for the running/recent view."""
@@ -126,10 +127,10 @@ def browse_examples(
     settings: SettingsDep,
     _: Reader,
     role: Literal["golden", "holdout", "adversarial", "replay"] = "golden",
-    label: str | None = None,
-    predicted: str | None = None,
-    lang: str | None = None,
-    slice: str | None = None,  # noqa: A002
+    label: TextQuery = None,
+    predicted: TextQuery = None,
+    lang: TextQuery = None,
+    slice: TextQuery = None,  # noqa: A002
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     disagree: bool = False,
@@ -142,7 +143,7 @@ def browse_examples(
         label=label,
         predicted=predicted,
         lang=lang,
-        slice=slice,
+        slice=parse_slice_key(slice) if slice is not None else None,
         min_confidence=min_confidence,
         max_confidence=max_confidence,
         disagree=disagree,

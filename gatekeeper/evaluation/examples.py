@@ -13,7 +13,7 @@ from gatekeeper.errors import Conflict
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation, PredictionSet
-from gatekeeper.evaluation.modes.slices import JOIN, _value
+from gatekeeper.evaluation.modes.slices import _value
 from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.registry import service as registry
 
@@ -23,7 +23,7 @@ class Filters:
     label: str | None = None
     predicted: str | None = None
     lang: str | None = None
-    slice: str | None = None
+    slice: dict[str, str] | None = None  # parsed with slices.parse_slice_key at the edge
     min_confidence: float | None = None
     max_confidence: float | None = None
     disagree: bool = False
@@ -44,8 +44,8 @@ def _predictions(session: Session, source_sha: str, file_sha: str) -> Prediction
     return Predictions.from_payload(row.payload) if row else None
 
 
-def _in_slice(row: dict[str, Any], key: str) -> bool:
-    return all(_value(row, part.split("=", 1)[0]) == part.split("=", 1)[1] for part in key.split(JOIN))
+def _in_slice(row: dict[str, Any], dimensions: dict[str, str]) -> bool:
+    return all(_value(row, dimension) == value for dimension, value in dimensions.items())
 
 
 def _keep(row: dict[str, Any], cand: dict[str, Any], champ: dict[str, Any] | None, f: Filters) -> bool:

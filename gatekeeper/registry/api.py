@@ -6,7 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from gatekeeper.api.deps import CI, Admin, Oncall, Reader, SessionDep, SettingsDep, TransactionalRoute
+from gatekeeper.api.deps import (
+    CI,
+    Admin,
+    IdQuery,
+    Oncall,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    TextQuery,
+    TransactionalRoute,
+)
 from gatekeeper.promotion.routing import routing as routing_table
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
@@ -119,10 +129,10 @@ def register(
 def list_candidates(
     session: SessionDep,
     _: Reader,
-    target: str | None = None,
-    status: str | None = None,
+    target: TextQuery = None,
+    status: TextQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: TextQuery = None,
 ) -> CandidatePage:
     items, next_cursor = registry.list_candidates(
         session, target=target, status=status, limit=limit, cursor=cursor
@@ -200,9 +210,9 @@ def create_training_run(
 def list_training_runs(
     session: SessionDep,
     _: Reader,
-    target: str | None = None,
-    status: str | None = None,
-    trainer: str | None = None,
+    target: TextQuery = None,
+    status: TextQuery = None,
+    trainer: TextQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TrainingRunRead]:
     runs = registry.list_training_runs(session, target=target, status=status, trainer=trainer, limit=limit)
@@ -226,11 +236,11 @@ def whoami(actor: Reader) -> dict[str, str]:
 def audit_log(
     session: SessionDep,
     _: Reader,
-    entity: str | None = None,
-    entity_type: str | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-    before_id: int | None = None,
+    entity: TextQuery = None,
+    entity_type: TextQuery = None,
+    actor: TextQuery = None,
+    action: TextQuery = None,
+    before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditRead]:
     rows = audit.query(

@@ -116,6 +116,19 @@ def test_gate_end_to_end(
     item = browse["items"][0]
     assert item["candidate"]["prediction"] and item["champion"]["prediction"]
     assert len(item["candidate"]["topk"]) == 3
+    by_slice = api.get(
+        f"/v1/evaluations/{result['id']}/examples",
+        params={"role": "golden", "slice": "lang=ja"},
+        headers=auth("reviewer"),
+    ).json()
+    assert by_slice["total"] == browse["total"]
+    for malformed in ("null", "lang", "=ja", "lang=ja×cohort"):  # fuzzing found an IndexError here
+        refused = api.get(
+            f"/v1/evaluations/{result['id']}/examples",
+            params={"role": "golden", "slice": malformed},
+            headers=auth("reviewer"),
+        )
+        assert refused.status_code == 422 and refused.json()["field"] == "slice", (malformed, refused.text)
 
 
 def _export_predictions(db, source_sha: str, path) -> None:  # noqa: ANN001

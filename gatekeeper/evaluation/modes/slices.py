@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gatekeeper.errors import ValidationFailed
 from gatekeeper.evaluation import stats
 
 # Slice dimensions are example fields, except "intent", which is the true label.
@@ -21,6 +22,17 @@ JOIN = "×"
 
 def slice_key(dimensions: dict[str, str]) -> str:
     return JOIN.join(f"{d}={v}" for d, v in dimensions.items())
+
+
+def parse_slice_key(key: str) -> dict[str, str]:
+    """Read a key written by ``slice_key`` back (``lang=ja×cohort=new``); anything else is bad input."""
+    pairs = [part.split("=", 1) for part in key.split(JOIN)]
+    if any(len(pair) != 2 or not pair[0] for pair in pairs):
+        raise ValidationFailed(
+            f"slice must look like dimension=value, joined by {JOIN} for an intersection; got {key!r}",
+            field="slice",
+        )
+    return dict(pairs)
 
 
 def _value(row: dict[str, Any], dimension: str) -> str | None:
