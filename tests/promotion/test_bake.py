@@ -150,3 +150,19 @@ def test_uncovered_hours_and_sla_verdicts() -> None:
     slow, late = rollback_timing(61.0, 60, measured_from="request")
     assert fast["within_sla"] and none == []
     assert not slow["within_sla"] and late[0]["severity"] == "soft" and "over" in late[0]["message"]
+
+
+def test_auto_abort_records_the_rollback_time_against_the_sla(
+    api, auth, canary, shadowed, daemon, clock
+) -> None:
+    regression = Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0)
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=1, seed=5, regression=regression))
+    clock.set(T0 + timedelta(days=1))
+    assert daemon.tick().aborted == [canary["id"]]
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    timing = decision["details"]["rollback"]
+    assert decision["verdict"] == "abort" and timing["measured_from"] == "daemon_judging"
+    assert timing["within_sla"] is (timing["seconds"] <= timing["sla_seconds"] == 60)
+    assert [r["check"] for r in decision["reasons"]] == [
+        "canary.error_rate"
+    ]  # within the SLA: no soft reason
