@@ -18,8 +18,15 @@ import pandas as pd
 from dashboards.data import Reader
 from gatekeeper.canary.rules import AbortRules
 
-STATE_MARK = {"running": "▶", "aborted": "■", "failed": "✕", "passed": "✓"}
-STATE_COLOUR = {"running": "green", "aborted": "red", "failed": "gray", "passed": "blue"}
+STATE_MARK = {"running": "▶", "aborted": "■", "failed": "✕", "passed": "✓", "baking": "◆", "rolled_back": "↶"}
+STATE_COLOUR = {
+    "running": "green",
+    "aborted": "red",
+    "failed": "gray",
+    "passed": "blue",
+    "baking": "orange",
+    "rolled_back": "red",
+}
 SIGMA_DAY = pd.Timedelta(hours=24)
 MIN_HOLDOUT_SIGMA_WINDOWS = 12  # as the daemon: the holdout's σ once it has 12 windows, else the baseline's
 WINDOW_LIMIT = 20_000

@@ -99,6 +99,19 @@ if c["state"] in ("running", "aborted"):
         delta_color="off",
         delta_arrow="off",
     )
+elif c["state"] == "baking":
+    cols[3].metric(
+        "Bake ends",
+        cd.until_text(c.get("bake_until"), now),
+        common.when(c.get("bake_until")),
+        delta_color="off",
+        delta_arrow="off",
+    )
+    st.info(
+        f"Champion since {common.when(c.get('promoted_at'))}, "
+        f"baking until {common.when(c.get('bake_until'))}: judged against the previous champion "
+        "with the same abort rules; a breach rolls back to it."
+    )
 else:
     cols[3].metric(
         "Finished",

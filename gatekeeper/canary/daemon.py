@@ -31,6 +31,7 @@ from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.policy.schema import Policy
+from gatekeeper.promotion import bake
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
@@ -104,6 +105,7 @@ class TickReport:
     canaries: int = 0
     aborted: list[str] = field(default_factory=list)
     advanced: list[str] = field(default_factory=list)
+    baked: list[str] = field(default_factory=list)  # bakes that ended: passed or rolled back
     seconds: float = 0.0
     load_seconds: float = 0.0
     rows_read: int = 0
@@ -170,18 +172,20 @@ class CanaryDaemon:
             )
         report.load_seconds = time.perf_counter() - began
         for r in running:
+            judging = time.perf_counter()  # the rollback SLA counts from here
             trigger = self.first_trigger(
                 self._cache.arrays(r.canary_id), r.rules, armed_since=r.armed_since, now=now
             )
             if trigger is None and now < r.stage_ends_at:
                 continue  # nothing to change: no transaction, no lock
-            outcome = self._act(r.canary_id, trigger, now)
+            outcome = self._act(r.canary_id, trigger, now, judging)
             if self.pace_seconds:
                 time.sleep(self.pace_seconds)
             if outcome == "aborted":
                 report.aborted.append(str(r.canary_id))
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
+        report.baked = bake.tick(self.db, self.settings, now=now, actor=self.actor, echo=self.echo)
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
         return report
@@ -201,14 +205,22 @@ class CanaryDaemon:
         found = abort_rules.evaluate(judged, rules)
         return found[0] if found else None
 
-    def _act(self, canary_id: uuid.UUID, trigger: abort_rules.Trigger | None, now: datetime) -> str | None:
+    def _act(
+        self, canary_id: uuid.UUID, trigger: abort_rules.Trigger | None, now: datetime, judging: float
+    ) -> str | None:
         with self.db.transaction() as session:
             canary = canaries.get(session, canary_id, lock=True)
             if canary.state != "running":  # on-call acted since we read it
                 return None
             if trigger is not None:
                 canaries.abort(
-                    session, canary, trigger=trigger, actor=self.actor, now=now, settings=self.settings
+                    session,
+                    canary,
+                    trigger=trigger,
+                    actor=self.actor,
+                    now=now,
+                    settings=self.settings,
+                    began=judging,
                 )
                 self.echo(f"[CANARY] {canary_id} aborted: {trigger.rule}")
                 return "aborted"

@@ -89,6 +89,9 @@ class CanaryPolicy(_Strict):
     )
     tick_minutes: Positive = 5
     safety_metrics: list[str] = Field(default_factory=list)
+    # After 100 %, the new champion is judged against the pre-promotion reference for this long, with
+    # the previous champion kept warm for an automatic rollback; 0 = no bake (passed at promotion).
+    bake_hours: Annotated[float, Field(ge=0.0, le=24 * 14)] = 24
 
     @model_validator(mode="after")
     def _increasing(self) -> CanaryPolicy:

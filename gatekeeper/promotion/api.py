@@ -20,8 +20,8 @@ from gatekeeper.api.deps import (
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import DaemonLease
 from gatekeeper.errors import Conflict
+from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion import canary as canaries
-from gatekeeper.promotion import shadow
 from gatekeeper.promotion.models import Canary, MetricWindow
 from gatekeeper.promotion.schemas import AbortIn, CanaryRead, MetricBatch, ReenableIn, ShadowBatch
 from gatekeeper.registry import service as registry
@@ -42,7 +42,7 @@ def canary_read(session: SessionDep, c: Canary) -> CanaryRead:
         extended=c.extended,
         plan=c.plan,
         stage=c.stage,
-        share=float(c.plan[c.stage]["share"]) if c.state == "running" else 0.0,
+        share=_share(c),
         stage_started_at=c.stage_started_at,
         stage_ends_at=canaries.stage_ends_at(c),
         armed_since=c.armed_since,
@@ -50,10 +50,19 @@ def canary_read(session: SessionDep, c: Canary) -> CanaryRead:
         started_at=c.started_at,
         aborted_at=c.aborted_at,
         finished_at=c.finished_at,
+        promoted_at=c.promoted_at,
+        bake_until=c.bake_until,
         trigger=c.trigger,
         reenables=c.reenables,
         windows=canary_windows.counts(session, c.id),
     )
+
+
+def _share(c: Canary) -> float:
+    """The candidate's traffic share now: its stage's while running, all of it while it bakes."""
+    if c.state == "running":
+        return float(c.plan[c.stage]["share"])
+    return 1.0 if c.state == bake.BAKING else 0.0
 
 
 @router.post("/candidates/{candidate_id}/shadow")
@@ -96,9 +105,9 @@ def list_canaries(target: str, session: SessionDep, _: Reader) -> list[CanaryRea
 def post_metrics(canary_id: str, body: MetricBatch, session: SessionDep, actor: Serving) -> dict[str, Any]:
     """5-minute windows for canary, holdout and baseline; a window sent again replaces the earlier one."""
     canary = canaries.get(session, canary_id)
-    if canary.state not in canaries.LIVE:
+    if canary.state not in (*canaries.LIVE, bake.BAKING):
         raise Conflict(
-            f"canary is {canary.state}; metrics are taken while it is running or aborted",
+            f"canary is {canary.state}; metrics are taken while it is running, aborted or baking",
             current_state=canary.state,
         )
     return {"accepted": canary_windows.upsert(session, canary.id, body.windows)}

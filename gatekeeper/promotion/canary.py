@@ -3,6 +3,7 @@ and re-enable after the baseline check. Every change is one transaction with its
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
-from gatekeeper.promotion import shadow
+from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
@@ -136,7 +137,8 @@ def _advance(session: Session, canary: Canary, *, actor: str, settings: Settings
 def promote(
     session: Session, canary: Canary, *, actor: str, at: datetime, settings: Settings | None = None
 ) -> Candidate:
-    """The last stage passed: candidate -> champion, old champion -> retired, in one transaction."""
+    """The last stage passed: candidate -> champion, old champion -> retired, in one transaction. With a
+    bake (``canary.bake_hours``) the canary is ``baking`` until ``bake_until``, else ``passed`` now."""
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
     target = registry.get_target(session, candidate.target.name, lock=True)
     old = registry.champion_of(session, target)
@@ -151,23 +153,23 @@ def promote(
     registry.transition(
         session, candidate, Status.CHAMPION, actor=actor, details={"canary_id": str(canary.id)}
     )
-    canary.state, canary.finished_at = "passed", at
+    hours = registry.policy_of(session, target).canary.bake_hours
+    canary.promoted_at, canary.bake_until = at, bake.bake_until(hours, at, has_previous=old is not None)
+    canary.state = bake.BAKING if canary.bake_until else "passed"
+    canary.finished_at = None if canary.bake_until else at
+    details = {"canary_id": str(canary.id), "plan": canary.plan, "replaced": str(old.id) if old else None}
+    details["bake_until"] = canary.bake_until.isoformat() if canary.bake_until else None
     registry.record_decision(
-        session,
-        candidate=candidate,
-        stage="full",
-        verdict="promote",
-        actor=actor,
-        details={"canary_id": str(canary.id), "plan": canary.plan, "replaced": str(old.id) if old else None},
+        session, candidate=candidate, stage="full", verdict="promote", actor=actor, details=details
     )
     audit.record(
         session,
         actor=actor,
-        action="canary.pass",
+        action="canary.bake" if canary.bake_until else "canary.pass",
         entity_type="canary",
         entity_id=canary.id,
         before={"state": "running"},
-        after={"state": "passed"},
+        after={"state": canary.state, "bake_until": details["bake_until"]},
     )
     if settings is not None:
         registry.pin_drift_reference(session, candidate, settings)
@@ -192,12 +194,18 @@ def abort(
     actor: str,
     now: datetime,
     settings: Settings,
+    began: float | None = None,
 ) -> None:
-    """Auto-abort: routing back to the champion, decision, audit and page, all in one transaction."""
+    """Auto-abort: routing back to the champion, decision, audit and page, all in one transaction. The
+    rollback is timed against the target's SLA from ``began`` (when the daemon started judging it)."""
+    began = time.perf_counter() if began is None else began
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
     figures = trigger.to_dict()
     canary.state, canary.aborted_at, canary.trigger = "aborted", now, figures
     registry.transition(session, candidate, Status.ABORTED, actor=actor, details={"rule": trigger.rule})
+    timing, late = registry.rollback_timing(
+        time.perf_counter() - began, candidate.target.rollback_sla_seconds, measured_from="daemon_judging"
+    )
     registry.record_decision(
         session,
         candidate=candidate,
@@ -211,9 +219,10 @@ def abort(
                 "severity": "hard",
                 "passed": False,
                 "message": _describe(trigger),
-            }
+            },
+            *late,
         ],
-        details={"canary_id": str(canary.id), "trigger": figures, "stage": canary.stage},
+        details={"canary_id": str(canary.id), "trigger": figures, "stage": canary.stage, "rollback": timing},
     )
     audit.record(
         session,

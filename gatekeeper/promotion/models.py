@@ -79,6 +79,9 @@ class Canary(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     aborted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The bake after full promotion: state `baking` from promoted_at until bake_until (DESIGN §8).
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bake_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trigger: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     reenables: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200))

@@ -4,8 +4,9 @@ same database, so routing can never disagree with the registry, even after a cra
 from __future__ import annotations
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from gatekeeper.promotion.bake import BAKING
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate, Target
@@ -13,13 +14,16 @@ from gatekeeper.registry.schemas import Route, RoutingRead
 from gatekeeper.registry.states import Status
 
 _ROUTED = (Status.CHAMPION.value, Status.CANARY.value, Status.SHADOW.value)
+_Previous = aliased(Candidate)
 
 
 def routing(session: Session, target_name: str) -> RoutingRead:
-    """Champion gets what canaries do not; shadows are listed with weight 0 (mirrored, not served).
+    """Champion gets what canaries do not; shadows are listed with weight 0 (mirrored, not served), and
+    while a new champion bakes, the champion it replaced too (role ``previous``: kept warm for a rollback).
 
-    One query (the hottest read in the service): the target, its routed candidates and their running
-    canaries, outer-joined so a target with nothing routed still answers.
+    One query (the hottest read in the service): the target, its routed candidates, their running or
+    baking canaries and a baking canary's previous champion, outer-joined so a target with nothing routed
+    still answers.
     """
     rows = session.execute(
         select(
@@ -30,10 +34,13 @@ def routing(session: Session, target_name: str) -> RoutingRead:
             Candidate.status,
             Canary.plan,
             Canary.stage,
+            _Previous.id.label("previous_id"),
+            _Previous.version.label("previous_version"),
         )
         .select_from(Target)
         .outerjoin(Candidate, and_(Candidate.target_id == Target.id, Candidate.status.in_(_ROUTED)))
-        .outerjoin(Canary, and_(Canary.candidate_id == Candidate.id, Canary.state == "running"))
+        .outerjoin(Canary, and_(Canary.candidate_id == Candidate.id, Canary.state.in_(("running", BAKING))))
+        .outerjoin(_Previous, and_(_Previous.id == Canary.champion_id, Canary.state == BAKING))
         .where(Target.name == target_name)
         .order_by(Candidate.version)
     ).all()
@@ -58,4 +65,12 @@ def routing(session: Session, target_name: str) -> RoutingRead:
         routes.insert(
             0, Route(candidate_id=champion.id, version=champion.version, role="champion", weight=weight)
         )
+        if champion.previous_id is not None:
+            previous = Route(
+                candidate_id=champion.previous_id,
+                version=champion.previous_version,
+                role="previous",
+                weight=0.0,
+            )
+            routes.insert(1, previous)
     return RoutingRead(target=rows[0].name, generation=rows[0].routing_generation, routes=routes)

@@ -103,6 +103,8 @@ class CanaryRead(BaseModel):
     started_at: datetime
     aborted_at: datetime | None
     finished_at: datetime | None
+    promoted_at: datetime | None  # when it reached 100 % (champion)
+    bake_until: datetime | None  # while state is ``baking``: judged against the pre-promotion reference
     trigger: dict[str, Any] | None
     reenables: int
     windows: dict[str, int]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from gatekeeper.api.deps import (
     CI,
     Admin,
+    ClockDep,
     IdQuery,
     Oncall,
     Reader,
@@ -17,6 +18,7 @@ from gatekeeper.api.deps import (
     TextQuery,
     TransactionalRoute,
 )
+from gatekeeper.promotion import bake
 from gatekeeper.promotion.routing import routing as routing_table
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
@@ -100,8 +102,9 @@ def routing(target: str, session: SessionDep, _: Reader) -> RoutingRead:
 
 
 @router.post("/targets/{target}/rollback", tags=["routing"])
-def rollback(target: str, body: ReasonIn, session: SessionDep, actor: Oncall) -> dict:
+def rollback(target: str, body: ReasonIn, session: SessionDep, clock: ClockDep, actor: Oncall) -> dict:
     failed, restored = registry.rollback(session, target_name=target, reason=body.reason, actor=actor.name)
+    bake.end_on_manual_rollback(session, failed=failed, actor=actor.name, now=clock.now())
     return {
         "rolled_back": candidate_read(failed).model_dump(mode="json"),
         "champion": candidate_read(restored).model_dump(mode="json"),

@@ -126,7 +126,7 @@ class DecisionRead(BaseModel):
 class Route(BaseModel):
     candidate_id: uuid.UUID
     version: int
-    role: Literal["champion", "canary", "shadow"]
+    role: Literal["champion", "previous", "canary", "shadow"]
     weight: float
 
 

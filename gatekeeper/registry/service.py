@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -404,8 +405,39 @@ def previous_champion(session: Session, target: Target) -> Candidate | None:
     )
 
 
-def rollback(session: Session, *, target_name: str, reason: str, actor: str) -> tuple[Candidate, Candidate]:
-    """Champion -> failed_promotion and the previous champion back, in one transaction."""
+def rollback_timing(seconds: float, sla_seconds: int, *, measured_from: str) -> tuple[dict[str, Any], list]:
+    """The measured rollback time against the target's SLA; over the SLA it stands out as a soft reason."""
+    within = seconds <= sla_seconds
+    details = {
+        "seconds": round(seconds, 6),
+        "sla_seconds": sla_seconds,
+        "within_sla": within,
+        "measured_from": measured_from,
+    }
+    reasons = [
+        {
+            "check": "rollback_sla",
+            "metric": "rollback_seconds",
+            "severity": "soft",
+            "passed": False,
+            "message": f"rollback took {seconds:.1f} s, over the target's {sla_seconds} s rollback SLA",
+        }
+    ]
+    return details, ([] if within else reasons)
+
+
+def restore(session: Session, *, current: Candidate, previous: Candidate, reason: str, actor: str) -> None:
+    """Champion -> failed_promotion and a retired champion back (both locked by the caller)."""
+    transition(session, current, Status.FAILED_PROMOTION, actor=actor, note=reason)
+    transition(session, previous, Status.CHAMPION, actor=actor, note=reason)
+
+
+def rollback(
+    session: Session, *, target_name: str, reason: str, actor: str, began: float | None = None
+) -> tuple[Candidate, Candidate]:
+    """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
+    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default)."""
+    began = time.perf_counter() if began is None else began
     target = get_target(session, target_name, lock=True)
     current = champion_of(session, target)
     if current is None:
@@ -417,16 +449,22 @@ def rollback(session: Session, *, target_name: str, reason: str, actor: str) -> 
         )
     current = get_candidate(session, current.id, lock=True)
     previous = get_candidate(session, previous.id, lock=True)
-    transition(session, current, Status.FAILED_PROMOTION, actor=actor, note=reason)
-    transition(session, previous, Status.CHAMPION, actor=actor, note=reason)
+    restore(session, current=current, previous=previous, reason=reason, actor=actor)
+    timing, late = rollback_timing(
+        time.perf_counter() - began, target.rollback_sla_seconds, measured_from="request"
+    )
     record_decision(
         session,
         candidate=current,
         stage="full",
         verdict="rollback",
         actor=actor,
-        reasons=[{"check": "manual_rollback", "note": reason}],
-        details={"restored_candidate_id": str(previous.id), "restored_version": previous.version},
+        reasons=[{"check": "manual_rollback", "note": reason}, *late],
+        details={
+            "restored_candidate_id": str(previous.id),
+            "restored_version": previous.version,
+            "rollback": timing,
+        },
     )
     return current, previous
 

@@ -12,7 +12,7 @@ from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_str
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.notify.service import deliver_due
 from tests.conftest import snapshot
-from tests.promotion.conftest import T0, gate_pass, post_windows
+from tests.promotion.conftest import T0, gate_pass, policy_text, post_windows
 
 
 def routing(api, auth) -> list[tuple[str, float]]:  # noqa: ANN001
@@ -36,6 +36,9 @@ def test_canary_needs_a_passed_shadow(api, auth, register, db, champion) -> None
 
 
 def test_standard_plan_stages_and_promotion(api, auth, db, canary, shadowed, champion, daemon, clock) -> None:
+    no_bake = policy_text(**{"tick_minutes: 5": "tick_minutes: 5\n  bake_hours: 0"})  # bakes: test_bake.py
+    updated = api.put("/v1/targets/intent_classifier/policy", json={"policy": no_bake}, headers=auth("admin"))
+    assert updated.status_code == 200, updated.text
     assert canary["plan"] == [
         {"share": 0.01, "days": 7},
         {"share": 0.05, "days": 3},

@@ -1,0 +1,344 @@
+"""The bake after full promotion (DESIGN §8): for ``canary.bake_hours`` the new champion's windows are
+judged against the old champion's windows of the hour before promotion, with the same abort rules, while
+the previous champion is kept warm (routing role ``previous``, weight 0). A breach rolls back to the
+previous champion automatically; a bake without evidence never passes: it rolls back too.
+
+States of the canary: ``baking`` from promotion until ``bake_until``, then ``passed`` or ``rolled_back``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gatekeeper.canary import rules as abort_rules
+from gatekeeper.canary import windows as canary_windows
+from gatekeeper.config import Settings
+from gatekeeper.db import Database, get_by_id
+from gatekeeper.errors import Conflict
+from gatekeeper.notify import service as notify
+from gatekeeper.promotion.models import Canary
+from gatekeeper.registry import audit
+from gatekeeper.registry import service as registry
+from gatekeeper.registry.models import Candidate
+from gatekeeper.registry.states import Status
+
+BAKING = "baking"
+ROLLED_BACK = "rolled_back"
+REFERENCE = timedelta(days=1)  # the old champion's holdout windows of the day before promotion
+_HOUR_S = 3600
+
+
+# --- pure decisions ---------------------------------------------------------------------------
+
+
+def bake_until(hours: float, promoted_at: datetime, *, has_previous: bool) -> datetime | None:
+    """When the bake ends; None when there is none (0 hours, or no previous champion to fall back to)."""
+    if hours <= 0 or not has_previous:
+        return None
+    return promoted_at + timedelta(hours=hours)
+
+
+def uncovered_hours(evaluable_starts: Sequence[int], start_s: int, until_s: int) -> list[int]:
+    """Hours of the bake (0-based) without one evaluable window: thin or late data is not evidence."""
+    covered = {(s - start_s) // _HOUR_S for s in evaluable_starts if start_s <= s < until_s}
+    return [h for h in range(math.ceil((until_s - start_s) / _HOUR_S)) if h not in covered]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the bake says now: ``continue``, ``pass``, ``breach`` or ``no_evidence``."""
+
+    outcome: str
+    trigger: abort_rules.Trigger | None = None
+    missing: str | None = None
+
+
+def judge(
+    canary: abort_rules.GroupArrays,
+    reference: abort_rules.GroupArrays,
+    rules: abort_rules.AbortRules,
+    *,
+    start_s: int,
+    until_s: int,
+    due: bool,
+) -> Verdict:
+    """A breach rolls back at once; at the end, any bake hour without an evaluable window does too."""
+    found = abort_rules.against_reference(canary, reference, rules, start_s=start_s, until_s=until_s)
+    if found.triggers:
+        return Verdict("breach", trigger=found.triggers[0])
+    if not due:
+        return Verdict("continue")
+    gaps = uncovered_hours(found.evaluable_starts.tolist(), start_s, until_s)
+    if gaps:
+        hours = ", ".join(str(h + 1) for h in gaps[:10]) + (" ..." if len(gaps) > 10 else "")
+        missing = (
+            f"{len(gaps)} of {math.ceil((until_s - start_s) / _HOUR_S)} bake hour(s) without a window "
+            f"judged against the pre-promotion reference (hours {hours})"
+        )
+        return Verdict("no_evidence", missing=missing)
+    return Verdict("pass")
+
+
+def describe(trigger: abort_rules.Trigger) -> str:
+    """One line for on-call: the rule, the last window's figures against the pre-promotion reference."""
+    f = trigger.figures
+    last = (f.get("windows") or [f])[-1]
+    name = f"{trigger.rule}/{trigger.metric}" if trigger.metric else trigger.rule
+    if trigger.rule == "error_rate":
+        what = f"error rate {last['canary_rate']:.2%} vs {last['holdout_rate']:.2%} ({last['ratio']:.1f}x)"
+    elif trigger.rule == "latency_p99":
+        what = f"p99 {last['canary_p99_ms']:.0f} ms vs {last['holdout_p99_ms']:.0f} ms"
+    elif trigger.rule == "safety":
+        what = f"{last['canary']:.4f} vs {last['holdout']:.4f} ({last['deficit_sigmas']:.1f} sigma below)"
+    else:
+        what = f"rate {last['canary_rate']:.3%} vs {last['holdout_rate']:.3%}"
+    span = f" for {f['span_minutes']:.0f} min" if f.get("span_minutes") else ""
+    return f"bake {name}: new champion {what} of the previous champion a day earlier{span}"
+
+
+# --- the daemon's pass ------------------------------------------------------------------------
+
+
+def tick(
+    db: Database, settings: Settings, *, now: datetime, actor: str, echo: Callable[[str], None]
+) -> list[str]:
+    """Judge every baking canary; each change is its own transaction. Returns ``id: outcome`` lines."""
+    with db.session() as session:
+        ids = list(session.scalars(select(Canary.id).where(Canary.state == BAKING)))
+    done = []
+    for canary_id in ids:
+        began = time.perf_counter()  # the rollback SLA counts from here
+        with db.session() as session:
+            verdict = _judge_stored(session, canary_id, now=now, settings=settings)
+        if verdict.outcome == "continue":
+            continue
+        with db.transaction() as session:
+            outcome = _act(session, canary_id, verdict, actor=actor, now=now, settings=settings, began=began)
+        if outcome:
+            echo(f"[BAKE] {canary_id} {outcome}")
+            done.append(f"{canary_id}: {outcome}")
+    return done
+
+
+def _windows(
+    session: Session, canary: Canary, metrics: Sequence[str], *, until_s: int
+) -> tuple[abort_rules.GroupArrays, abort_rules.GroupArrays]:
+    """The bake's canary windows that ended by ``until_s``, and the reference day's holdout windows."""
+    assert canary.promoted_at is not None
+    promoted_s = int(canary.promoted_at.timestamp())
+    since = promoted_s - int(REFERENCE.total_seconds())
+    arrays = canary_windows.load(session, [canary.id], metrics, since_s=since, exceptions_since_s=since)
+    c, h = arrays[canary.id].canary, arrays[canary.id].holdout
+    bake = c.select((c.start >= promoted_s) & (c.end <= until_s))
+    reference = h.select((h.start >= since) & (h.end <= promoted_s))
+    return bake, reference
+
+
+def _judge_stored(session: Session, canary_id: uuid.UUID, *, now: datetime, settings: Settings) -> Verdict:
+    canary = get_by_id(session, Canary, canary_id, what="canary", field="canary_id")
+    if canary.state != BAKING or canary.promoted_at is None or canary.bake_until is None:
+        return Verdict("continue")
+    policy = registry.policy_of(session, registry.get_candidate(session, canary.candidate_id).target)
+    rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    until_s = int(canary.bake_until.timestamp())
+    ended_s = min(int(now.timestamp()), until_s)
+    bake, reference = _windows(session, canary, policy.canary.safety_metrics, until_s=ended_s)
+    due = now >= canary.bake_until + timedelta(seconds=settings.evidence_skew_seconds)
+    start_s = int(canary.promoted_at.timestamp())
+    return judge(bake, reference, rules, start_s=start_s, until_s=until_s, due=due)
+
+
+def _act(
+    session: Session,
+    canary_id: uuid.UUID,
+    verdict: Verdict,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    began: float,
+) -> str | None:
+    canary = get_by_id(session, Canary, canary_id, what="canary", field="canary_id", lock=True)
+    if canary.state != BAKING:  # on-call rolled back since we read it
+        return None
+    if verdict.outcome == "pass":
+        finish(session, canary, actor=actor, now=now)
+        return "bake passed"
+    reason = _reason(verdict)
+    evidence = verdict.trigger.to_dict() if verdict.trigger else {"missing": verdict.missing}
+    rollback(
+        session,
+        canary,
+        reason=reason,
+        evidence=evidence,
+        actor=actor,
+        now=now,
+        settings=settings,
+        began=began,
+    )
+    return f"rolled back: {reason['message']}"
+
+
+def _reason(verdict: Verdict) -> dict[str, Any]:
+    if verdict.trigger is not None:
+        t = verdict.trigger
+        check, metric, message = f"bake.{t.rule}", t.metric or t.rule, describe(t)
+    else:
+        check, metric = "bake.no_evidence", "evidence"
+        message = f"the bake has no evidence to pass on ({verdict.missing}): no evidence is not good news"
+    return {"check": check, "metric": metric, "severity": "hard", "passed": False, "message": message}
+
+
+# --- state changes (each in the caller's transaction) --------------------------------------------
+
+
+def finish(session: Session, canary: Canary, *, actor: str, now: datetime) -> None:
+    """The bake passed: the canary is ``passed`` and the previous champion leaves routing."""
+    candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
+    canary.state, canary.finished_at = "passed", now
+    registry.bump_routing(session, canary.target_id)
+    details = {
+        "canary_id": str(canary.id),
+        "promoted_at": _iso(canary.promoted_at),
+        "bake_until": _iso(canary.bake_until),
+    }
+    registry.record_decision(
+        session, candidate=candidate, stage="bake", verdict="pass", actor=actor, details=details
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.bake_pass",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": BAKING},
+        after={"state": "passed"},
+    )
+
+
+def rollback(
+    session: Session,
+    canary: Canary,
+    *,
+    reason: dict[str, Any],
+    evidence: dict[str, Any],
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    began: float,
+) -> Candidate:
+    """A bake breach: the new champion -> failed_promotion, the previous one back, decision, audit and
+    page, in the caller's transaction; the time since ``began`` is measured against the rollback SLA."""
+    current = registry.get_candidate(session, canary.candidate_id, lock=True)
+    target = registry.get_target(session, current.target.name, lock=True)
+    previous = _previous(session, canary, current)
+    registry.restore(session, current=current, previous=previous, reason=reason["message"], actor=actor)
+    canary.state, canary.finished_at = ROLLED_BACK, now
+    timing, late = registry.rollback_timing(
+        time.perf_counter() - began, target.rollback_sla_seconds, measured_from="daemon_judging"
+    )
+    details = {
+        "canary_id": str(canary.id),
+        "restored_candidate_id": str(previous.id),
+        "restored_version": previous.version,
+        "bake_until": _iso(canary.bake_until),
+        "evidence": evidence,
+        "rollback": timing,
+    }
+    registry.record_decision(
+        session,
+        candidate=current,
+        stage="bake",
+        verdict="rollback",
+        actor=actor,
+        reasons=[reason, *late],
+        details=details,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.bake_rollback",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": BAKING},
+        after={"state": ROLLED_BACK, "check": reason["check"], "rollback": timing},
+    )
+    _page(session, settings, canary, current, previous, reason, now)
+    return previous
+
+
+def _previous(session: Session, canary: Canary, current: Candidate) -> Candidate:
+    """The champion this canary replaced, which must still be retired (kept warm) and the new one champion."""
+    previous = registry.get_candidate(session, canary.champion_id, lock=True) if canary.champion_id else None
+    if previous is None or previous.status != Status.RETIRED.value or current.status != Status.CHAMPION.value:
+        raise Conflict(
+            "the bake cannot roll back: the new model is no longer champion "
+            "or the previous one is not retired",
+            canary_id=str(canary.id),
+            current_status=current.status,
+        )
+    return previous
+
+
+def _page(
+    session: Session,
+    settings: Settings,
+    canary: Canary,
+    current: Candidate,
+    previous: Candidate,
+    reason: dict[str, Any],
+    now: datetime,
+) -> None:
+    target = current.target.name
+    notify.page(
+        session,
+        settings,
+        title=f"Bake rollback: {target} v{current.version} -> v{previous.version}",
+        lines=[
+            reason["message"],
+            f"v{current.version} is failed_promotion; "
+            f"v{previous.version} is champion again and serves all traffic",
+        ],
+        dedup_key=f"gatekeeper-bake-{canary.id}",
+        source=f"canary:{canary.id}",
+        component=target,
+        details={
+            "check": reason["check"],
+            "canary_id": str(canary.id),
+            "candidate_id": str(current.id),
+            "restored_candidate_id": str(previous.id),
+        },
+        now=now,
+    )
+
+
+def end_on_manual_rollback(session: Session, *, failed: Candidate, actor: str, now: datetime) -> None:
+    """On-call rolled a baking champion back by hand: its bake ends with it (rolled_back, audited)."""
+    canary = session.scalar(
+        select(Canary).where(Canary.candidate_id == failed.id, Canary.state == BAKING).with_for_update()
+    )
+    if canary is None:
+        return
+    canary.state, canary.finished_at = ROLLED_BACK, now
+    audit.record(
+        session,
+        actor=actor,
+        action="canary.bake_rollback",
+        entity_type="canary",
+        entity_id=canary.id,
+        before={"state": BAKING},
+        after={"state": ROLLED_BACK, "check": "manual_rollback"},
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,168 @@
+"""The bake after full promotion, with the daemon on a manual clock: a healthy new champion bakes and
+passes (the previous champion leaves routing); a breach during the bake rolls back to the previous champion
+automatically, pages, and records the rollback time against the SLA; a bake without windows never passes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gatekeeper.canary.simulate import Regression, healthy_stream
+from gatekeeper.notify.models import OutboxMessage
+from gatekeeper.promotion import bake
+from tests.promotion.conftest import T0, post_windows
+
+PROMOTED = T0 + timedelta(days=17)
+
+
+def routing(api, auth) -> list[tuple[str, float]]:  # noqa: ANN001
+    data = api.get("/v1/targets/intent_classifier/routing", headers=auth("reviewer")).json()
+    assert sum(r["weight"] for r in data["routes"]) == pytest.approx(1.0)
+    return [(r["role"], r["weight"]) for r in data["routes"]]
+
+
+def status(api, auth, cid: str) -> str:  # noqa: ANN001
+    return api.get(f"/v1/candidates/{cid}", headers=auth("ci")).json()["status"]
+
+
+def promote(api, auth, canary, daemon, clock) -> dict:  # noqa: ANN001
+    """Healthy stages to 100 %: the canary bakes with the previous champion kept warm."""
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=17, seed=3))
+    clock.set(PROMOTED + timedelta(minutes=5))
+    assert daemon.tick().advanced
+    return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+
+
+def bake_windows(api, auth, canary, **stream) -> None:  # noqa: ANN001
+    """The serving layer keeps posting canary windows for the new champion to the same canary."""
+    windows = [
+        w for w in healthy_stream(PROMOTED, days=1, seed=21, baseline=False, **stream) if w.group == "canary"
+    ]
+    post_windows(api, auth, canary["id"], windows)
+
+
+def test_healthy_champion_bakes_then_passes(api, auth, canary, shadowed, champion, daemon, clock) -> None:
+    baking = promote(api, auth, canary, daemon, clock)
+    assert baking["state"] == "baking" and baking["finished_at"] is None and baking["share"] == 1.0
+    assert baking["bake_until"].startswith((PROMOTED + timedelta(hours=24)).date().isoformat())
+    assert status(api, auth, shadowed["id"]) == "champion" and status(api, auth, champion["id"]) == "retired"
+    assert routing(api, auth) == [("champion", 1.0), ("previous", 0.0)]
+    bake_windows(api, auth, canary)
+    clock.set(PROMOTED + timedelta(hours=12))
+    assert daemon.tick().baked == []  # judged, nothing to change before the end
+    clock.set(PROMOTED + timedelta(hours=24, minutes=10))
+    report = daemon.tick()
+    assert report.baked == [f"{canary['id']}: bake passed"], report
+    done = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert done["state"] == "passed" and done["finished_at"]
+    assert routing(api, auth) == [("champion", 1.0)]
+    verdicts = [
+        (d["stage"], d["verdict"])
+        for d in api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()
+    ]
+    assert verdicts[-2:] == [("full", "promote"), ("bake", "pass")]
+    assert api.get("/v1/audit", params={"action": "canary.bake_pass"}, headers=auth("ci")).json()
+
+
+def test_breach_during_the_bake_rolls_back_pages_and_times_it(
+    api, auth, db, settings, canary, shadowed, champion, daemon, clock
+) -> None:
+    settings.pagerduty_url = "http://pagerduty.invalid/pd"
+    promote(api, auth, canary, daemon, clock)
+    regression = Regression("error_rate", timedelta(hours=6), timedelta(hours=1), 4.0)
+    bake_windows(api, auth, canary, regression=regression)
+    clock.set(PROMOTED + timedelta(hours=8))
+    report = daemon.tick()
+    assert len(report.baked) == 1 and "rolled back" in report.baked[0], report
+    assert status(api, auth, shadowed["id"]) == "failed_promotion"
+    assert status(api, auth, champion["id"]) == "champion"
+    assert routing(api, auth) == [("champion", 1.0)]
+    assert (
+        api.get("/v1/targets/intent_classifier/routing", headers=auth("ci")).json()["routes"][0][
+            "candidate_id"
+        ]
+        == champion["id"]
+    )
+    done = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert done["state"] == "rolled_back"
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    assert (decision["stage"], decision["verdict"]) == ("bake", "rollback")
+    assert (
+        decision["reasons"][0]["check"] == "bake.error_rate" and decision["reasons"][0]["severity"] == "hard"
+    )
+    assert decision["details"]["evidence"]["rule"] == "error_rate"
+    timing = decision["details"]["rollback"]
+    assert timing["sla_seconds"] == 60 and timing["within_sla"] is True and 0 < timing["seconds"] < 60
+    assert timing["measured_from"] == "daemon_judging"
+    assert api.get("/v1/audit", params={"action": "canary.bake_rollback"}, headers=auth("ci")).json()
+    with db.session() as session:
+        pages = list(session.scalars(select(OutboxMessage)))
+    assert len(pages) == 1 and "Bake rollback" in str(pages[0].payload)
+    assert daemon.tick().baked == []  # done once
+
+
+def test_bake_without_windows_never_passes(api, auth, canary, shadowed, champion, daemon, clock) -> None:
+    promote(api, auth, canary, daemon, clock)
+    clock.set(PROMOTED + timedelta(hours=24))  # the end, but not the late-evidence allowance
+    assert daemon.tick().baked == []
+    clock.set(PROMOTED + timedelta(hours=24, minutes=10))
+    report = daemon.tick()
+    assert len(report.baked) == 1 and "no evidence" in report.baked[0], report
+    assert status(api, auth, champion["id"]) == "champion"
+    assert status(api, auth, shadowed["id"]) == "failed_promotion"
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    assert decision["reasons"][0]["check"] == "bake.no_evidence"
+    assert "24 of 24 bake hour(s)" in decision["details"]["evidence"]["missing"]
+
+
+def test_windows_are_taken_while_baking_and_refused_after(api, auth, canary, daemon, clock) -> None:
+    promote(api, auth, canary, daemon, clock)
+    bake_windows(api, auth, canary)
+    on_call = {"reason": "business metric soured"}
+    rolled = api.post("/v1/targets/intent_classifier/rollback", json=on_call, headers=auth("oncall"))
+    assert rolled.status_code == 200, rolled.text
+    done = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert done["state"] == "rolled_back" and routing(api, auth) == [("champion", 1.0)]
+    decision = api.get(
+        f"/v1/candidates/{rolled.json()['rolled_back']['id']}/decisions", headers=auth("ci")
+    ).json()[-1]
+    assert decision["details"]["rollback"]["measured_from"] == "request"
+    assert decision["details"]["rollback"]["within_sla"] is True
+    late = healthy_stream(PROMOTED + timedelta(days=1), days=0.01, seed=2, baseline=False)
+    refused = api.post(
+        f"/v1/canaries/{canary['id']}/metrics",
+        json={"windows": [late[0].to_dict()]},
+        headers=auth("serving"),
+    )
+    assert refused.status_code == 409
+
+
+def test_uncovered_hours_and_sla_verdicts() -> None:
+    from gatekeeper.registry.service import rollback_timing
+
+    assert bake.uncovered_hours([0, 300, 7200], 0, 3 * 3600) == [1]
+    assert bake.uncovered_hours([], 0, 1800) == [0]
+    assert bake.bake_until(0, PROMOTED, has_previous=True) is None
+    assert bake.bake_until(24, PROMOTED, has_previous=False) is None
+    fast, none = rollback_timing(0.5, 60, measured_from="request")
+    slow, late = rollback_timing(61.0, 60, measured_from="request")
+    assert fast["within_sla"] and none == []
+    assert not slow["within_sla"] and late[0]["severity"] == "soft" and "over" in late[0]["message"]
+
+
+def test_auto_abort_records_the_rollback_time_against_the_sla(
+    api, auth, canary, shadowed, daemon, clock
+) -> None:
+    regression = Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0)
+    post_windows(api, auth, canary["id"], healthy_stream(T0, days=1, seed=5, regression=regression))
+    clock.set(T0 + timedelta(days=1))
+    assert daemon.tick().aborted == [canary["id"]]
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    timing = decision["details"]["rollback"]
+    assert decision["verdict"] == "abort" and timing["measured_from"] == "daemon_judging"
+    assert timing["within_sla"] is (timing["seconds"] <= timing["sla_seconds"] == 60)
+    assert [r["check"] for r in decision["reasons"]] == [
+        "canary.error_rate"
+    ]  # within the SLA: no soft reason
