@@ -1,5 +1,6 @@
 """The bake after full promotion (DESIGN §8): for ``canary.bake_hours`` the new champion's windows are
-judged against the old champion's windows of the hour before promotion, with the same abort rules, while
+judged against the old champion's holdout windows of the day before promotion (matched by time of day),
+with the same abort rules, while
 the previous champion is kept warm (routing role ``previous``, weight 0). A breach rolls back to the
 previous champion automatically; a bake without evidence never passes: it rolls back too.
 
