@@ -4,6 +4,7 @@ and re-enable after the baseline check. Every change is one transaction with its
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import shadow
 from gatekeeper.promotion.models import Canary
+from gatekeeper.promotion.schemas import MetricWindowIn
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.auth import Actor, Role
@@ -26,6 +28,9 @@ from gatekeeper.registry.models import Candidate, Decision
 from gatekeeper.registry.states import Status
 
 LIVE = ("running", "aborted")
+# The states in which metric windows are taken: evidence comes only while the rules judge it. Aborted
+# and finished canaries refuse windows (409), so a judged period cannot be rewritten or padded.
+ACCEPTS_WINDOWS = ("running",)
 BASELINE = timedelta(hours=1)
 
 
@@ -355,6 +360,40 @@ def _resume(
     return canary
 
 
+def judged_since(canary: Canary) -> datetime:
+    """Where a canary or holdout window may start (less the skew): the current stage's start, or the
+    re-arm instant when on-call re-enabled during this stage. Windows of an earlier stage, or of the period
+    a trigger was judged on, are refused: once judged, a period takes no late data."""
+    return max(canary.stage_started_at, canary.armed_since)
+
+
+def record_windows(
+    session: Session,
+    *,
+    canary_id: str,
+    windows: Sequence[MetricWindowIn],
+    actor: str,
+    now: datetime,
+    skew_s: int,
+) -> dict[str, int]:
+    """Append metric windows to a running canary (append-only; times checked against the server clock)."""
+    canary = get(session, canary_id, lock=True)  # serialises with an abort or stage change
+    if canary.state not in ACCEPTS_WINDOWS:
+        raise Conflict(
+            f"canary is {canary.state}; metric windows are taken only while it is "
+            f"{' or '.join(ACCEPTS_WINDOWS)}",
+            current_state=canary.state,
+        )
+    bounds = canary_windows.Bounds(
+        since_s=int(judged_since(canary).timestamp()),
+        now_s=int(now.timestamp()),
+        skew_s=skew_s,
+        baseline_from_s=int((canary.started_at - BASELINE).timestamp()),
+        baseline_to_s=int(canary.started_at.timestamp()),
+    )
+    return canary_windows.append(session, canary.id, windows, bounds=bounds, actor=actor)
+
+
 def reenable(
     session: Session, *, canary_id: str, reason: str, force: bool, actor: Actor, now: datetime
 ) -> Canary:
@@ -375,11 +414,20 @@ def reenable(
             action="canary.reenable_override",
             reason=reason,
         )
+    trigger = abort_rules.Trigger.from_dict(canary.trigger)
+    if not trigger.recorded:
+        raise Conflict(
+            "this abort was stored without the canary windows its rule fired on (before they were "
+            "recorded with the trigger), so it cannot be re-checked; an admin may re-enable with force "
+            "after checking the figures by hand",
+            rule=trigger.rule,
+            recorded=False,
+        )
     policy = registry.policy_of(session, canary_target(session, canary))
     rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
     arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
-    trigger = abort_rules.Trigger.from_dict(canary.trigger)
-    recheck = abort_rules.recheck_against_baseline(trigger, arrays, rules)  # NoBaseline -> 409
+    # The canary figures are the trigger's recorded ones; only the pre-canary baseline is read here.
+    recheck = abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules)  # NoBaseline -> 409
     if recheck.fires:
         raise Conflict(
             f"the {trigger.rule} rule still fires against the pre-canary baseline: {recheck.reason}",
