@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,10 +40,15 @@ class Bounds:
     baseline_to_s: int
 
 
-def time_errors(windows: Sequence[MetricWindowIn], bounds: Bounds) -> list[dict[str, str]]:
-    """One error per window outside its bounds, naming ``windows.{i}.start`` or ``.end`` (pure)."""
+def time_errors(
+    windows: Sequence[MetricWindowIn], bounds: Bounds, *, skip: Container[int] = ()
+) -> list[dict[str, str]]:
+    """One error per window outside its bounds, naming ``windows.{i}.start`` or ``.end`` (pure); the
+    indices in ``skip`` (windows already held, sent again unchanged) are not checked."""
     errors = []
     for i, w in enumerate(windows):
+        if i in skip:
+            continue
         start, end = int(w.start.timestamp()), int(w.end.timestamp())
         if w.group == "baseline":
             if start < bounds.baseline_from_s or end > bounds.baseline_to_s:
@@ -135,16 +140,11 @@ def _refuse(canary_id: uuid.UUID, changed: list[tuple[int, str, int, dict, dict]
     )
 
 
-def append(
-    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, bounds: Bounds, actor: str
-) -> dict[str, int]:
-    """Store the new windows of a batch: evidence is append-only. A window already held may come again
-    only with the same figures (counted as unchanged); other figures refuse the whole batch (409, audited),
-    and so does any window outside ``bounds`` (422)."""
-    errors = time_errors(windows, bounds)
-    if errors:
-        summary = "; ".join(f"{e['field']}: {e['msg']}" for e in errors[:5])
-        raise ValidationFailed(f"windows refused: {summary}", errors=errors)
+def refuse_rewrites(
+    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, actor: str
+) -> tuple[dict[tuple[str, int], tuple[int, dict[str, Any]]], dict[tuple[str, int], dict]]:
+    """Raise ``RefusedEvidence`` (audited) if the batch changes any window already held; else return the
+    batch's rows and the held ones. Run whatever the canary's state, so every rewrite attempt is kept."""
     rows = _rows(windows)
     held = _held(session, canary_id, rows)
     changed = [
@@ -152,6 +152,21 @@ def append(
     ]
     if changed:
         _refuse(canary_id, changed, actor)
+    return rows, held
+
+
+def append(
+    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, bounds: Bounds, actor: str
+) -> dict[str, int]:
+    """Store the new windows of a batch: evidence is append-only. A window already held may come again
+    only with the same figures (counted as unchanged); other figures refuse the whole batch (409, audited),
+    and so does any new window outside ``bounds`` (422)."""
+    rows, held = refuse_rewrites(session, canary_id, windows, actor=actor)  # first: a rewrite is audited
+    again = {i for i, w in enumerate(windows) if (w.group, int(w.start.timestamp())) in held}
+    errors = time_errors(windows, bounds, skip=again)
+    if errors:
+        summary = "; ".join(f"{e['field']}: {e['msg']}" for e in errors[:5])
+        raise ValidationFailed(f"windows refused: {summary}", errors=errors)
     now = utcnow()
     new = [
         {"canary_id": canary_id, "grp": g, "start_s": s, **f, "received_at": now}

@@ -379,6 +379,7 @@ def record_windows(
     """Append metric windows to a running canary (append-only; times checked against the server clock)."""
     canary = get(session, canary_id, lock=True)  # serialises with an abort or stage change
     if canary.state not in ACCEPTS_WINDOWS:
+        canary_windows.refuse_rewrites(session, canary.id, windows, actor=actor)  # a rewrite is audited
         raise Conflict(
             f"canary is {canary.state}; metric windows are taken only while it is "
             f"{' or '.join(ACCEPTS_WINDOWS)}",
