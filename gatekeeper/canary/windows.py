@@ -40,35 +40,31 @@ class Bounds:
     baseline_to_s: int
 
 
+def _time_error(i: int, w: MetricWindowIn, bounds: Bounds) -> dict[str, str] | None:
+    start, end = int(w.start.timestamp()), int(w.end.timestamp())
+    if w.group == "baseline":
+        if bounds.baseline_from_s <= start and end <= bounds.baseline_to_s:
+            return None
+        field = "start" if start < bounds.baseline_from_s else "end"
+        span = f"[{_iso(bounds.baseline_from_s)}, {_iso(bounds.baseline_to_s)}]"
+        msg = f"a baseline window must lie in the hour before the canary started {span}"
+        return {"field": f"windows.{i}.{field}", "msg": msg, "type": "baseline_out_of_range"}
+    if start < bounds.since_s - bounds.skew_s:
+        msg = f"starts before {_iso(bounds.since_s)}, when the judged period began (skew {bounds.skew_s} s)"
+        return {"field": f"windows.{i}.start", "msg": msg, "type": "too_old"}
+    if end > bounds.now_s + bounds.skew_s:
+        msg = f"ends after the server's now {_iso(bounds.now_s)} (skew {bounds.skew_s} s)"
+        return {"field": f"windows.{i}.end", "msg": msg, "type": "in_the_future"}
+    return None
+
+
 def time_errors(
     windows: Sequence[MetricWindowIn], bounds: Bounds, *, skip: Container[int] = ()
 ) -> list[dict[str, str]]:
     """One error per window outside its bounds, naming ``windows.{i}.start`` or ``.end`` (pure); the
     indices in ``skip`` (windows already held, sent again unchanged) are not checked."""
-    errors = []
-    for i, w in enumerate(windows):
-        if i in skip:
-            continue
-        start, end = int(w.start.timestamp()), int(w.end.timestamp())
-        if w.group == "baseline":
-            if start < bounds.baseline_from_s or end > bounds.baseline_to_s:
-                field, msg = (
-                    ("start" if start < bounds.baseline_from_s else "end"),
-                    (
-                        f"a baseline window must lie in the hour before the canary started "
-                        f"[{_iso(bounds.baseline_from_s)}, {_iso(bounds.baseline_to_s)}]"
-                    ),
-                )
-                errors.append({"field": f"windows.{i}.{field}", "msg": msg, "type": "baseline_out_of_range"})
-        elif start < bounds.since_s - bounds.skew_s:
-            msg = (
-                f"starts before {_iso(bounds.since_s)} (the judged period began then; skew {bounds.skew_s} s)"
-            )
-            errors.append({"field": f"windows.{i}.start", "msg": msg, "type": "too_old"})
-        elif end > bounds.now_s + bounds.skew_s:
-            msg = f"ends after the server's now {_iso(bounds.now_s)} (skew {bounds.skew_s} s)"
-            errors.append({"field": f"windows.{i}.end", "msg": msg, "type": "in_the_future"})
-    return errors
+    found = (_time_error(i, w, bounds) for i, w in enumerate(windows) if i not in skip)
+    return [e for e in found if e is not None]
 
 
 def _iso(seconds: int) -> str:
@@ -102,7 +98,8 @@ def _rows(windows: Sequence[MetricWindowIn]) -> dict[tuple[str, int], tuple[int,
 def _held(
     session: Session, canary_id: uuid.UUID, keys: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], dict]:
-    """The windows already stored under these keys, locked so two posts cannot both find them new."""
+    """The windows already stored under these keys (posts to one canary are serialised by the lock that
+    ``record_windows`` takes on its row, so two posts cannot both find a key new)."""
     by_group: dict[str, list[int]] = defaultdict(list)
     for group, start_s in keys:
         by_group[group].append(start_s)
@@ -312,8 +309,9 @@ class WindowCache:
     """The daemon's in-memory copy of recent windows.
 
     A tick reads only the windows received since the previous read (with a safety margin, because a
-    transaction that started earlier can commit later), merges them in (a re-posted window replaces
-    its earlier copy), and drops what fell out of the lookback. The first read loads everything.
+    transaction that started earlier can commit later), merges them in (windows are append-only, so a
+    window read twice is the same window), and drops what fell out of the lookback. The first read loads
+    everything.
     """
 
     def __init__(self, lookback_s: int, margin_s: int = 120) -> None:

@@ -395,6 +395,21 @@ def record_windows(
     return canary_windows.append(session, canary.id, windows, bounds=bounds, actor=actor)
 
 
+def _recorded_trigger(canary: Canary) -> abort_rules.Trigger:
+    """The stored trigger, if it carries the windows its rule fired on. An abort stored before they were
+    recorded is not re-checked on re-read windows (they may have been rewritten then): 409, force only."""
+    trigger = abort_rules.Trigger.from_dict(canary.trigger or {})
+    if not trigger.recorded:
+        raise Conflict(
+            "this abort was stored without the canary windows its rule fired on (before they were "
+            "recorded with the trigger), so it cannot be re-checked; an admin may re-enable with force "
+            "after checking the figures by hand",
+            rule=trigger.rule,
+            recorded=False,
+        )
+    return trigger
+
+
 def reenable(
     session: Session, *, canary_id: str, reason: str, force: bool, actor: Actor, now: datetime
 ) -> Canary:
@@ -415,15 +430,7 @@ def reenable(
             action="canary.reenable_override",
             reason=reason,
         )
-    trigger = abort_rules.Trigger.from_dict(canary.trigger)
-    if not trigger.recorded:
-        raise Conflict(
-            "this abort was stored without the canary windows its rule fired on (before they were "
-            "recorded with the trigger), so it cannot be re-checked; an admin may re-enable with force "
-            "after checking the figures by hand",
-            rule=trigger.rule,
-            recorded=False,
-        )
+    trigger = _recorded_trigger(canary)
     policy = registry.policy_of(session, canary_target(session, canary))
     rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
     arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
