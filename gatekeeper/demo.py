@@ -101,6 +101,7 @@ class Demo:
     ids: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    pending: dict[str, list[Any]] = field(default_factory=dict)  # windows not yet served, per canary
 
     def __post_init__(self) -> None:
         from gatekeeper.notify.receiver import LocalReceiver
@@ -299,18 +300,32 @@ class Demo:
         return f"canary {canary['id'][:8]} started: {plan}" + (" (extended)" if canary["extended"] else "")
 
     def post_windows(self, canary_id: str, windows: list[Any]) -> None:
-        body = [w.to_dict() for w in windows]
-        for begin in range(0, len(body), 5000):
-            self.client("serving").post(
-                f"/v1/canaries/{canary_id}/metrics", {"windows": body[begin : begin + 5000]}
-            )
+        """Queue a stream; the serving layer posts each window once it has ended on the simulated clock
+        (the API refuses windows from the future)."""
+        self.pending.setdefault(canary_id, []).extend(windows)
+        self.post_due()
+
+    def post_due(self) -> None:
+        now = self.clock.now()
+        for canary_id, windows in self.pending.items():
+            body = [w.to_dict() for w in windows if w.end <= now]
+            self.pending[canary_id] = [w for w in windows if w.end > now]
+            for begin in range(0, len(body), 5000):
+                self.client("serving").post(
+                    f"/v1/canaries/{canary_id}/metrics", {"windows": body[begin : begin + 5000]}
+                )
 
     def tick_until(self, daemon: Any, until: datetime, *, stop_on_abort: bool) -> list[str]:
-        """Advance the simulated clock a day at a time (and to ``until``), one daemon tick each."""
+        """Advance the simulated clock a day at a time (and to ``until``), posting the windows that ended
+        by then and ticking the daemon once each; once a canary is aborted or promoted, the windows still
+        queued are dropped (they were never served)."""
         events = []
         while self.clock.now() < until:
             self.clock.set(min(self.clock.now() + timedelta(days=1), until))
+            self.post_due()
             report = daemon.tick()
+            if report.aborted or any("promoted" in moved for moved in report.advanced):
+                self.pending.clear()
             for moved in report.advanced:
                 events.append(f"{self.clock.now():%m-%d}: {moved.split(': ', 1)[1]}")
                 say(events[-1])

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -368,6 +368,10 @@ class Trigger:
     window_starts: tuple[datetime, ...]
     figures: dict[str, Any]
     fired_at: datetime
+    # The windows the rule fired on, as received: {"canary": [...], "holdout": [...]}, each in the JSON
+    # form of ``Window.to_dict``. The re-enable check reads the canary figures from here, never from the
+    # database, so nothing posted after the abort can change its verdict. Empty for hand-built triggers.
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (ISO timestamps)."""
@@ -377,6 +381,7 @@ class Trigger:
             "fired_at": self.fired_at.isoformat(),
             "window_starts": [s.isoformat() for s in self.window_starts],
             "figures": self.figures,
+            "evidence": self.evidence,
         }
 
     @classmethod
@@ -388,7 +393,13 @@ class Trigger:
             window_starts=tuple(_parse_time(s) for s in data["window_starts"]),
             figures=dict(data.get("figures") or {}),
             fired_at=_parse_time(data["fired_at"]),
+            evidence={g: list(ws) for g, ws in (data.get("evidence") or {}).items()},
         )
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the canary windows the rule fired on were recorded with it (older aborts lack them)."""
+        return bool(self.evidence.get("canary"))
 
 
 @dataclass(frozen=True)
@@ -712,6 +723,36 @@ def _arrays(windows: Sequence[Window] | WindowArrays) -> WindowArrays:
     return windows if isinstance(windows, WindowArrays) else WindowArrays.from_windows(windows)
 
 
+def _window_dicts(g: GroupArrays, idx: Sequence[int], group: str) -> list[dict[str, Any]]:
+    """Windows of ``g`` in the JSON form of ``Window.to_dict`` (a metric a window did not report is left
+    out, so the result is plain JSON)."""
+    return [
+        {
+            "start": _iso(g.start[i]),
+            "end": _iso(g.end[i]),
+            "group": group,
+            "requests": int(g.requests[i]),
+            "errors": int(g.errors[i]),
+            "latency_p99_ms": _f(g.latency_p99_ms[i]),
+            "safety": {m: _f(v[i]) for m, v in g.safety.items() if math.isfinite(v[i])},
+            "exceptions": {t: int(v[i]) for t, v in g.exceptions.items() if v[i]},
+        }
+        for i in idx
+    ]
+
+
+def _with_evidence(p: _Paired, trigger: Trigger) -> Trigger:
+    """Record the canary windows the trigger fired on and their holdout pairs, as the rule saw them."""
+    wanted = np.array([_epoch(s) for s in trigger.window_starts], dtype=np.int64)
+    idx = np.searchsorted(p.c.start, wanted).tolist()
+    paired = [int(p.h[i]) for i in idx if p.ok[i]]  # every window a rule fires on is paired
+    evidence = {
+        "canary": _window_dicts(p.c, idx, "canary"),
+        "holdout": _window_dicts(p.hold, paired, "holdout"),
+    }
+    return replace(trigger, evidence=evidence)
+
+
 def evaluate(windows: Sequence[Window] | WindowArrays, rules: AbortRules) -> list[Trigger]:
     """Run the four rules against the holdout; every trigger, earliest first (the daemon aborts on it)."""
     p = _pair(_arrays(windows), rules)
@@ -719,6 +760,7 @@ def evaluate(windows: Sequence[Window] | WindowArrays, rules: AbortRules) -> lis
         return []
     found = [t for m in rules.safety_metrics for t in _safety_rule(p, rules, m)]
     found += _error_rule(p, rules) + _latency_rule(p, rules) + _exception_rule(p, rules)
+    found = [_with_evidence(p, t) for t in found]
     return sorted(found, key=lambda t: (t.fired_at, RULES.index(t.rule), t.metric or ""))
 
 
@@ -763,12 +805,45 @@ def _recheck_runs(
     return Recheck(fires, figures, _verdict(rule, fires, detail))
 
 
+def _recorded_canary(trigger: Trigger) -> GroupArrays:
+    if not trigger.recorded:
+        raise ValueError("the trigger carries no recorded canary windows to re-check")
+    return GroupArrays.from_windows(Window.from_dict(w) for w in trigger.evidence["canary"])
+
+
+def _recorded_sigma(trigger: Trigger, c: GroupArrays, idx: NDArray[np.intp]) -> FloatArray:
+    """The σ each safety window was judged with, as recorded in the trigger's figures (NaN if absent)."""
+    by_start = {_epoch(_parse_time(r["start"])): r.get("sigma") for r in trigger.figures.get("windows", [])}
+    values = [by_start.get(int(c.start[i])) for i in idx.tolist()]
+    return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _baseline_values(trigger: Trigger, base: GroupArrays, usable: BoolArray) -> FloatArray:
+    """The usable baseline values of the latency and safety rules (checked before anything else)."""
+    if trigger.rule == "latency_p99":
+        b = base.latency_p99_ms[usable & np.isfinite(base.latency_p99_ms)]
+        if b.size == 0:
+            raise NoBaseline("no pre-canary baseline window reports a p99 latency", rule="latency_p99")
+        return b
+    if trigger.rule == "safety":
+        metric = trigger.metric or ""
+        col = base.safety.get(metric)
+        b = col[usable & np.isfinite(col)] if col is not None else np.zeros(0)
+        if b.size < 2:
+            raise NoBaseline(
+                f"fewer than 2 pre-canary baseline windows report {metric}", rule="safety", metric=metric
+            )
+        return b
+    return np.zeros(0)
+
+
 def recheck_against_baseline(
-    trigger: Trigger, windows: Sequence[Window] | WindowArrays, rules: AbortRules
+    trigger: Trigger, baseline: Sequence[Window] | WindowArrays | GroupArrays, rules: AbortRules
 ) -> Recheck:
-    """Re-run the trigger's rule on its canary windows against the 1-hour pre-canary baseline (DESIGN §8)."""
-    arrays = _arrays(windows)
-    c, base = arrays.canary, arrays.baseline
+    """Re-run the trigger's rule on its recorded canary windows against the 1-hour pre-canary baseline
+    (DESIGN §8). Only the baseline is taken from ``baseline`` (other groups in it are ignored): the canary
+    figures are those recorded with the trigger, so windows re-posted after the abort change nothing."""
+    base = baseline if isinstance(baseline, GroupArrays) else _arrays(baseline).baseline
     usable = base.requests >= rules.min_requests
     if not usable.any():
         raise NoBaseline(
@@ -776,14 +851,17 @@ def recheck_against_baseline(
             rule=trigger.rule,
             min_requests=rules.min_requests,
         )
+    b = _baseline_values(trigger, base, usable)
+    c = _recorded_canary(trigger)
     idx = _trigger_windows(trigger, c)
     ok = c.requests[idx] >= rules.min_requests
     if trigger.rule == "error_rate":
         return _recheck_error(c, base, usable, idx, ok, rules)
     if trigger.rule == "latency_p99":
-        return _recheck_latency(c, base, usable, idx, ok, rules)
+        return _recheck_latency(c, b, idx, ok, rules)
     if trigger.rule == "safety":
-        return _recheck_safety(trigger.metric or "", arrays, usable, idx, ok, rules)
+        sigma_t = _recorded_sigma(trigger, c, idx)
+        return _recheck_safety(trigger.metric or "", c, b, sigma_t, idx, ok, rules)
     if trigger.rule == "exception":
         return _recheck_exception(trigger.metric or "", c, base, usable, idx, ok, rules)
     raise ValueError(f"unknown rule {trigger.rule!r}")
@@ -830,15 +908,11 @@ def _recheck_error(
 
 def _recheck_latency(
     c: GroupArrays,
-    base: GroupArrays,
-    usable: BoolArray,
+    b: FloatArray,
     idx: NDArray[np.intp],
     ok: BoolArray,
     rules: AbortRules,
 ) -> Recheck:
-    b = base.latency_p99_ms[usable & np.isfinite(base.latency_p99_ms)]
-    if b.size == 0:
-        raise NoBaseline("no pre-canary baseline window reports a p99 latency", rule="latency_p99")
     median = float(np.median(b))  # median: one slow baseline window must not excuse the canary
     ref = max(median, rules.p99_floor_ms)
     p99 = c.latency_p99_ms[idx]
@@ -865,24 +939,18 @@ def _recheck_latency(
 
 def _recheck_safety(
     metric: str,
-    arrays: WindowArrays,
-    usable: BoolArray,
+    c: GroupArrays,
+    b: FloatArray,
+    sigma_t: FloatArray,
     idx: NDArray[np.intp],
     ok: BoolArray,
     rules: AbortRules,
 ) -> Recheck:
-    c, base = arrays.canary, arrays.baseline
-    col = base.safety.get(metric)
-    b = col[usable & np.isfinite(col)] if col is not None else np.zeros(0)
-    if b.size < 2:
-        raise NoBaseline(
-            f"fewer than 2 pre-canary baseline windows report {metric}", rule="safety", metric=metric
-        )
     mean, sigma_b = float(b.mean()), _sample_sigma(b)
     # The baseline is one hour of full traffic: its σ sees neither the day's swing nor the canary's smaller
-    # samples, so alone it would refuse nearly every re-enable. Keep the σ the trigger was judged with as
-    # the least: the re-check swaps the reference level, never tightens the scale.
-    sigma_t = _safety_sigma(c.end[idx], arrays.holdout, base, metric, rules).sigma
+    # samples, so alone it would refuse nearly every re-enable. Keep the σ the trigger was judged with
+    # (``sigma_t``, recorded with it) as the least: the re-check swaps the reference level, never tightens
+    # the scale.
     eff = np.fmax(np.fmax(sigma_t, sigma_b), rules.safety_sigma_floor)
     threshold = mean - rules.safety_sigma * eff
     cv = c.safety[metric][idx] if metric in c.safety else np.full(idx.size, math.nan)

@@ -1,57 +1,178 @@
-"""Metric windows in and out of the database: upsert on (canary, group, start), and column-wise reads
-that feed the rules without building a Python object per window."""
+"""Metric windows in and out of the database: append-only on (canary, group, start), and column-wise
+reads that feed the rules without building a Python object per window."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, cast, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import String, cast, insert, select
 from sqlalchemy.orm import Session
 
 from gatekeeper.canary.rules import GroupArrays, WindowArrays
 from gatekeeper.clock import utcnow
+from gatekeeper.errors import RefusedEvidence, ValidationFailed
 from gatekeeper.promotion.models import MetricWindow
 from gatekeeper.promotion.schemas import MetricWindowIn
 
 _CHUNK = 1000
 
 
-def upsert(session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn]) -> int:
-    """A window sent again replaces the earlier one: re-posting never double-counts."""
-    now = utcnow()
-    rows = {
-        (w.group, int(w.start.timestamp())): {
-            "canary_id": canary_id,
-            "grp": w.group,
-            "start_s": int(w.start.timestamp()),
+_FIGURES = ("end_s", "requests", "errors", "latency_p99_ms", "safety", "exceptions")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Where a posted window may lie, in epoch seconds (the canary service sets them; see ``time_errors``).
+
+    Canary and holdout windows: start >= ``since_s`` - skew and end <= ``now_s`` + skew. Baseline
+    windows: inside [``baseline_from_s``, ``baseline_to_s``], the hour before the canary started."""
+
+    since_s: int
+    now_s: int
+    skew_s: int
+    baseline_from_s: int
+    baseline_to_s: int
+
+
+def _time_error(i: int, w: MetricWindowIn, bounds: Bounds) -> dict[str, str] | None:
+    start, end = int(w.start.timestamp()), int(w.end.timestamp())
+    if w.group == "baseline":
+        if bounds.baseline_from_s <= start and end <= bounds.baseline_to_s:
+            return None
+        field = "start" if start < bounds.baseline_from_s else "end"
+        span = f"[{_iso(bounds.baseline_from_s)}, {_iso(bounds.baseline_to_s)}]"
+        msg = f"a baseline window must lie in the hour before the canary started {span}"
+        return {"field": f"windows.{i}.{field}", "msg": msg, "type": "baseline_out_of_range"}
+    if start < bounds.since_s - bounds.skew_s:
+        msg = f"starts before {_iso(bounds.since_s)}, when the judged period began (skew {bounds.skew_s} s)"
+        return {"field": f"windows.{i}.start", "msg": msg, "type": "too_old"}
+    if end > bounds.now_s + bounds.skew_s:
+        msg = f"ends after the server's now {_iso(bounds.now_s)} (skew {bounds.skew_s} s)"
+        return {"field": f"windows.{i}.end", "msg": msg, "type": "in_the_future"}
+    return None
+
+
+def time_errors(
+    windows: Sequence[MetricWindowIn], bounds: Bounds, *, skip: Container[int] = ()
+) -> list[dict[str, str]]:
+    """One error per window outside its bounds, naming ``windows.{i}.start`` or ``.end`` (pure); the
+    indices in ``skip`` (windows already held, sent again unchanged) are not checked."""
+    found = (_time_error(i, w, bounds) for i, w in enumerate(windows) if i not in skip)
+    return [e for e in found if e is not None]
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
+
+
+def _rows(windows: Sequence[MetricWindowIn]) -> dict[tuple[str, int], tuple[int, dict[str, Any]]]:
+    """(group, start) -> (first index, figures); a key sent twice in one batch must carry one body."""
+    rows: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+    for i, w in enumerate(windows):
+        key = (w.group, int(w.start.timestamp()))
+        figures = {
             "end_s": int(w.end.timestamp()),
             "requests": w.requests,
             "errors": w.errors,
-            "latency_p99_ms": w.latency_p99_ms,
-            "safety": w.safety,
-            "exceptions": w.exceptions,
-            "received_at": now,
+            "latency_p99_ms": float(w.latency_p99_ms),
+            "safety": dict(w.safety),
+            "exceptions": dict(w.exceptions),
         }
-        for w in windows
-    }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    values = list(rows.values())
-    for start in range(0, len(values), _CHUNK):
-        stmt = insert(MetricWindow).values(values[start : start + _CHUNK])
-        replace = {
-            c: stmt.excluded[c]
-            for c in ("end_s", "requests", "errors", "latency_p99_ms", "safety", "exceptions", "received_at")
-        }
-        session.execute(
-            stmt.on_conflict_do_update(index_elements=["canary_id", "grp", "start_s"], set_=replace)
-        )
-    return len(values)
+        if key in rows and rows[key][1] != figures:
+            raise ValidationFailed(
+                f"windows.{i} repeats windows.{rows[key][0]} ({key[0]} at {_iso(key[1])}) with other figures",
+                errors=[
+                    {"field": f"windows.{i}", "msg": "duplicate window, other figures", "type": "duplicate"}
+                ],
+            )
+        rows.setdefault(key, (i, figures))
+    return rows
+
+
+def _held(
+    session: Session, canary_id: uuid.UUID, keys: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], dict]:
+    """The windows already stored under these keys (posts to one canary are serialised by the lock that
+    ``record_windows`` takes on its row, so two posts cannot both find a key new)."""
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for group, start_s in keys:
+        by_group[group].append(start_s)
+    held: dict[tuple[str, int], dict] = {}
+    for group, starts in by_group.items():
+        for begin in range(0, len(starts), _CHUNK):
+            stmt = select(MetricWindow).where(
+                MetricWindow.canary_id == canary_id,
+                MetricWindow.grp == group,
+                MetricWindow.start_s.in_(starts[begin : begin + _CHUNK]),
+            )
+            for w in session.scalars(stmt):
+                held[(w.grp, w.start_s)] = {f: getattr(w, f) for f in _FIGURES}
+    return held
+
+
+def _refuse(canary_id: uuid.UUID, changed: list[tuple[int, str, int, dict, dict]], actor: str) -> None:
+    i, group, start_s, before, after = changed[0]
+    named = f"{group} window at {_iso(start_s)} (windows.{i})"
+    listed = [{"index": j, "group": g, "start": _iso(s)} for j, g, s, _, _ in changed]
+    raise RefusedEvidence(
+        f"{named} was already received with other figures; windows are append-only "
+        f"({len(changed)} changed window(s) in the batch; nothing of it was stored)",
+        audit={
+            "actor": actor,
+            "action": "canary.windows_refused",
+            "entity_type": "canary",
+            "entity_id": canary_id,
+            "before": {"window": listed[0], **before},
+            "after": {"window": listed[0], **after, "changed_windows": listed[:50]},
+            "note": f"refused rewrite of {len(changed)} metric window(s)",
+        },
+        field=f"windows.{i}",
+        windows=listed[:50],
+    )
+
+
+def refuse_rewrites(
+    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, actor: str
+) -> tuple[dict[tuple[str, int], tuple[int, dict[str, Any]]], dict[tuple[str, int], dict]]:
+    """Raise ``RefusedEvidence`` (audited) if the batch changes any window already held; else return the
+    batch's rows and the held ones. Run whatever the canary's state, so every rewrite attempt is kept."""
+    rows = _rows(windows)
+    held = _held(session, canary_id, rows)
+    changed = [
+        (i, g, s, held[(g, s)], f) for (g, s), (i, f) in rows.items() if (g, s) in held and held[(g, s)] != f
+    ]
+    if changed:
+        _refuse(canary_id, changed, actor)
+    return rows, held
+
+
+def append(
+    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, bounds: Bounds, actor: str
+) -> dict[str, int]:
+    """Store the new windows of a batch: evidence is append-only. A window already held may come again
+    only with the same figures (counted as unchanged); other figures refuse the whole batch (409, audited),
+    and so does any new window outside ``bounds`` (422)."""
+    rows, held = refuse_rewrites(session, canary_id, windows, actor=actor)  # first: a rewrite is audited
+    again = {i for i, w in enumerate(windows) if (w.group, int(w.start.timestamp())) in held}
+    errors = time_errors(windows, bounds, skip=again)
+    if errors:
+        summary = "; ".join(f"{e['field']}: {e['msg']}" for e in errors[:5])
+        raise ValidationFailed(f"windows refused: {summary}", errors=errors)
+    now = utcnow()
+    new = [
+        {"canary_id": canary_id, "grp": g, "start_s": s, **f, "received_at": now}
+        for (g, s), (_, f) in rows.items()
+        if (g, s) not in held
+    ]
+    for begin in range(0, len(new), _CHUNK):  # a concurrent post of the same key fails on the unique key
+        session.execute(insert(MetricWindow), new[begin : begin + _CHUNK])
+    return {"accepted": len(new), "unchanged": len(windows) - len(new)}
 
 
 def counts(session: Session, canary_id: uuid.UUID) -> dict[str, int]:
@@ -188,8 +309,9 @@ class WindowCache:
     """The daemon's in-memory copy of recent windows.
 
     A tick reads only the windows received since the previous read (with a safety margin, because a
-    transaction that started earlier can commit later), merges them in (a re-posted window replaces
-    its earlier copy), and drops what fell out of the lookback. The first read loads everything.
+    transaction that started earlier can commit later), merges them in (windows are append-only, so a
+    window read twice is the same window), and drops what fell out of the lookback. The first read loads
+    everything.
     """
 
     def __init__(self, lookback_s: int, margin_s: int = 120) -> None:

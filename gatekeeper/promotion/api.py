@@ -15,11 +15,11 @@ from gatekeeper.api.deps import (
     Reader,
     Serving,
     SessionDep,
+    SettingsDep,
     TransactionalRoute,
 )
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import DaemonLease
-from gatekeeper.errors import Conflict
 from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary, MetricWindow
@@ -102,15 +102,24 @@ def list_canaries(target: str, session: SessionDep, _: Reader) -> list[CanaryRea
 
 
 @router.post("/canaries/{canary_id}/metrics")
-def post_metrics(canary_id: str, body: MetricBatch, session: SessionDep, actor: Serving) -> dict[str, Any]:
-    """5-minute windows for canary, holdout and baseline; a window sent again replaces the earlier one."""
-    canary = canaries.get(session, canary_id)
-    if canary.state not in (*canaries.LIVE, bake.BAKING):
-        raise Conflict(
-            f"canary is {canary.state}; metrics are taken while it is running, aborted or baking",
-            current_state=canary.state,
-        )
-    return {"accepted": canary_windows.upsert(session, canary.id, body.windows)}
+def post_metrics(
+    canary_id: str,
+    body: MetricBatch,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: Serving,
+) -> dict[str, Any]:
+    """5-minute windows for canary, holdout and baseline, append-only: a window sent again with the same
+    figures is counted as ``unchanged``, with other figures the whole batch is refused (409, audited)."""
+    return canaries.record_windows(
+        session,
+        canary_id=canary_id,
+        windows=body.windows,
+        actor=actor.name,
+        now=clock.now(),
+        skew_s=settings.evidence_skew_seconds,
+    )
 
 
 @router.get("/canaries/{canary_id}/windows")

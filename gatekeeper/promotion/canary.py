@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion.models import Canary
+from gatekeeper.promotion.schemas import MetricWindowIn
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.auth import Actor, Role
@@ -27,6 +29,9 @@ from gatekeeper.registry.models import Candidate, Decision
 from gatekeeper.registry.states import Status
 
 LIVE = ("running", "aborted")
+# The states in which metric windows are taken: evidence comes only while the rules judge it. Aborted
+# and finished canaries refuse windows (409), so a judged period cannot be rewritten or padded.
+ACCEPTS_WINDOWS = ("running", bake.BAKING)  # a baking champion is still judged
 BASELINE = timedelta(hours=1)
 
 
@@ -364,6 +369,57 @@ def _resume(
     return canary
 
 
+def judged_since(canary: Canary) -> datetime:
+    """Where a canary or holdout window may start (less the skew): the current stage's start, or the
+    re-arm instant when on-call re-enabled during this stage. Windows of an earlier stage, or of the period
+    a trigger was judged on, are refused: once judged, a period takes no late data. A baking champion's
+    windows start at its promotion."""
+    return max(canary.stage_started_at, canary.armed_since, canary.promoted_at or canary.armed_since)
+
+
+def record_windows(
+    session: Session,
+    *,
+    canary_id: str,
+    windows: Sequence[MetricWindowIn],
+    actor: str,
+    now: datetime,
+    skew_s: int,
+) -> dict[str, int]:
+    """Append metric windows to a running canary (append-only; times checked against the server clock)."""
+    canary = get(session, canary_id, lock=True)  # serialises with an abort or stage change
+    if canary.state not in ACCEPTS_WINDOWS:
+        canary_windows.refuse_rewrites(session, canary.id, windows, actor=actor)  # a rewrite is audited
+        raise Conflict(
+            f"canary is {canary.state}; metric windows are taken only while it is "
+            f"{' or '.join(ACCEPTS_WINDOWS)}",
+            current_state=canary.state,
+        )
+    bounds = canary_windows.Bounds(
+        since_s=int(judged_since(canary).timestamp()),
+        now_s=int(now.timestamp()),
+        skew_s=skew_s,
+        baseline_from_s=int((canary.started_at - BASELINE).timestamp()),
+        baseline_to_s=int(canary.started_at.timestamp()),
+    )
+    return canary_windows.append(session, canary.id, windows, bounds=bounds, actor=actor)
+
+
+def _recorded_trigger(canary: Canary) -> abort_rules.Trigger:
+    """The stored trigger, if it carries the windows its rule fired on. An abort stored before they were
+    recorded is not re-checked on re-read windows (they may have been rewritten then): 409, force only."""
+    trigger = abort_rules.Trigger.from_dict(canary.trigger or {})
+    if not trigger.recorded:
+        raise Conflict(
+            "this abort was stored without the canary windows its rule fired on (before they were "
+            "recorded with the trigger), so it cannot be re-checked; an admin may re-enable with force "
+            "after checking the figures by hand",
+            rule=trigger.rule,
+            recorded=False,
+        )
+    return trigger
+
+
 def reenable(
     session: Session, *, canary_id: str, reason: str, force: bool, actor: Actor, now: datetime
 ) -> Canary:
@@ -384,11 +440,12 @@ def reenable(
             action="canary.reenable_override",
             reason=reason,
         )
+    trigger = _recorded_trigger(canary)
     policy = registry.policy_of(session, canary_target(session, canary))
     rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
     arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
-    trigger = abort_rules.Trigger.from_dict(canary.trigger)
-    recheck = abort_rules.recheck_against_baseline(trigger, arrays, rules)  # NoBaseline -> 409
+    # The canary figures are the trigger's recorded ones; only the pre-canary baseline is read here.
+    recheck = abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules)  # NoBaseline -> 409
     if recheck.fires:
         raise Conflict(
             f"the {trigger.rule} rule still fires against the pre-canary baseline: {recheck.reason}",

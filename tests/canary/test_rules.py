@@ -553,6 +553,28 @@ def test_recheck_safety_keeps_the_trigger_sigma_as_the_least() -> None:
     assert r.fires and r.figures["windows"][0]["threshold"] == pytest.approx(0.898)
 
 
+def test_recheck_judges_the_recorded_windows_not_the_ones_given() -> None:
+    real = stream(6, {2: BAD_ERR, 3: BAD_ERR})
+    [t] = only(evaluate(real, RULES), "error_rate")
+    assert [w["errors"] for w in t.evidence["canary"]] == [40, 40]
+    assert [w["errors"] for w in t.evidence["holdout"]] == [50, 50]
+    rewritten = stream(6, {})  # the same keys, healthy figures: what a re-post after the abort would say
+    assert recheck_against_baseline(t, rewritten, RULES) == recheck_against_baseline(t, real, RULES)
+    assert recheck_against_baseline(t, baseline(), RULES).fires  # the baseline alone is enough
+    with pytest.raises(ValueError, match="recorded"):
+        recheck_against_baseline(
+            Trigger(t.rule, t.metric, t.window_starts, t.figures, t.fired_at), real, RULES
+        )
+
+
+def test_recheck_safety_uses_the_recorded_sigma() -> None:
+    windows = stream(20, {i: {"safety": 0.85} for i in range(20)})
+    [t] = only(evaluate(windows, RULES), "safety")
+    r = recheck_against_baseline(t, baseline(safety=0.9), RULES)
+    recorded = [row["sigma"] for row in t.figures["windows"]]
+    assert [w["trigger_sigma"] for w in r.figures["windows"]] == pytest.approx(recorded)
+
+
 def test_recheck_without_baseline_raises_no_baseline() -> None:
     windows = [w for w in stream(6, {2: BAD_ERR, 3: BAD_ERR}) if w.group != "baseline"]
     [t] = evaluate(windows, RULES)

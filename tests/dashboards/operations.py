@@ -93,6 +93,7 @@ def _one_canary(
         f"/v1/candidates/{cid}/shadow/records", {"records": shadow_records(300, hours=25, start=start)}
     )
     canary = ci.post(f"/v1/candidates/{cid}/canary")
+    clock.set(start + DAY)  # the serving layer posts windows once they have ended (the API refuses others)
     windows = [w.to_dict() for w in healthy_stream(start, days=1, seed=5, **stream)]
     for begin in range(0, len(windows), 5000):
         serving.post(f"/v1/canaries/{canary['id']}/metrics", {"windows": windows[begin : begin + 5000]})

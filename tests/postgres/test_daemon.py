@@ -35,7 +35,6 @@ pytestmark = pytest.mark.postgres
 
 def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach: bool) -> str:  # noqa: ANN001
     """A target with a champion and a running canary whose last day of windows does (or not) breach."""
-    from gatekeeper.canary import windows as canary_windows
     from gatekeeper.promotion.schemas import ShadowRecordIn
 
     policy = POLICY_FILE.read_text().replace("target: intent_classifier", f"target: {name}")
@@ -69,10 +68,13 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
         offset = timedelta(hours=min(peak_in, 22.5))
         regression = Regression("error_rate", offset, timedelta(minutes=40), 4.0) if breach else None
         stream = healthy_stream(start, days=0.99, seed=len(name), regression=regression)
-        canary_windows.upsert(
+        canaries.record_windows(
             session,
-            canary.id,
-            [MetricWindowIn(**w.to_dict()) for w in stream],
+            canary_id=str(canary.id),
+            windows=[MetricWindowIn(**w.to_dict()) for w in stream],
+            actor="serving",
+            now=now,
+            skew_s=settings.evidence_skew_seconds,
         )
         return str(canary.id)
 

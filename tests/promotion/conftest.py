@@ -114,6 +114,16 @@ def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
         assert response.status_code == 200, response.text
 
 
+def post_until(api, auth, clock, canary_id: str, windows, until: datetime) -> None:  # noqa: ANN001
+    """Move the clock to ``until`` and post, as the serving layer would by then, the windows that ended
+    since the clock's last reading (and the baseline hour, idempotent when sent again)."""
+    since = clock.now()
+    clock.set(until)
+    due = [w for w in windows if w.end <= until and (w.end > since or w.group == "baseline")]
+    if due:
+        post_windows(api, auth, canary_id, due)
+
+
 Receiver = LocalReceiver
 
 

@@ -12,7 +12,7 @@ from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_str
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.notify.service import deliver_due
 from tests.conftest import snapshot
-from tests.promotion.conftest import T0, gate_pass, policy_text, post_windows
+from tests.promotion.conftest import T0, gate_pass, policy_text, post_until, post_windows
 
 
 def routing(api, auth) -> list[tuple[str, float]]:  # noqa: ANN001
@@ -45,14 +45,14 @@ def test_standard_plan_stages_and_promotion(api, auth, db, canary, shadowed, cha
         {"share": 0.25, "days": 7},
     ]
     assert routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
-    post_windows(api, auth, canary["id"], healthy_stream(T0, days=17.5, seed=3))
+    stream = healthy_stream(T0, days=17.5, seed=3)
     expected = {6.9: 0.01, 7.01: 0.05, 10.01: 0.25}
     for day, share in expected.items():
-        clock.set(T0 + timedelta(days=day))
+        post_until(api, auth, clock, canary["id"], stream, T0 + timedelta(days=day))
         report = daemon.tick()
         assert report.aborted == [], report
         assert routing(api, auth) == [("champion", round(1 - share, 10)), ("canary", share)]
-    clock.set(T0 + timedelta(days=17.01))
+    post_until(api, auth, clock, canary["id"], stream, T0 + timedelta(days=17.01))
     assert daemon.tick().advanced
     assert status(api, auth, shadowed["id"]) == "champion" and status(api, auth, champion["id"]) == "retired"
     assert routing(api, auth) == [("champion", 1.0)]
@@ -81,8 +81,9 @@ def test_extended_plan_when_the_offline_decision_says_so(api, auth, register, db
     assert routing(api, auth) == [("champion", 0.9), ("canary", 0.1)]
 
 
-def test_metric_windows_replace_duplicates_and_refuse_bad_ones(api, auth, db, canary) -> None:
+def test_metric_windows_take_identical_duplicates_and_refuse_bad_ones(api, auth, db, canary, clock) -> None:
     windows = healthy_stream(T0, days=0.1, seed=1, baseline=False)
+    clock.set(T0 + timedelta(days=0.1))  # the serving layer posts windows once they have ended
     post_windows(api, auth, canary["id"], windows)
     post_windows(api, auth, canary["id"], list(reversed(windows)))  # out of order and repeated
     counts = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()["windows"]
@@ -110,8 +111,9 @@ def test_metric_windows_replace_duplicates_and_refuse_bad_ones(api, auth, db, ca
 
 
 def abort_with(api, auth, canary, daemon, clock, **stream) -> dict:  # noqa: ANN001
-    post_windows(api, auth, canary["id"], healthy_stream(T0, days=1, seed=5, **stream))
-    clock.set(T0 + timedelta(days=1))
+    post_until(
+        api, auth, clock, canary["id"], healthy_stream(T0, days=1, seed=5, **stream), T0 + timedelta(days=1)
+    )
     report = daemon.tick()
     assert report.aborted == [canary["id"]], report
     return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
@@ -227,8 +229,8 @@ def test_manual_abort_fails_the_promotion(api, auth, canary, shadowed, champion)
 
 def test_low_traffic_and_baseline_only_streams_never_abort(api, auth, canary, daemon, clock) -> None:
     post_windows(api, auth, canary["id"], baseline_windows(T0, seed=2))
-    post_windows(api, auth, canary["id"], healthy_stream(T0, days=2, seed=11, baseline=False))
-    clock.set(T0 + timedelta(days=2))
+    stream = healthy_stream(T0, days=2, seed=11, baseline=False)
+    post_until(api, auth, clock, canary["id"], stream, T0 + timedelta(days=2))
     assert daemon.tick().aborted == []
 
 
