@@ -163,7 +163,12 @@ def append(
     errors = time_errors(windows, bounds, skip=again)
     if errors:
         summary = "; ".join(f"{e['field']}: {e['msg']}" for e in errors[:5])
-        raise ValidationFailed(f"windows refused: {summary}", errors=errors)
+        raise ValidationFailed(
+            f"{len(errors)} window(s) refused: {summary}",
+            field=errors[0]["field"],
+            errors=errors[:50],  # the first 50 name the pattern; a day of bad windows is 288
+            refused=len(errors),
+        )
     now = utcnow()
     new = [
         {"canary_id": canary_id, "grp": g, "start_s": s, **f, "received_at": now}

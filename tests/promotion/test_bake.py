@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gatekeeper.canary.simulate import Regression, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.promotion import bake
-from tests.promotion.conftest import T0, post_windows
+from tests.promotion.conftest import T0, post_until
 
 PROMOTED = T0 + timedelta(days=17)
 
@@ -29,18 +29,19 @@ def status(api, auth, cid: str) -> str:  # noqa: ANN001
 
 def promote(api, auth, canary, daemon, clock) -> dict:  # noqa: ANN001
     """Healthy stages to 100 %: the canary bakes with the previous champion kept warm."""
-    post_windows(api, auth, canary["id"], healthy_stream(T0, days=17, seed=3))
-    clock.set(PROMOTED + timedelta(minutes=5))
+    stream = healthy_stream(T0, days=17, seed=3)
+    post_until(api, auth, clock, canary["id"], stream, PROMOTED + timedelta(minutes=5))
     assert daemon.tick().advanced
     return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
 
 
-def bake_windows(api, auth, canary, **stream) -> None:  # noqa: ANN001
-    """The serving layer keeps posting canary windows for the new champion to the same canary."""
+def bake_windows(api, auth, clock, canary, until, **stream) -> None:  # noqa: ANN001
+    """The serving layer keeps posting canary windows for the new champion to the same canary, each as it
+    closes: the clock moves to ``until`` and what has ended by then is posted."""
     windows = [
         w for w in healthy_stream(PROMOTED, days=1, seed=21, baseline=False, **stream) if w.group == "canary"
     ]
-    post_windows(api, auth, canary["id"], windows)
+    post_until(api, auth, clock, canary["id"], windows, until)
 
 
 def test_healthy_champion_bakes_then_passes(api, auth, canary, shadowed, champion, daemon, clock) -> None:
@@ -49,10 +50,9 @@ def test_healthy_champion_bakes_then_passes(api, auth, canary, shadowed, champio
     assert baking["bake_until"].startswith((PROMOTED + timedelta(hours=24)).date().isoformat())
     assert status(api, auth, shadowed["id"]) == "champion" and status(api, auth, champion["id"]) == "retired"
     assert routing(api, auth) == [("champion", 1.0), ("previous", 0.0)]
-    bake_windows(api, auth, canary)
-    clock.set(PROMOTED + timedelta(hours=12))
+    bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=12))
     assert daemon.tick().baked == []  # judged, nothing to change before the end
-    clock.set(PROMOTED + timedelta(hours=24, minutes=10))
+    bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=24, minutes=10))
     report = daemon.tick()
     assert report.baked == [f"{canary['id']}: bake passed"], report
     done = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
@@ -72,8 +72,7 @@ def test_breach_during_the_bake_rolls_back_pages_and_times_it(
     settings.pagerduty_url = "http://pagerduty.invalid/pd"
     promote(api, auth, canary, daemon, clock)
     regression = Regression("error_rate", timedelta(hours=6), timedelta(hours=1), 4.0)
-    bake_windows(api, auth, canary, regression=regression)
-    clock.set(PROMOTED + timedelta(hours=8))
+    bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=8), regression=regression)
     report = daemon.tick()
     assert len(report.baked) == 1 and "rolled back" in report.baked[0], report
     assert status(api, auth, shadowed["id"]) == "failed_promotion"
@@ -119,7 +118,7 @@ def test_bake_without_windows_never_passes(api, auth, canary, shadowed, champion
 
 def test_windows_are_taken_while_baking_and_refused_after(api, auth, canary, daemon, clock) -> None:
     promote(api, auth, canary, daemon, clock)
-    bake_windows(api, auth, canary)
+    bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=2))
     on_call = {"reason": "business metric soured"}
     rolled = api.post("/v1/targets/intent_classifier/rollback", json=on_call, headers=auth("oncall"))
     assert rolled.status_code == 200, rolled.text
@@ -156,8 +155,8 @@ def test_auto_abort_records_the_rollback_time_against_the_sla(
     api, auth, canary, shadowed, daemon, clock
 ) -> None:
     regression = Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0)
-    post_windows(api, auth, canary["id"], healthy_stream(T0, days=1, seed=5, regression=regression))
-    clock.set(T0 + timedelta(days=1))
+    stream = healthy_stream(T0, days=1, seed=5, regression=regression)
+    post_until(api, auth, clock, canary["id"], stream, T0 + timedelta(days=1))
     assert daemon.tick().aborted == [canary["id"]]
     decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
     timing = decision["details"]["rollback"]

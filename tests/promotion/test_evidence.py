@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import update
 
 from gatekeeper.canary.simulate import Regression, healthy_stream
+from gatekeeper.promotion import bake
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary, MetricWindow
 from tests.conftest import snapshot
@@ -153,9 +154,9 @@ def test_windows_are_refused_unless_running(api, auth, db, register, canary, dae
 def test_windows_after_a_passed_canary_are_409(api, auth, db, canary, clock) -> None:
     clock.set(T0 + timedelta(minutes=10))
     with db.transaction() as session:
-        canaries.promote(
-            session, canaries.get(session, canary["id"], lock=True), actor="test", at=clock.now()
-        )
+        promoted = canaries.get(session, canary["id"], lock=True)
+        canaries.promote(session, promoted, actor="test", at=clock.now())
+        bake.finish(session, promoted, actor="test", now=clock.now())  # and its bake passed: it is over
     refused = post(api, auth, canary["id"], [window("canary", T0)])
     assert refused.status_code == 409 and refused.json()["current_state"] == "passed"
 
