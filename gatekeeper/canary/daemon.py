@@ -32,6 +32,7 @@ from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import canary as canaries
+from gatekeeper.promotion import shadow
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Target
@@ -182,6 +183,7 @@ class CanaryDaemon:
                 report.aborted.append(str(r.canary_id))
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
+        shadow.conclude_due(self.db, now=now, settings=self.settings, actor=self.actor, echo=self.echo)
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
         return report
