@@ -57,26 +57,16 @@ def _plan(
         return paths[0], paths[1], evalsets.load(folder, roles=("replay",)), candidate.target.task
 
 
-def replay(
-    db: Database,
-    settings: Settings,
-    candidate_id: str,
+def _score(
+    rows: list[dict[str, Any]],
+    cand: Any,
+    champ: Any,
     *,
-    clock: Clock,
-    actor: str,
-    limit: int = 500,
-    echo: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Score ``limit`` logged sessions with both models, dated evenly from the shadow's start to now."""
-    cand_path, champ_path, loaded, task = _plan(db, settings, candidate_id, actor, clock.now())
-    rows = loaded.examples("replay")[:limit]
-    if not rows:
-        raise Conflict("the target's evalset has no replay file")
-    cand, champ = predictors.load(task, cand_path), predictors.load(task, champ_path)
-    with db.session() as session:
-        stage = shadow.stage_of(session, registry.get_candidate(session, candidate_id).id)
-    start = stage.started_at if stage else clock.now()
-    step = (clock.now() - start) / max(len(rows), 1)
+    start: datetime,
+    end: datetime,
+    echo: Callable[[str], None],
+) -> list[ShadowRecordIn]:
+    step = (end - start) / max(len(rows), 1)
     records = []
     for i, row in enumerate(rows):
         champ_label, champ_ms, champ_err = _timed(champ, row["text"])
@@ -96,6 +86,29 @@ def replay(
         )
         if (i + 1) % 100 == 0:
             echo(f"[SHADOW] replayed {i + 1}/{len(rows)}")
+    return records
+
+
+def replay(
+    db: Database,
+    settings: Settings,
+    candidate_id: str,
+    *,
+    clock: Clock,
+    actor: str,
+    limit: int = 500,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score ``limit`` logged sessions with both models, dated evenly from the shadow's start to now."""
+    cand_path, champ_path, loaded, task = _plan(db, settings, candidate_id, actor, clock.now())
+    rows = loaded.examples("replay")[:limit]
+    if not rows:
+        raise Conflict("the target's evalset has no replay file")
+    cand, champ = predictors.load(task, cand_path), predictors.load(task, champ_path)
+    with db.session() as session:
+        stage = shadow.stage_of(session, registry.get_candidate(session, candidate_id).id)
+    start = stage.started_at if stage else clock.now()
+    records = _score(rows, cand, champ, start=start, end=clock.now(), echo=echo)
     for begin in range(0, len(records), BATCH):
         with db.transaction() as session:
             shadow.record(

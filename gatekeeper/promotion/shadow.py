@@ -331,19 +331,10 @@ def conclude_if_due(
     return stage.verdict
 
 
-def _end(
-    session: Session,
-    candidate: Candidate,
-    stage: Shadow,
-    summary: dict[str, Any],
-    *,
-    now: datetime,
-    actor: str,
-    settings: Settings,
+def _record_verdict(
+    session: Session, candidate: Candidate, stage: Shadow, summary: dict, *, actor: str
 ) -> None:
-    """Freeze the verdict with its decision and audit; a fail also ends the candidate and tells the team."""
     passed = summary["verdict"] == "pass"
-    stage.ended_at, stage.verdict, stage.summary = now, summary["verdict"], summary
     figures_only = {k: v for k, v in summary.items() if k not in ("per_slice", "reasons")}
     registry.record_decision(
         session,
@@ -355,7 +346,11 @@ def _end(
             {"check": "shadow", "metric": "shadow", "severity": "hard", "passed": passed, "message": m}
             for m in summary["reasons"]
         ],
-        details={**figures_only, "started_at": stage.started_at.isoformat(), "ended_at": now.isoformat()},
+        details={
+            **figures_only,
+            "started_at": stage.started_at.isoformat(),
+            "ended_at": stage.ended_at.isoformat() if stage.ended_at else None,
+        },
     )
     audit.record(
         session,
@@ -366,7 +361,22 @@ def _end(
         before={"verdict": None},
         after={"verdict": summary["verdict"], "reasons": summary["reasons"]},
     )
-    if not passed:
+
+
+def _end(
+    session: Session,
+    candidate: Candidate,
+    stage: Shadow,
+    summary: dict[str, Any],
+    *,
+    now: datetime,
+    actor: str,
+    settings: Settings,
+) -> None:
+    """Freeze the verdict with its decision and audit; a fail also ends the candidate and tells the team."""
+    stage.ended_at, stage.verdict, stage.summary = now, summary["verdict"], summary
+    _record_verdict(session, candidate, stage, summary, actor=actor)
+    if summary["verdict"] != "pass":
         registry.transition(
             session, candidate, Status.FAILED_PROMOTION, actor=actor, details={"shadow": summary["reasons"]}
         )
