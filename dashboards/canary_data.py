@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboards import data
 from dashboards.data import Reader
 from gatekeeper.canary.rules import AbortRules
 
@@ -50,6 +51,38 @@ def windows(api: Reader, canary_id: str) -> list[dict[str, Any]]:
 
 def daemon(api: Reader) -> dict[str, Any]:
     return api.get("/v1/daemon")
+
+
+def shadows(api: Reader, target: str) -> list[dict[str, Any]]:
+    """The target's candidates in shadow, each with its shadow summary (the verdict is pending until the
+    server takes it: a passed shadow stays here, frozen, until its canary starts)."""
+    return [
+        api.get(f"/v1/candidates/{c['id']}/shadow") | {"version": c["version"]}
+        for c in data.candidates(api, target=target, status="shadow")
+    ]
+
+
+SHADOW_COLUMNS = ("version", "started_at", "hours", "n", "agreement", "candidate_p99_ms", "verdict", "why")
+
+
+def shadow_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per shadow: server hours since it started, records, agreement, and the verdict's reasons."""
+    return pd.DataFrame(
+        [
+            {
+                "version": r["version"],
+                "started_at": _ts(r.get("started_at")),
+                "hours": r.get("hours"),
+                "n": r.get("n"),
+                "agreement": r.get("agreement"),
+                "candidate_p99_ms": r.get("candidate_p99_ms"),
+                "verdict": r.get("verdict"),
+                "why": "; ".join(r.get("reasons") or []),
+            }
+            for r in rows
+        ],
+        columns=list(SHADOW_COLUMNS),
+    )
 
 
 def target(api: Reader, name: str) -> dict[str, Any]:

@@ -277,14 +277,15 @@ class Demo:
     def shadow(self, name: str) -> str:
         from gatekeeper.promotion.replay import replay
 
+        self.client("ci").post(f"/v1/candidates/{self.ids[name]}/shadow", {})
+        self.clock.advance(timedelta(hours=25))  # the shadow's min_hours pass on the simulated clock
         summary = replay(
             self.db,
             self.settings,
             self.ids[name],
             clock=self.clock,
-            actor="demo-ci",
+            actor="demo-serving",
             limit=300,
-            hours=25,
             echo=lambda line: None,
         )
         return (

@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "prediction_sets",
     "online_metrics",
     "shadow_records",
+    "shadows",
     "canaries",
     "metric_windows",
     "daemon_leases",

@@ -52,6 +52,19 @@ if linked and st.session_state.get("ca_link") != linked:
         st.session_state.update(ca_target=found["target"], ca_pick=str(found["id"]))
 cols = st.columns([1, 2])
 target = cols[0].selectbox("Target", list(by_name), key="ca_target")
+in_shadow = common.load(cd.shadows, api, target, action="shadows") or []
+if in_shadow:
+    st.markdown("#### In shadow")
+    st.caption(
+        "Shadow time is server time since the shadow started. The verdict is taken once, after min_hours "
+        "with enough records (a fail ends the candidate); without enough records by max_hours it fails."
+    )
+    st.dataframe(
+        cd.shadow_frame(in_shadow),
+        hide_index=True,
+        key="ca_shadows",
+        column_config={"started_at": WHEN, "agreement": NUM},
+    )
 items = common.require(common.load(cd.canaries, api, target, action="canaries"))
 if not items:
     st.info(

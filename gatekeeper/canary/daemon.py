@@ -31,7 +31,7 @@ from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.policy.schema import Policy
-from gatekeeper.promotion import bake
+from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
@@ -186,6 +186,7 @@ class CanaryDaemon:
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
         report.baked = bake.tick(self.db, self.settings, now=now, actor=self.actor, echo=self.echo)
+        shadow.conclude_due(self.db, now=now, settings=self.settings, actor=self.actor, echo=self.echo)
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
         return report

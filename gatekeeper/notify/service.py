@@ -74,6 +74,32 @@ def page(
     return messages
 
 
+def inform(
+    session: Session,
+    settings: Settings,
+    *,
+    title: str,
+    lines: list[str],
+    source: str,
+    now: datetime,
+    sev: str = "INFO",
+) -> list[OutboxMessage]:
+    """Queue a Slack message only: news for the team (a stage ended), not an incident to page on."""
+    if not settings.slack_webhook_url:
+        log.warning("no Slack webhook configured: %s (%s) is recorded but nobody is told", title, source)
+        return []
+    message = OutboxMessage(
+        channel="slack",
+        url=settings.slack_webhook_url,
+        source=source,
+        next_attempt_at=now,
+        created_at=now,
+        payload=slack_message(title=title, sev=sev, lines=lines),
+    )
+    session.add(message)
+    return [message]
+
+
 def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 10)), MAX_BACKOFF)
 

@@ -438,6 +438,28 @@ def extended_canary(correlation: Mapping[str, Any] | None, policy: Policy) -> tu
     return False, f"offline-online correlation {pearson:.2f} over {pairs} promotions"
 
 
+def replay_extension(checks: list[Reason], policy: Policy) -> str | None:
+    """A significant replay flag (quality or cost) says offline evidence disagrees with what is served:
+    the canary that follows watches longer, unless the policy turns this off."""
+    if not policy.replay.extends_canary:
+        return None
+    flags = [c for c in checks if c.check == "replay" and not c.passed and c.significant]
+    if not flags:
+        return None
+    return "significant replay flag(s): " + "; ".join(f"{c.metric} {c.message}" for c in flags)
+
+
+def canary_plan(
+    correlation: Mapping[str, Any] | None, checks: list[Reason], policy: Policy
+) -> tuple[bool, str]:
+    """Extended when the correlation says so or a replay flag does; every reason that applies is given."""
+    extended, why = extended_canary(correlation, policy)
+    replay_why = replay_extension(checks, policy)
+    if replay_why is None:
+        return extended, why
+    return True, f"{why}; {replay_why}" if extended else replay_why
+
+
 def decide(results: Mapping[str, Any], policy: Policy) -> GateDecision:
     """Apply the policy to the five modes' measurements."""
     checks = golden_checks(results["golden"], policy)
@@ -447,7 +469,7 @@ def decide(results: Mapping[str, Any], policy: Policy) -> GateDecision:
         checks += adversarial_checks(results["adversarial"], policy)
     if results.get("replay"):
         checks += replay_checks(results["replay"], policy)
-    extended, why = extended_canary(results.get("correlation"), policy)
+    extended, why = canary_plan(results.get("correlation"), checks, policy)
     hard = [c for c in checks if c.severity == "hard" and not c.passed]
     soft = [c for c in checks if c.severity == "soft" and not c.passed]
     first = bool(results.get("first_model"))

@@ -45,6 +45,8 @@ class AdversarialPolicy(_Strict):
 class ReplayPolicy(_Strict):
     max_cost_increase: Annotated[float, Field(ge=0.0)] = 0.05
     max_quality_drop: Fraction = 0.01
+    # A failed replay check (quality or cost) puts the next canary on the extended plan.
+    extends_canary: bool = True
 
 
 class ExtendedCanary(_Strict):
@@ -61,10 +63,15 @@ class CorrelationPolicy(_Strict):
 
 
 class ShadowPolicy(_Strict):
+    """Hours are server time since the shadow started, never the records' own timestamps."""
+
     min_hours: Annotated[float, Field(ge=0.0)] = 24
     max_hours: Positive = 72
+    min_records: Annotated[int, Field(ge=1)] = 100
     min_agreement: Fraction = 0.9
     max_p99_ratio: Positive = 1.3
+    slice_min_agreement: Fraction = 0.8
+    slice_min_support: Annotated[int, Field(ge=1)] = 50
 
     @model_validator(mode="after")
     def _ordered(self) -> ShadowPolicy:

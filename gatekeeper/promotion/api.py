@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
@@ -11,6 +12,7 @@ from gatekeeper.api.deps import (
     CI,
     ActorDep,
     ClockDep,
+    DatabaseDep,
     Oncall,
     Reader,
     Serving,
@@ -66,28 +68,59 @@ def _share(c: Canary) -> float:
 
 
 @router.post("/candidates/{candidate_id}/shadow")
-def start_shadow(candidate_id: str, session: SessionDep, actor: CI) -> CandidateRead:
-    """Put a gate-passed candidate in shadow: the serving layer mirrors traffic to it (weight 0)."""
-    return candidate_read(shadow.start(session, candidate_id=candidate_id, actor=actor.name))
+def start_shadow(candidate_id: str, session: SessionDep, clock: ClockDep, actor: CI) -> CandidateRead:
+    """Put a gate-passed candidate in shadow: the serving layer mirrors traffic to it (weight 0). Shadow
+    time runs from now, on the server clock."""
+    return candidate_read(shadow.start(session, candidate_id=candidate_id, actor=actor.name, now=clock.now()))
+
+
+def _conclude(db: DatabaseDep, candidate_id: str, now: datetime, settings: SettingsDep) -> None:
+    """Take a verdict already due in a transaction of its own, so a refusal that follows cannot undo it."""
+    with db.transaction() as session:
+        shadow.conclude_if_due(
+            session, candidate_id=candidate_id, now=now, settings=settings, actor=shadow.SYSTEM
+        )
 
 
 @router.post("/candidates/{candidate_id}/shadow/records")
 def post_shadow_records(
-    candidate_id: str, body: ShadowBatch, session: SessionDep, actor: Serving
+    candidate_id: str,
+    body: ShadowBatch,
+    db: DatabaseDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: Serving,
 ) -> dict[str, Any]:
-    accepted = shadow.record(session, candidate_id=candidate_id, records=body.records, actor=actor.name)
-    return {"accepted": accepted}
+    """Append records dated inside the shadow; an identical repeat is taken once, a rewrite refused (409),
+    and once the shadow has ended every record is refused (409 naming the verdict)."""
+    now = clock.now()
+    _conclude(db, candidate_id, now, settings)
+    with db.transaction() as session:
+        return shadow.record(
+            session,
+            candidate_id=candidate_id,
+            records=body.records,
+            actor=actor.name,
+            now=now,
+            settings=settings,
+        )
 
 
 @router.get("/candidates/{candidate_id}/shadow")
-def shadow_summary(candidate_id: str, session: SessionDep, _: Reader) -> dict[str, Any]:
-    return shadow.summary_of(session, registry.get_candidate(session, candidate_id))
+def shadow_summary(candidate_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> dict[str, Any]:
+    return shadow.summary_of(session, registry.get_candidate(session, candidate_id), now=clock.now())
 
 
 @router.post("/candidates/{candidate_id}/canary", status_code=status.HTTP_201_CREATED)
-def start_canary(candidate_id: str, session: SessionDep, clock: ClockDep, actor: CI) -> CanaryRead:
+def start_canary(
+    candidate_id: str, db: DatabaseDep, session: SessionDep, clock: ClockDep, settings: SettingsDep, actor: CI
+) -> CanaryRead:
+    """Start the canary of a candidate whose shadow passed (a verdict due now is taken first)."""
+    now = clock.now()
+    _conclude(db, candidate_id, now, settings)
     return canary_read(
-        session, canaries.start(session, candidate_id=candidate_id, actor=actor.name, now=clock.now())
+        session,
+        canaries.start(session, candidate_id=candidate_id, actor=actor.name, now=now, settings=settings),
     )
 
 

@@ -59,15 +59,18 @@ def _offline_decision(session: Session, candidate: Candidate) -> Decision | None
     )
 
 
-def start(session: Session, *, candidate_id: str, actor: str, now: datetime) -> Canary:
+def start(session: Session, *, candidate_id: str, actor: str, now: datetime, settings: Settings) -> Canary:
     """shadow (passed) -> canary at the first stage; extended when the offline decision says so."""
+    shadow.conclude_if_due(
+        session, candidate_id=candidate_id, now=now, settings=settings, actor=shadow.SYSTEM
+    )
     candidate = registry.get_candidate(session, candidate_id, lock=True)
     if candidate.status != Status.SHADOW.value:
         raise Conflict(
             f"candidate is {candidate.status}; a canary needs a passed gate and a passed shadow",
             current_status=candidate.status,
         )
-    summary = shadow.summary_of(session, candidate)
+    summary = shadow.summary_of(session, candidate, now=now)
     if summary["verdict"] != "pass":
         raise Conflict(
             f"shadow has not passed ({summary['verdict']}): {'; '.join(summary['reasons'])}",
@@ -95,14 +98,6 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime) -> 
     )
     session.add(canary)
     session.flush()
-    registry.record_decision(
-        session,
-        candidate=candidate,
-        stage="shadow",
-        verdict="pass",
-        actor=actor,
-        details={k: v for k, v in summary.items() if k != "per_slice"},
-    )
     registry.transition(session, candidate, Status.CANARY, actor=actor, details={"canary_id": str(canary.id)})
     audit.record(
         session,

@@ -16,11 +16,9 @@ shadow_app = typer.Typer(help="Shadow mode.", no_args_is_help=True)
 def shadow_replay(
     candidate_id: Annotated[str, typer.Argument(help="A gate_passed (or shadow) candidate.")],
     limit: Annotated[int, typer.Option(help="Logged sessions to replay.")] = 500,
-    hours: Annotated[
-        float, typer.Option(help="Spread the records over this many hours (>= min_hours).")
-    ] = 25.0,
 ) -> None:
-    """Replay the counterfactual set through champion and candidate here, recording real shadow records."""
+    """Replay the counterfactual set through champion and candidate here, recording real shadow records
+    dated from the shadow's start to now; the verdict comes once min_hours of server time have passed."""
     from gatekeeper.clock import SystemClock
     from gatekeeper.db import Database
     from gatekeeper.promotion.replay import replay
@@ -33,7 +31,6 @@ def shadow_replay(
         clock=SystemClock(),
         actor=local_actor(),
         limit=limit,
-        hours=hours,
         echo=lambda line: typer.echo(line, err=True),
     )
     typer.echo(f"shadow {summary['verdict']}: {'; '.join(summary['reasons'])}")

@@ -48,6 +48,20 @@ class ShadowRecord(Base):
     candidate_error: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class Shadow(Base):
+    """A candidate's one shadow stage, timed by the server clock: it starts when the candidate enters
+    shadow and ends once, with a frozen verdict (pass, or fail with the candidate failed_promotion)."""
+
+    __tablename__ = "shadows"
+
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
 class Canary(Base):
     """A staged rollout of one candidate against the champion it may replace."""
 

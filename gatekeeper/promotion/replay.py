@@ -1,11 +1,13 @@
 """Replay the counterfactual set through champion and candidate here, producing real shadow records
-(real single-example inference and its latency), for the demo, tests and teams without a serving tap."""
+(real single-example inference and its latency), for the demo, tests and teams without a serving tap.
+The records are dated inside the shadow (from its start to now, server time): replaying cannot make a
+shadow older than it is, so on a real clock the verdict comes once min_hours have passed."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from gatekeeper.clock import Clock
@@ -20,7 +22,7 @@ from gatekeeper.registry import service as registry
 from gatekeeper.registry.artifacts import resolve_under_root
 from gatekeeper.registry.states import Status
 
-BATCH = 500
+BATCH = 10_000  # one batch (the API's largest): a verdict taken half-way would refuse the rest
 
 
 def _timed(predictor: Any, text: str) -> tuple[str | None, float, bool]:
@@ -33,11 +35,13 @@ def _timed(predictor: Any, text: str) -> tuple[str | None, float, bool]:
         return None, (time.perf_counter() - started) * 1000.0, True
 
 
-def _plan(db: Database, settings: Settings, candidate_id: str, actor: str) -> tuple[Any, Any, Any, str]:
+def _plan(
+    db: Database, settings: Settings, candidate_id: str, actor: str, now: datetime
+) -> tuple[Any, Any, Any, str]:
     with db.transaction() as session:
         candidate = registry.get_candidate(session, candidate_id, lock=True)
         if candidate.status == Status.GATE_PASSED.value:
-            shadow.start(session, candidate_id=candidate_id, actor=actor)
+            shadow.start(session, candidate_id=candidate_id, actor=actor, now=now)
         elif candidate.status != Status.SHADOW.value:
             raise Conflict(
                 f"candidate is {candidate.status}; replay needs a gate_passed or shadow candidate",
@@ -53,24 +57,16 @@ def _plan(db: Database, settings: Settings, candidate_id: str, actor: str) -> tu
         return paths[0], paths[1], evalsets.load(folder, roles=("replay",)), candidate.target.task
 
 
-def replay(
-    db: Database,
-    settings: Settings,
-    candidate_id: str,
+def _score(
+    rows: list[dict[str, Any]],
+    cand: Any,
+    champ: Any,
     *,
-    clock: Clock,
-    actor: str,
-    limit: int = 500,
-    hours: float = 25.0,
-    echo: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Score ``limit`` logged sessions with both models, spread their timestamps over ``hours``."""
-    cand_path, champ_path, loaded, task = _plan(db, settings, candidate_id, actor)
-    rows = loaded.examples("replay")[:limit]
-    if not rows:
-        raise Conflict("the target's evalset has no replay file")
-    cand, champ = predictors.load(task, cand_path), predictors.load(task, champ_path)
-    start, step = clock.now() - timedelta(hours=hours), timedelta(hours=hours) / max(len(rows), 1)
+    start: datetime,
+    end: datetime,
+    echo: Callable[[str], None],
+) -> list[ShadowRecordIn]:
+    step = (end - start) / max(len(rows), 1)
     records = []
     for i, row in enumerate(rows):
         champ_label, champ_ms, champ_err = _timed(champ, row["text"])
@@ -90,10 +86,38 @@ def replay(
         )
         if (i + 1) % 100 == 0:
             echo(f"[SHADOW] replayed {i + 1}/{len(rows)}")
+    return records
+
+
+def replay(
+    db: Database,
+    settings: Settings,
+    candidate_id: str,
+    *,
+    clock: Clock,
+    actor: str,
+    limit: int = 500,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score ``limit`` logged sessions with both models, dated evenly from the shadow's start to now."""
+    cand_path, champ_path, loaded, task = _plan(db, settings, candidate_id, actor, clock.now())
+    rows = loaded.examples("replay")[:limit]
+    if not rows:
+        raise Conflict("the target's evalset has no replay file")
+    cand, champ = predictors.load(task, cand_path), predictors.load(task, champ_path)
+    with db.session() as session:
+        stage = shadow.stage_of(session, registry.get_candidate(session, candidate_id).id)
+    start = stage.started_at if stage else clock.now()
+    records = _score(rows, cand, champ, start=start, end=clock.now(), echo=echo)
     for begin in range(0, len(records), BATCH):
         with db.transaction() as session:
             shadow.record(
-                session, candidate_id=candidate_id, records=records[begin : begin + BATCH], actor=actor
+                session,
+                candidate_id=candidate_id,
+                records=records[begin : begin + BATCH],
+                actor=actor,
+                now=clock.now(),
+                settings=settings,
             )
     with db.session() as session:
-        return shadow.summary_of(session, registry.get_candidate(session, candidate_id))
+        return shadow.summary_of(session, registry.get_candidate(session, candidate_id), now=clock.now())

@@ -88,7 +88,9 @@ def _one_canary(
     body = {"target": target, "artifact_uri": uri, "artifact_sha256": sha, "tags": tags}
     cid = ci.post("/v1/candidates", body)["id"]
     gate_pass(db, cid)
+    clock.set(start - timedelta(hours=25))  # the shadow runs its 25 h of server time before the canary
     ci.post(f"/v1/candidates/{cid}/shadow")
+    clock.set(start)
     serving.post(
         f"/v1/candidates/{cid}/shadow/records", {"records": shadow_records(300, hours=25, start=start)}
     )

@@ -332,3 +332,24 @@ def test_generation_rows_and_safety_reasons_come_from_the_gate() -> None:
     expected = check_safety(row, invented)
     assert expected and failures.loc[0, "reasons"] == "; ".join(expected)
     assert failures.loc[1, "reasons"] == "not found in the golden examples"
+
+
+def test_shadow_frame_shows_server_hours_and_the_reasons() -> None:
+    rows = [
+        {
+            "version": 3,
+            "started_at": "2026-11-02T00:00:00+00:00",
+            "hours": 12.5,
+            "n": 80,
+            "agreement": 0.95,
+            "candidate_p99_ms": 9.0,
+            "verdict": "pending",
+            "reasons": ["12.5 h of shadow (judged from 24 h)", "80 record(s)"],
+        }
+    ]
+    frame = cd.shadow_frame(rows)
+    assert list(frame.columns) == list(cd.SHADOW_COLUMNS)
+    row = frame.iloc[0]
+    assert row["started_at"] == pd.Timestamp("2026-11-02", tz="UTC") and row["hours"] == 12.5
+    assert row["why"] == "12.5 h of shadow (judged from 24 h); 80 record(s)"
+    assert cd.shadow_frame([]).empty

@@ -285,6 +285,52 @@ def test_replay_flags_cost_and_quality_softly() -> None:
 
 
 @pytest.mark.parametrize(
+    ("quality_p", "cost_p", "extended", "why"),
+    [
+        (0.01, 0.5, True, "significant replay flag(s): routing_accuracy on 3000 labelled sessions"),
+        (0.5, 0.01, True, "significant replay flag(s): cost_per_session cost per session 0.01100"),
+        (0.5, 0.5, False, "0.71 over 6"),  # flagged, but within the noise: a normal canary
+    ],
+)
+def test_a_significant_replay_flag_extends_the_next_canary(
+    quality_p: float, cost_p: float, extended: bool, why: str
+) -> None:
+    results = healthy()
+    results["replay"]["quality"] = cmp(0.87, 0.89, p=quality_p)
+    results["replay"]["cost"] = cmp(0.0110, 0.0100, p=cost_p)
+    results["replay"]["cost_change_relative"] = 0.10
+    decision = decide(results, POLICY)
+    assert decision.verdict == "pass" and len(decision.soft_flags) == 2
+    assert decision.extended_canary is extended and why in decision.extended_reason
+    assert ("next canary extended" in decision.summary) is extended
+
+
+def test_a_replay_flag_within_tolerance_does_not_extend() -> None:
+    results = healthy()
+    results["replay"]["quality"] = cmp(0.885, 0.89, p=0.001)  # significant, but a drop under 0.01
+    decision = decide(results, POLICY)
+    assert not decision.soft_flags and decision.extended_canary is False
+
+
+def test_replay_reason_joins_a_weak_correlation() -> None:
+    results = healthy()
+    results["correlation"] = {"n": 6, "pearson": 0.4}
+    results["replay"]["quality"] = cmp(0.87, 0.89, p=0.01)
+    reason = decide(results, POLICY).extended_reason
+    assert reason.startswith(
+        "offline-online correlation 0.4000 < 0.6; significant replay flag(s): routing_accuracy"
+    )
+
+
+def test_the_policy_can_keep_replay_flags_off_the_canary_plan() -> None:
+    policy = POLICY.model_copy(update={"replay": POLICY.replay.model_copy(update={"extends_canary": False})})
+    results = healthy()
+    results["replay"]["quality"] = cmp(0.87, 0.89, p=0.01)
+    decision = decide(results, policy)
+    assert decision.soft_flags and decision.extended_canary is False and "0.71" in decision.extended_reason
+
+
+@pytest.mark.parametrize(
     ("correlation", "extended", "why"),
     [
         ({"n": 6, "pearson": 0.71}, False, "0.71 over 6"),

@@ -58,10 +58,12 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
     start = now - timedelta(days=1)
     with db.transaction() as session:
         registry.promote_first(session, candidate_id=ids[0], reason="first", actor="admin")
-        shadow.start(session, candidate_id=ids[1], actor="ci")
+        shadow.start(session, candidate_id=ids[1], actor="ci", now=start - timedelta(hours=25))
         records = [ShadowRecordIn(**r) for r in shadow_records(200, hours=25, start=start)]
-        shadow.record(session, candidate_id=ids[1], records=records, actor="ci")
-        canary = canaries.start(session, candidate_id=ids[1], actor="ci", now=start)
+        shadow.record(
+            session, candidate_id=ids[1], records=records, actor="serving", now=start, settings=settings
+        )
+        canary = canaries.start(session, candidate_id=ids[1], actor="ci", now=start, settings=settings)
         # at the simulated traffic peak, whatever the wall clock says: a breach on thin night traffic
         # may fairly fail the evidence test, and that must not make this test depend on the hour
         peak_in = (Profile().peak_hour - (start.timestamp() % 86400) / 3600) % 24

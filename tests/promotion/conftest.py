@@ -76,18 +76,29 @@ def champion(api, auth, register, db) -> dict[str, Any]:  # noqa: ANN001
     return promoted.json()
 
 
-@pytest.fixture
-def shadowed(api, auth, register, db, champion) -> dict[str, Any]:  # noqa: ANN001
-    """A candidate whose shadow has passed (25 h of agreeing, fast records)."""
-    candidate = register()
-    gate_pass(db, candidate["id"])
-    assert api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci")).status_code == 200
+def run_shadow(api, auth, clock, candidate_id: str, *, n: int = 300, hours: float = 25, **kw) -> dict:  # noqa: ANN001
+    """Start the shadow ``hours`` before the clock's now, then post ``n`` records dated inside it: the
+    verdict is taken at now, on server time. The clock ends where it was."""
+    now = clock.now()
+    clock.set(now - timedelta(hours=hours))
+    started = api.post(f"/v1/candidates/{candidate_id}/shadow", headers=auth("ci"))
+    clock.set(now)
+    assert started.status_code == 200, started.text
     response = api.post(
-        f"/v1/candidates/{candidate['id']}/shadow/records",
+        f"/v1/candidates/{candidate_id}/shadow/records",
         headers=auth("serving"),
-        json={"records": shadow_records(300, hours=25)},
+        json={"records": shadow_records(n, hours=hours, start=now, **kw)},
     )
     assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def shadowed(api, auth, register, db, champion, clock) -> dict[str, Any]:  # noqa: ANN001
+    """A candidate whose shadow has passed at T0 (25 h of server time, 300 agreeing, fast records)."""
+    candidate = register()
+    gate_pass(db, candidate["id"])
+    assert run_shadow(api, auth, clock, candidate["id"])["verdict"] == "pass"
     return candidate
 
 

@@ -65,17 +65,12 @@ def test_standard_plan_stages_and_promotion(api, auth, db, canary, shadowed, cha
     assert verdicts == [("offline", "pass"), ("shadow", "pass"), ("full", "promote")]
 
 
-def test_extended_plan_when_the_offline_decision_says_so(api, auth, register, db, champion) -> None:
-    from tests.promotion.conftest import shadow_records
+def test_extended_plan_when_the_offline_decision_says_so(api, auth, register, db, champion, clock) -> None:
+    from tests.promotion.conftest import run_shadow
 
     candidate = register()
     gate_pass(db, candidate["id"], extended=True)
-    api.post(f"/v1/candidates/{candidate['id']}/shadow", headers=auth("ci"))
-    api.post(
-        f"/v1/candidates/{candidate['id']}/shadow/records",
-        json={"records": shadow_records(200, hours=25)},
-        headers=auth("serving"),
-    )
+    run_shadow(api, auth, clock, candidate["id"], n=200)
     started = api.post(f"/v1/candidates/{candidate['id']}/canary", headers=auth("ci")).json()
     assert started["extended"] is True and started["plan"] == [{"share": 0.1, "days": 14}]
     assert routing(api, auth) == [("champion", 0.9), ("canary", 0.1)]

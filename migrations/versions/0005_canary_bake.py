@@ -1,6 +1,6 @@
 """Canary bake after full promotion: when the candidate reached 100 % and until when it is judged.
 
-Revision ID: 0005d
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005d"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

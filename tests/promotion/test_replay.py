@@ -1,0 +1,58 @@
+"""The local shadow replay (demo and ``gatekeeper shadow replay``): records dated inside the shadow, so a
+replay can never make a shadow older than the server clock says it is."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gatekeeper.evaluation import predictors
+from gatekeeper.promotion import replay as replays
+from tests.promotion.conftest import T0, gate_pass
+
+
+class Fixed:
+    """A predictor that always answers the first label, quickly."""
+
+    labels = ["faq", "chitchat"]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return np.array([[0.9, 0.1]] * len(texts))
+
+
+@pytest.fixture
+def fixed_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predictors, "load", lambda task, path: Fixed())
+
+
+def _replay(db, settings, clock, cid: str) -> dict[str, Any]:  # noqa: ANN001
+    return replays.replay(db, settings, cid, clock=clock, actor="serving", limit=150, echo=lambda _: None)
+
+
+def test_a_replay_right_after_the_start_waits_for_server_time(
+    api, auth, register, db, settings, champion, clock, daemon, fixed_models
+) -> None:
+    cid = register()["id"]
+    gate_pass(db, cid)
+    summary = _replay(db, settings, clock, cid)  # starts the shadow now
+    assert summary["status"] == "shadow" and summary["n"] == 150 and summary["verdict"] == "pending"
+    assert summary["hours"] == 0
+    clock.set(T0 + timedelta(hours=24))
+    daemon.tick()
+    after = api.get(f"/v1/candidates/{cid}/shadow", headers=auth("reviewer")).json()
+    assert after["verdict"] == "pass" and after["hours"] == 24 and after["agreement"] == 1.0
+
+
+def test_the_demo_shadow_runs_its_hours_then_replays(
+    api, auth, register, db, settings, champion, clock, fixed_models
+) -> None:
+    cid = register()["id"]
+    gate_pass(db, cid)
+    assert api.post(f"/v1/candidates/{cid}/shadow", headers=auth("ci")).status_code == 200
+    clock.advance(timedelta(hours=25))
+    summary = _replay(db, settings, clock, cid)
+    assert summary["verdict"] == "pass" and summary["hours"] == 25 and summary["n"] == 150
+    assert api.post(f"/v1/candidates/{cid}/canary", headers=auth("ci")).status_code == 201
