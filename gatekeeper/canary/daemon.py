@@ -104,6 +104,7 @@ class TickReport:
     canaries: int = 0
     aborted: list[str] = field(default_factory=list)
     advanced: list[str] = field(default_factory=list)
+    starved: list[str] = field(default_factory=list)  # held at their share: time up, evidence short
     seconds: float = 0.0
     load_seconds: float = 0.0
     rows_read: int = 0
@@ -114,6 +115,9 @@ class _Running:
     canary_id: uuid.UUID
     armed_since: datetime
     stage_ends_at: datetime
+    deadline: datetime
+    evidence_since: datetime
+    stage: dict[str, Any]
     policy: Policy
     rules: abort_rules.AbortRules
 
@@ -139,10 +143,7 @@ class CanaryDaemon:
         key = (target.id, target.policy_version)
         if key not in self._policies:
             policy = registry.policy_of(session, target)
-            rules = abort_rules.AbortRules.from_policy(
-                policy.abort_rules.model_dump(), policy.canary.safety_metrics
-            )
-            self._policies[key] = (policy, rules)
+            self._policies[key] = (policy, canaries.rules_of(policy))
         return self._policies[key]
 
     def _running(self) -> list[_Running]:
@@ -152,10 +153,15 @@ class CanaryDaemon:
                 .join(Target, Target.id == Canary.target_id)
                 .where(Canary.state == "running")
             ).all()
-            return [
-                _Running(c.id, c.armed_since, canaries.stage_ends_at(c), *self._policy(session, t))
-                for c, t in rows
-            ]
+            out = []
+            for c, t in rows:
+                policy, rules = self._policy(session, t)
+                ends, since = canaries.stage_ends_at(c), canaries.evidence_since(c)
+                deadline = canaries.deadline_of(c, policy)
+                out.append(
+                    _Running(c.id, c.armed_since, ends, deadline, since, c.plan[c.stage], policy, rules)
+                )
+            return out
 
     def tick(self) -> TickReport:
         """One pass over every running canary (call only while leader)."""
@@ -168,18 +174,25 @@ class CanaryDaemon:
             report.rows_read = self._cache.refresh(
                 session, [r.canary_id for r in running], now_s=int(now.timestamp())
             )
+            for r in running:
+                if now >= r.stage_ends_at:  # only these need their stage's evidence, read past the lookback
+                    self._cache.ledger(session, r.canary_id, int(r.evidence_since.timestamp()))
         report.load_seconds = time.perf_counter() - began
         for r in running:
             trigger = self.first_trigger(
                 self._cache.arrays(r.canary_id), r.rules, armed_since=r.armed_since, now=now
             )
-            if trigger is None and now < r.stage_ends_at:
+            if trigger is None and self._waits(r, now):
+                if now >= r.stage_ends_at:
+                    report.starved.append(str(r.canary_id))
                 continue  # nothing to change: no transaction, no lock
-            outcome = self._act(r.canary_id, trigger, now)
+            outcome = self._act(r, trigger, now)
             if self.pace_seconds:
                 time.sleep(self.pace_seconds)
-            if outcome == "aborted":
+            if outcome and outcome.startswith("aborted"):
                 report.aborted.append(str(r.canary_id))
+            elif outcome and outcome.startswith("held"):
+                report.starved.append(str(r.canary_id))
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
         self._heartbeat(now)
@@ -201,22 +214,47 @@ class CanaryDaemon:
         found = abort_rules.evaluate(judged, rules)
         return found[0] if found else None
 
-    def _act(self, canary_id: uuid.UUID, trigger: abort_rules.Trigger | None, now: datetime) -> str | None:
+    def _evidence_of(self, r: _Running, now: datetime) -> canaries.EvidenceOf:
+        """The current stage's evidence from the cached ledger (pure: no query inside the transaction)."""
+
+        def of(canary: Canary) -> abort_rules.Evidence:
+            arrays = self._cache.ledger_arrays(r.canary_id)
+            return canaries.stage_evidence(canary, arrays, r.policy, now=now)
+
+        return of
+
+    def _waits(self, r: _Running, now: datetime) -> bool:
+        """Nothing to do: the stage's time is not up, or it is held (evidence short, deadline ahead)."""
+        if now < r.stage_ends_at:
+            return True
+        if now >= r.deadline:
+            return False
+        arrays = self._cache.ledger_arrays(r.canary_id)
+        found = canaries.evidence_for(arrays, r.policy, stage=r.stage, since=r.evidence_since, now=now)
+        return not found.enough
+
+    def _act(self, r: _Running, trigger: abort_rules.Trigger | None, now: datetime) -> str | None:
         with self.db.transaction() as session:
-            canary = canaries.get(session, canary_id, lock=True)
+            canary = canaries.get(session, r.canary_id, lock=True)
             if canary.state != "running":  # on-call acted since we read it
                 return None
             if trigger is not None:
                 canaries.abort(
                     session, canary, trigger=trigger, actor=self.actor, now=now, settings=self.settings
                 )
-                self.echo(f"[CANARY] {canary_id} aborted: {trigger.rule}")
+                self.echo(f"[CANARY] {r.canary_id} aborted: {trigger.rule}")
                 return "aborted"
             moved = canaries.advance_if_due(
-                session, canary, now=now, actor=self.actor, settings=self.settings
+                session,
+                canary,
+                now=now,
+                actor=self.actor,
+                evidence_of=self._evidence_of(r, now),
+                policy=r.policy,
+                settings=self.settings,
             )
             if moved:
-                self.echo(f"[CANARY] {canary_id} {moved}")
+                self.echo(f"[CANARY] {r.canary_id} {moved}")
             return moved
 
     def _heartbeat(self, now: datetime) -> None:
