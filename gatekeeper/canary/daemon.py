@@ -30,7 +30,7 @@ from gatekeeper.canary.models import DaemonLease
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
-from gatekeeper.policy.schema import Policy
+from gatekeeper.policy.schema import CanaryPolicy, Policy
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import service as registry
@@ -269,8 +269,16 @@ class CanaryDaemon:
             else:
                 lease.heartbeat_at, lease.ticks = now, lease.ticks + 1
 
-    def run(self, *, tick_seconds: float, once: bool = False, stop: threading.Event | None = None) -> None:
-        """Tick while leader; otherwise wait as a standby and try again every tick."""
+    def tick_seconds(self) -> float:
+        """The policies' ``canary.tick_minutes`` (the shortest among running canaries' targets)."""
+        minutes = [policy.canary.tick_minutes for policy, _ in self._policies.values()]
+        return 60.0 * min(minutes or [CanaryPolicy().tick_minutes])
+
+    def run(
+        self, *, tick_seconds: float | None = None, once: bool = False, stop: threading.Event | None = None
+    ) -> None:
+        """Tick while leader; otherwise wait as a standby and try again every tick (``tick_seconds``
+        overrides the policies' ``canary.tick_minutes``)."""
         from gatekeeper.notify.service import Sender
 
         stop = stop or threading.Event()
@@ -292,7 +300,7 @@ class CanaryDaemon:
                     )
                 if once:
                     break
-                stop.wait(tick_seconds)
+                stop.wait(tick_seconds if tick_seconds is not None else self.tick_seconds())
         finally:
             sender.close()
             leader.release()

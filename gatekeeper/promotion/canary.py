@@ -450,8 +450,12 @@ def _resume(
 ) -> Canary:
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
     paused = now - (canary.aborted_at or now)
+    starved = (canary.trigger or {}).get("rule") == INSUFFICIENT
     canary.state, canary.armed_since = "running", now
-    canary.stage_started_at += paused  # the stage keeps its full observation time
+    if starved:  # its time passed with no evidence: the stage starts over, or the next tick aborts again
+        canary.stage_started_at = now
+    else:
+        canary.stage_started_at += paused  # the stage keeps its full observation time
     canary.aborted_at, canary.reenables = None, canary.reenables + 1
     registry.transition(session, candidate, Status.CANARY, actor=actor, note=reason)
     registry.record_decision(

@@ -360,6 +360,10 @@ def test_force_reenable_of_a_starved_abort_is_admin_only(
     )
     ok = api.post(f"/v1/canaries/{canary['id']}/reenable", json=forced, headers=auth("admin"))
     assert ok.status_code == 200 and ok.json()["state"] == "running"
+    # The stage starts over (its time went by with no evidence): not aborted again at the next tick.
+    assert ok.json()["stage_started_at"].startswith(clock.now().date().isoformat())
+    clock.advance(timedelta(minutes=5))
+    assert daemon.tick().aborted == [] and routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
 
 
 def test_a_stage_held_for_evidence_passes_when_the_evidence_arrives(
@@ -377,3 +381,9 @@ def test_a_stage_held_for_evidence_passes_when_the_evidence_arrives(
     # The next stage starts when the evidence was complete, not at the old stage's scheduled end.
     assert moved["stage_started_at"] > (T0 + timedelta(days=7, hours=2)).isoformat()[:19]
     assert moved["evidence"]["since"] == moved["stage_started_at"]
+
+
+def test_daemon_tick_interval_is_the_policy_tick_minutes(canary, daemon) -> None:  # noqa: ANN001
+    assert daemon.tick_seconds() == 5 * 60  # the policy model's default before any policy is read
+    daemon.tick()
+    assert daemon.tick_seconds() == 60 * 5  # policies/intent_classifier.yaml: canary.tick_minutes 5
