@@ -20,7 +20,10 @@ with 5-minute windows error needs 2 windows, latency 4, safety 13.
 No evidence, no decision. A pair is *evaluable* only when the canary window has at least ``min_requests``
 requests and its holdout window exists and has at least ``min_requests`` too (a holdout rate measured on a
 handful of requests is no evidence either). A window that is not evaluable never counts toward a run and
-breaks it; the exception rule pools evaluable pairs only.
+breaks it; the exception rule pools evaluable pairs only. The same pairs are what a stage needs to end
+(``stage_evidence``): its time up is not enough, it must also hold the evaluable windows and canary
+requests ``evidence_needed`` derives from the error rule's power (or the stage's ``min_windows`` /
+``min_requests``); a window below ``min_requests`` is received, never evidence.
 
 Edge cases, chosen so a healthy canary is never rolled back on noise:
 
@@ -62,6 +65,7 @@ from scipy.special import pdtrc, pdtri
 from scipy.stats import poisson
 
 from gatekeeper.errors import Conflict
+from gatekeeper.policy.schema import AbortRulesPolicy
 
 GROUPS: tuple[str, ...] = ("canary", "holdout", "baseline")
 RULES: tuple[str, ...] = ("safety", "error_rate", "latency_p99", "exception")
@@ -297,64 +301,23 @@ class WindowArrays:
 # Rules and results
 
 
-_POLICY_KEYS = (
-    "safety_sigma",
-    "safety_minutes",
-    "error_ratio",
-    "error_minutes",
-    "p99_ratio",
-    "p99_minutes",
-    "exception_excess_rate",
-    "min_requests",
-    "evidence_alpha",
-    "safety_sigma_floor",
-    "p99_floor_ms",
-)
+class AbortRules(AbortRulesPolicy):
+    """What the rules read: the policy's typed ``abort_rules`` (every threshold and its default is defined
+    there, once) plus ``canary.safety_metrics``."""
 
-
-@dataclass(frozen=True)
-class AbortRules:
-    """Thresholds of the four rules; defaults are the seed's (DESIGN §6), the last three are ours."""
-
-    safety_sigma: float = 2.0
-    safety_minutes: float = 60.0
-    error_ratio: float = 2.0
-    error_minutes: float = 5.0
-    p99_ratio: float = 1.5
-    p99_minutes: float = 15.0
-    exception_excess_rate: float = 0.001
-    min_requests: int = 50
     safety_metrics: tuple[str, ...] = ()
-    evidence_alpha: float = 0.05
-    safety_sigma_floor: float = 1e-3
-    p99_floor_ms: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("safety_sigma", "error_ratio", "p99_ratio", "safety_sigma_floor", "p99_floor_ms"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0")
-        for name in ("safety_minutes", "error_minutes", "p99_minutes", "exception_excess_rate"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0")
-        if self.min_requests < 1:
-            raise ValueError("min_requests must be >= 1")
-        if not 0 < self.evidence_alpha <= 1:
-            raise ValueError("evidence_alpha must be in (0, 1]")
 
     @classmethod
-    def from_policy(cls, abort_rules: Mapping[str, Any], safety_metrics: Sequence[str] = ()) -> AbortRules:
-        """Read a policy's ``abort_rules`` and ``canary.safety_metrics``; missing keys take the defaults."""
-        unknown = sorted(set(abort_rules) - set(_POLICY_KEYS))
-        if unknown:
-            raise ValueError(f"unknown abort_rules keys: {unknown}")
-        values: dict[str, Any] = {k: float(v) for k, v in abort_rules.items() if k != "min_requests"}
-        if "min_requests" in abort_rules:
-            values["min_requests"] = int(abort_rules["min_requests"])
-        return cls(**values, safety_metrics=tuple(safety_metrics))
+    def from_policy(
+        cls, abort_rules: AbortRulesPolicy | Mapping[str, Any], safety_metrics: Sequence[str] = ()
+    ) -> AbortRules:
+        """Read a policy's ``abort_rules`` (the model or its mapping); unknown keys and bad values refused."""
+        data = abort_rules.model_dump() if isinstance(abort_rules, AbortRulesPolicy) else dict(abort_rules)
+        return cls.model_validate({**data, "safety_metrics": tuple(safety_metrics)})
 
     def to_dict(self) -> dict[str, Any]:
         """Return the thresholds as JSON-ready values (recorded with every trigger)."""
-        return {k: getattr(self, k) for k in _POLICY_KEYS} | {"safety_metrics": list(self.safety_metrics)}
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -759,9 +722,9 @@ def requests_for_power(rate: float, ratio: float, alpha: float, power: float) ->
     P(X >= k | mu0) reaches alpha; b(0) = 0), and within a step the power rises with mu0. So step by step
     the least mu0 with enough power is max(b(k-1), m(k) / ratio), m(k) = pdtri(k - 1, 1 - power), and N is
     the first ceil(that / rate) that still lies inside its step. The result depends on the rate only
-    through mu0 = N·rate: at error_ratio 2, evidence_alpha 0.05, power 0.8 the stage needs about 8.6
-    expected holdout-rate errors, i.e. N = 1,700 at a 0.5 % holdout error rate. Exact; tests/canary/
-    test_rules.py checks it against a brute-force scan and a simulation.
+    through mu0 = N·rate: at error_ratio 2, evidence_alpha 0.05, power 0.8 the stage needs about 9.07
+    expected errors at the holdout's rate, i.e. N = 1,813 at a 0.5 % holdout error rate (1,511 at 0.6 %).
+    Exact; tests/canary/test_rules.py checks it against a brute-force scan and a simulation.
     """
     if not (rate > 0 and ratio > 1 and 0 < alpha <= 1 and alpha < power < 1):
         raise ValueError("need rate > 0, ratio > 1 and alpha < power < 1 to derive the evidence")

@@ -47,7 +47,7 @@ def plan_for(policy: Policy, extended: bool) -> list[dict[str, Any]]:
 
 
 def rules_of(policy: Policy) -> abort_rules.AbortRules:
-    return abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    return abort_rules.AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
 
 
 def evidence_since(canary: Canary) -> datetime:
