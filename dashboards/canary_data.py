@@ -364,6 +364,7 @@ def focus(frame: pd.DataFrame, trigger: Mapping[str, Any] | None, hours: float =
 # --- the trigger in plain words --------------------------------------------------------------------
 
 RULE_WORDS = {
+    "insufficient_evidence": "evidence",
     "error_rate": "error rate",
     "latency_p99": "p99 latency",
     "safety": "safety metric",
@@ -379,6 +380,12 @@ def rule_sentence(trigger: Mapping[str, Any]) -> str:
     """The rule that fired with the thresholds it was judged by, in words."""
     rule, t = trigger["rule"], (trigger.get("figures") or {}).get("threshold") or {}
     alpha = f"α={t.get('evidence_alpha', 0.05):g}"
+    if rule == "insufficient_evidence":
+        have = evidence_have_need(trigger.get("figures") or {})
+        return (
+            f"the stage reached its progress deadline short of evidence: {have['windows']} evaluable "
+            f"windows, {have['requests']} canary requests"
+        )
     if rule == "error_rate":
         return (
             f"canary error rate above {t.get('error_ratio', 2):g}× the holdout's for more than "
@@ -462,3 +469,17 @@ def exceptions_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         for kind, n in sorted(totals.items())
     ]
     return pd.DataFrame(out, columns=["exception", "canary", "canary rate", "holdout", "holdout rate"])
+
+
+# --- evidence: what the stage has and what it needs (from the API, computed nowhere here) ----------
+
+
+def evidence_have_need(evidence: Mapping[str, Any]) -> dict[str, str]:
+    """'have of need' for the stage's evaluable windows and canary requests, as the API reported them."""
+    need_r = evidence.get("need_requests")
+    need = f"{need_r:,}" if need_r is not None else "? (no holdout evidence yet)"
+    return {
+        "windows": f"{evidence.get('windows_evaluable', 0):,} of {evidence.get('need_windows', 0):,}",
+        "requests": f"{evidence.get('canary_requests', 0):,} of {need}",
+        "received": f"{evidence.get('windows_received', 0):,}",
+    }

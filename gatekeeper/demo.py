@@ -396,6 +396,33 @@ class Demo:
         self.tick_until(self.daemon, start + timedelta(days=days), stop_on_abort=False)
         return f"v3 is champion at the end of its plan, v1 retired; routing {self.routing()}"
 
+    def starved(self) -> str:
+        """v4's canary gets no windows (its metrics pipeline is down): held, then aborted at its deadline."""
+        canary_id, reader = self.ids["canary_v4"], self.client("reviewer")
+        first = reader.get(f"/v1/canaries/{canary_id}")
+        self.clock.set(datetime.fromisoformat(first["stage_ends_at"]) + timedelta(hours=1))
+        self.daemon.tick()
+        held = reader.get(f"/v1/canaries/{canary_id}")
+        ev = held["evidence"]
+        say(
+            f"stage 1's time is up with {ev['windows_evaluable']} of {ev['need_windows']} evaluable windows: "
+            f"held at {held['share']:.0%} (starved), not promoted; deadline {ev['deadline'][:16]}"
+        )
+        self.clock.set(datetime.fromisoformat(ev["deadline"]))
+        self.daemon.tick()
+        aborted = reader.get(f"/v1/canaries/{canary_id}")
+        say(f"daemon: aborted as {aborted['trigger']['rule']} at the deadline; routing {self.routing()}")
+        try:
+            self.client("oncall").post(f"/v1/canaries/{canary_id}/reenable", {"reason": "try again"})
+            raise SystemExit("demo: a canary with no evidence was re-enabled without force")
+        except ApiError as exc:
+            say(f"on-call re-enable refused (HTTP {exc.status}): {exc.detail[:100]}")
+        resumed = self.client("admin").post(
+            f"/v1/canaries/{canary_id}/reenable",
+            {"reason": "metrics pipeline fixed: give the stage its time again", "force": True},
+        )
+        return f"admin forced a re-enable; canary {resumed['state']}, stage 1 starts over; {self.routing()}"
+
     def regression(self) -> str:
         from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 
@@ -471,6 +498,7 @@ class Demo:
             s.step("Offline gate for v4 (v3 retrained) against champion v3", lambda: self.gate("v4"))
             s.step("Shadow v4", lambda: self.shadow("v4"))
             s.step("Start v4's canary", lambda: self.start_canary("v4"))
+            s.step("Scenario 2a: a canary with no metrics is held, then aborted (no evidence)", self.starved)
             s.step("Scenario 2: a real regression; auto-abort, page, re-enable refused", self.regression)
             s.step("A week later, a business metric sours: on-call rolls v3 back", self.rollback)
         finally:

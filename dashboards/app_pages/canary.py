@@ -134,6 +134,26 @@ else:
         delta_arrow="off",
     )
 cols[4].metric("Re-enables", c["reenables"])
+evidence = c.get("evidence")
+if evidence:  # a running stage: what it has gathered against what it needs (the API's figures)
+    have = cd.evidence_have_need(evidence)
+    with st.container(key="ca_evidence"):
+        ev_cols = st.columns(3)
+        ev_cols[0].metric("Evaluable windows (have of need)", have["windows"])
+        ev_cols[1].metric("Canary requests (have of need)", have["requests"])
+        ev_cols[2].metric("Windows received", have["received"])
+        if evidence.get("starved"):
+            st.warning(
+                f"Starved: the stage's time is up but its evidence is short, so it is held at "
+                f"{c['share']:.0%}. Aborted as insufficient_evidence at {common.when(evidence['deadline'])} "
+                f"({cd.until_text(evidence['deadline'], now)}) unless the evidence arrives.",
+                icon=":material/hourglass_empty:",
+            )
+        else:
+            st.caption(
+                f"Evidence counted since {common.when(evidence['since'])}; the stage passes at its end only "
+                f"with both needs met (progress deadline {common.when(evidence['deadline'])})."
+            )
 stages = cd.stage_frame(c)
 st.altair_chart(charts.stage_timeline_chart(stages, cd.stage_marks(c, now)), width="stretch")
 with st.expander("Stages and routing"):

@@ -30,7 +30,7 @@ from gatekeeper.canary.models import DaemonLease
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
-from gatekeeper.policy.schema import Policy
+from gatekeeper.policy.schema import CanaryPolicy, Policy
 from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary
@@ -106,6 +106,7 @@ class TickReport:
     aborted: list[str] = field(default_factory=list)
     advanced: list[str] = field(default_factory=list)
     baked: list[str] = field(default_factory=list)  # bakes that ended: passed or rolled back
+    starved: list[str] = field(default_factory=list)  # held at their share: time up, evidence short
     seconds: float = 0.0
     load_seconds: float = 0.0
     rows_read: int = 0
@@ -116,6 +117,9 @@ class _Running:
     canary_id: uuid.UUID
     armed_since: datetime
     stage_ends_at: datetime
+    deadline: datetime
+    evidence_since: datetime
+    stage: dict[str, Any]
     policy: Policy
     rules: abort_rules.AbortRules
 
@@ -141,10 +145,7 @@ class CanaryDaemon:
         key = (target.id, target.policy_version)
         if key not in self._policies:
             policy = registry.policy_of(session, target)
-            rules = abort_rules.AbortRules.from_policy(
-                policy.abort_rules.model_dump(), policy.canary.safety_metrics
-            )
-            self._policies[key] = (policy, rules)
+            self._policies[key] = (policy, canaries.rules_of(policy))
         return self._policies[key]
 
     def _running(self) -> list[_Running]:
@@ -154,10 +155,15 @@ class CanaryDaemon:
                 .join(Target, Target.id == Canary.target_id)
                 .where(Canary.state == "running")
             ).all()
-            return [
-                _Running(c.id, c.armed_since, canaries.stage_ends_at(c), *self._policy(session, t))
-                for c, t in rows
-            ]
+            out = []
+            for c, t in rows:
+                policy, rules = self._policy(session, t)
+                ends, since = canaries.stage_ends_at(c), canaries.judged_since(c)
+                deadline = canaries.deadline_of(c, policy)
+                out.append(
+                    _Running(c.id, c.armed_since, ends, deadline, since, c.plan[c.stage], policy, rules)
+                )
+            return out
 
     def tick(self) -> TickReport:
         """One pass over every running canary (call only while leader)."""
@@ -170,19 +176,26 @@ class CanaryDaemon:
             report.rows_read = self._cache.refresh(
                 session, [r.canary_id for r in running], now_s=int(now.timestamp())
             )
+            for r in running:
+                if now >= r.stage_ends_at:  # only these need their stage's evidence, read past the lookback
+                    self._cache.ledger(session, r.canary_id, int(r.evidence_since.timestamp()))
         report.load_seconds = time.perf_counter() - began
         for r in running:
             judging = time.perf_counter()  # the rollback SLA counts from here
             trigger = self.first_trigger(
                 self._cache.arrays(r.canary_id), r.rules, armed_since=r.armed_since, now=now
             )
-            if trigger is None and now < r.stage_ends_at:
+            if trigger is None and self._waits(r, now):
+                if now >= r.stage_ends_at:
+                    report.starved.append(str(r.canary_id))
                 continue  # nothing to change: no transaction, no lock
-            outcome = self._act(r.canary_id, trigger, now, judging)
+            outcome = self._act(r, trigger, now, judging)
             if self.pace_seconds:
                 time.sleep(self.pace_seconds)
-            if outcome == "aborted":
+            if outcome and outcome.startswith("aborted"):
                 report.aborted.append(str(r.canary_id))
+            elif outcome and outcome.startswith("held"):
+                report.starved.append(str(r.canary_id))
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
         report.baked = bake.tick(self.db, self.settings, now=now, actor=self.actor, echo=self.echo)
@@ -206,11 +219,30 @@ class CanaryDaemon:
         found = abort_rules.evaluate(judged, rules)
         return found[0] if found else None
 
+    def _evidence_of(self, r: _Running, now: datetime) -> canaries.EvidenceOf:
+        """The current stage's evidence from the cached ledger (pure: no query inside the transaction)."""
+
+        def of(canary: Canary) -> abort_rules.Evidence:
+            arrays = self._cache.ledger_arrays(r.canary_id)
+            return canaries.stage_evidence(canary, arrays, r.policy, now=now)
+
+        return of
+
+    def _waits(self, r: _Running, now: datetime) -> bool:
+        """Nothing to do: the stage's time is not up, or it is held (evidence short, deadline ahead)."""
+        if now < r.stage_ends_at:
+            return True
+        if now >= r.deadline:
+            return False
+        arrays = self._cache.ledger_arrays(r.canary_id)
+        found = canaries.evidence_for(arrays, r.policy, stage=r.stage, since=r.evidence_since, now=now)
+        return not found.enough
+
     def _act(
-        self, canary_id: uuid.UUID, trigger: abort_rules.Trigger | None, now: datetime, judging: float
+        self, r: _Running, trigger: abort_rules.Trigger | None, now: datetime, judging: float
     ) -> str | None:
         with self.db.transaction() as session:
-            canary = canaries.get(session, canary_id, lock=True)
+            canary = canaries.get(session, r.canary_id, lock=True)
             if canary.state != "running":  # on-call acted since we read it
                 return None
             if trigger is not None:
@@ -223,13 +255,19 @@ class CanaryDaemon:
                     settings=self.settings,
                     began=judging,
                 )
-                self.echo(f"[CANARY] {canary_id} aborted: {trigger.rule}")
+                self.echo(f"[CANARY] {r.canary_id} aborted: {trigger.rule}")
                 return "aborted"
             moved = canaries.advance_if_due(
-                session, canary, now=now, actor=self.actor, settings=self.settings
+                session,
+                canary,
+                now=now,
+                actor=self.actor,
+                evidence_of=self._evidence_of(r, now),
+                policy=r.policy,
+                settings=self.settings,
             )
             if moved:
-                self.echo(f"[CANARY] {canary_id} {moved}")
+                self.echo(f"[CANARY] {r.canary_id} {moved}")
             return moved
 
     def _heartbeat(self, now: datetime) -> None:
@@ -244,8 +282,16 @@ class CanaryDaemon:
             else:
                 lease.heartbeat_at, lease.ticks = now, lease.ticks + 1
 
-    def run(self, *, tick_seconds: float, once: bool = False, stop: threading.Event | None = None) -> None:
-        """Tick while leader; otherwise wait as a standby and try again every tick."""
+    def tick_seconds(self) -> float:
+        """The policies' ``canary.tick_minutes`` (the shortest among running canaries' targets)."""
+        minutes = [policy.canary.tick_minutes for policy, _ in self._policies.values()]
+        return 60.0 * min(minutes or [CanaryPolicy().tick_minutes])
+
+    def run(
+        self, *, tick_seconds: float | None = None, once: bool = False, stop: threading.Event | None = None
+    ) -> None:
+        """Tick while leader; otherwise wait as a standby and try again every tick (``tick_seconds``
+        overrides the policies' ``canary.tick_minutes``)."""
         from gatekeeper.notify.service import Sender
 
         stop = stop or threading.Event()
@@ -267,7 +313,7 @@ class CanaryDaemon:
                     )
                 if once:
                     break
-                stop.wait(tick_seconds)
+                stop.wait(tick_seconds if tick_seconds is not None else self.tick_seconds())
         finally:
             sender.close()
             leader.release()

@@ -310,6 +310,10 @@ def _group_from_rows(rows: list[tuple]) -> GroupArrays:
     )
 
 
+def _group_or_empty(rows: list[tuple] | None) -> GroupArrays:
+    return _group_from_rows(rows) if rows else GroupArrays.empty()
+
+
 class WindowCache:
     """The daemon's in-memory copy of recent windows.
 
@@ -322,6 +326,9 @@ class WindowCache:
     def __init__(self, lookback_s: int, margin_s: int = 120) -> None:
         self.lookback_s, self.margin_s = lookback_s, margin_s
         self.groups: dict[uuid.UUID, dict[str, GroupArrays]] = {}
+        # Stage evidence reaches past the lookback: canary and holdout windows since a floor, kept only
+        # for canaries whose stage time is up (loaded once, then fed by the same incremental reads).
+        self.ledgers: dict[uuid.UUID, tuple[int, dict[str, GroupArrays]]] = {}
         self.watermark: Any = None
 
     def refresh(self, session: Session, canary_ids: Iterable[uuid.UUID], *, now_s: int) -> int:
@@ -330,6 +337,7 @@ class WindowCache:
 
         ids = set(canary_ids)
         self.groups = {cid: g for cid, g in self.groups.items() if cid in ids}
+        self.ledgers = {cid: g for cid, g in self.ledgers.items() if cid in ids}
         cold = [cid for cid in ids if cid not in self.groups]
         read_at = utcnow()
         count = self._read(session, cold, since=None, now_s=now_s)
@@ -382,7 +390,43 @@ class WindowCache:
                 if fresh:
                     new = _group_from_rows(fresh)
                     groups[name] = new if not len(groups[name]) else _concat(groups[name], new)
+                    if cid in self.ledgers and name != "baseline":
+                        ledger = self.ledgers[cid][1]
+                        ledger[name] = _concat(ledger[name], new) if len(ledger[name]) else new
         return count
+
+    def ledger(self, session: Session, canary_id: uuid.UUID, since_s: int) -> WindowArrays:
+        """Canary and holdout windows that start at or after ``since_s`` (a stage's evidence)."""
+        held = self.ledgers.get(canary_id)
+        if held is None or held[0] > since_s:
+            stmt = select(
+                MetricWindow.grp,
+                MetricWindow.start_s,
+                MetricWindow.end_s,
+                MetricWindow.requests,
+                MetricWindow.errors,
+                MetricWindow.latency_p99_ms,
+            ).where(
+                MetricWindow.canary_id == canary_id,
+                MetricWindow.grp.in_(("canary", "holdout")),
+                MetricWindow.start_s >= since_s,
+            )
+            rows: dict[str, list[tuple]] = defaultdict(list)
+            for row in session.execute(stmt):
+                rows[row[0]].append((*row[1:], None, None))
+            built = {
+                g: _group_from_rows(rows[g]) if rows.get(g) else GroupArrays.empty()
+                for g in ("canary", "holdout")
+            }
+            held = (since_s, built)
+        groups = {g: a.select(a.start >= since_s) for g, a in held[1].items()}
+        self.ledgers[canary_id] = (since_s, groups)
+        return self.ledger_arrays(canary_id)
+
+    def ledger_arrays(self, canary_id: uuid.UUID) -> WindowArrays:
+        """The ledger as last brought up to date by ``ledger`` and ``refresh`` (no query)."""
+        groups = self.ledgers[canary_id][1]
+        return WindowArrays(groups["canary"], groups["holdout"], GroupArrays.empty())
 
     def arrays(self, canary_id: uuid.UUID) -> WindowArrays:
         groups = self.groups[canary_id]

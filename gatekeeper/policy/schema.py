@@ -81,8 +81,14 @@ class ShadowPolicy(_Strict):
 
 
 class CanaryStage(_Strict):
+    """One stage. ``min_windows``/``min_requests`` override the power-derived evidence the stage must
+    gather before it may pass (evaluable windows, canary requests in them); absent, they are derived
+    (gatekeeper.canary.rules.evidence_needed)."""
+
     share: Annotated[float, Field(gt=0.0, lt=1.0)]
     days: Positive
+    min_windows: Annotated[int, Field(ge=1)] | None = None
+    min_requests: Annotated[int, Field(ge=1)] | None = None
 
 
 class CanaryPolicy(_Strict):
@@ -99,6 +105,11 @@ class CanaryPolicy(_Strict):
     # After 100 %, the new champion is judged against the pre-promotion reference for this long, with
     # the previous champion kept warm for an automatic rollback; 0 = no bake (passed at promotion).
     bake_hours: Annotated[float, Field(ge=0.0, le=24 * 14)] = 24
+    # A stage whose time is up without enough evidence is held at its share; this long after its
+    # scheduled end it is aborted as insufficient_evidence (Flagger's progressDeadlineSeconds).
+    progress_deadline_hours: Positive = 24
+    # The power the derived evidence gives the error-rate rule to see its own effect (evidence_needed).
+    evidence_power: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
 
     @model_validator(mode="after")
     def _increasing(self) -> CanaryPolicy:
@@ -109,14 +120,19 @@ class CanaryPolicy(_Strict):
 
 
 class AbortRulesPolicy(_Strict):
+    """The canary abort rules' thresholds (gatekeeper.canary.rules reads this model, nothing else)."""
+
     safety_sigma: Positive = 2.0
     safety_minutes: Positive = 60
-    error_ratio: Positive = 2.0
+    error_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # at or below 1 a healthy canary would breach
     error_minutes: Positive = 5
     p99_ratio: Positive = 1.5
     p99_minutes: Positive = 15
     exception_excess_rate: Fraction = 0.001
-    min_requests: Annotated[int, Field(ge=0)] = 50
+    min_requests: Annotated[int, Field(ge=1)] = 50
+    evidence_alpha: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    safety_sigma_floor: Positive = 1e-3
+    p99_floor_ms: Positive = 1.0
 
 
 class DriftPolicy(_Strict):

@@ -25,15 +25,23 @@ from gatekeeper.canary.models import DaemonLease
 from gatekeeper.promotion import bake, shadow
 from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion.models import Canary, MetricWindow
-from gatekeeper.promotion.schemas import AbortIn, CanaryRead, MetricBatch, ReenableIn, ShadowBatch
+from gatekeeper.promotion.schemas import (
+    AbortIn,
+    CanaryRead,
+    EvidenceRead,
+    MetricBatch,
+    ReenableIn,
+    ShadowBatch,
+)
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import CandidateRead, candidate_read
 
 router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["shadow and canary"])
 
 
-def canary_read(session: SessionDep, c: Canary) -> CanaryRead:
+def canary_read(session: SessionDep, c: Canary, now: datetime) -> CanaryRead:
     candidate = registry.get_candidate(session, c.candidate_id)
+    evidence = canaries.evidence_report(session, c, now=now)
     return CanaryRead(
         id=c.id,
         target=candidate.target.name,
@@ -57,6 +65,7 @@ def canary_read(session: SessionDep, c: Canary) -> CanaryRead:
         trigger=c.trigger,
         reenables=c.reenables,
         windows=canary_windows.counts(session, c.id),
+        evidence=EvidenceRead(**evidence) if evidence else None,
     )
 
 
@@ -121,17 +130,18 @@ def start_canary(
     return canary_read(
         session,
         canaries.start(session, candidate_id=candidate_id, actor=actor.name, now=now, settings=settings),
+        now,
     )
 
 
 @router.get("/canaries/{canary_id}")
-def get_canary(canary_id: str, session: SessionDep, _: Reader) -> CanaryRead:
-    return canary_read(session, canaries.get(session, canary_id))
+def get_canary(canary_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> CanaryRead:
+    return canary_read(session, canaries.get(session, canary_id), clock.now())
 
 
 @router.get("/targets/{target}/canaries")
-def list_canaries(target: str, session: SessionDep, _: Reader) -> list[CanaryRead]:
-    return [canary_read(session, c) for c in canaries.of_target(session, target)]
+def list_canaries(target: str, session: SessionDep, clock: ClockDep, _: Reader) -> list[CanaryRead]:
+    return [canary_read(session, c, clock.now()) for c in canaries.of_target(session, target)]
 
 
 @router.post("/canaries/{canary_id}/metrics")
@@ -197,6 +207,7 @@ def abort_canary(
         canaries.manual_abort(
             session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=clock.now()
         ),
+        clock.now(),
     )
 
 
@@ -211,6 +222,7 @@ def reenable_canary(
         canaries.reenable(
             session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=clock.now()
         ),
+        clock.now(),
     )
 
 

@@ -149,7 +149,7 @@ def _judge_stored(session: Session, canary_id: uuid.UUID, *, now: datetime, sett
     if canary.state != BAKING or canary.promoted_at is None or canary.bake_until is None:
         return Verdict("continue")
     policy = registry.policy_of(session, registry.get_candidate(session, canary.candidate_id).target)
-    rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    rules = abort_rules.AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
     until_s = int(canary.bake_until.timestamp())
     ended_s = min(int(now.timestamp()), until_s)
     bake, reference = _windows(session, canary, policy.canary.safety_metrics, until_s=ended_s)

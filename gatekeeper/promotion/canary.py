@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,10 +44,75 @@ def stage_ends_at(canary: Canary) -> datetime:
 
 
 def plan_for(policy: Policy, extended: bool) -> list[dict[str, Any]]:
+    """The stages pinned on the canary (a stage's evidence override travels with it)."""
     if extended:
         ext = policy.correlation.extended_canary
         return [{"share": ext.share, "days": ext.days}]
-    return [{"share": s.share, "days": s.days} for s in policy.canary.stages]
+    return [s.model_dump(exclude_none=True) for s in policy.canary.stages]
+
+
+def rules_of(policy: Policy) -> abort_rules.AbortRules:
+    return abort_rules.AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
+
+
+def judged_since(canary: Canary) -> datetime:
+    """Where the period now judged starts: the current stage's start, or the re-arm instant when on-call
+    re-enabled during this stage. A stage's evidence counts from here, and a canary or holdout window may
+    not start earlier (less the skew). Windows of an earlier stage, or of the period
+    a trigger was judged on, are refused: once judged, a period takes no late data. A baking champion's
+    windows start at its promotion."""
+    return max(canary.stage_started_at, canary.armed_since, canary.promoted_at or canary.armed_since)
+
+
+def deadline_of(canary: Canary, policy: Policy) -> datetime:
+    """Past this, a stage still short of evidence is aborted as insufficient_evidence."""
+    return stage_ends_at(canary) + timedelta(hours=policy.canary.progress_deadline_hours)
+
+
+def evidence_for(
+    arrays: abort_rules.WindowArrays,
+    policy: Policy,
+    *,
+    stage: Mapping[str, Any],
+    since: datetime,
+    now: datetime,
+) -> abort_rules.Evidence:
+    """A stage's evidence from these windows, against the stage's own need or the derived one."""
+    return abort_rules.stage_evidence(
+        arrays,
+        rules_of(policy),
+        since=since,
+        until=now,
+        power=policy.canary.evidence_power,
+        min_windows=stage.get("min_windows"),
+        min_requests=stage.get("min_requests"),
+    )
+
+
+def stage_evidence(
+    canary: Canary, arrays: abort_rules.WindowArrays, policy: Policy, *, now: datetime
+) -> abort_rules.Evidence:
+    """The current stage's evidence."""
+    stage = canary.plan[canary.stage]
+    return evidence_for(arrays, policy, stage=stage, since=judged_since(canary), now=now)
+
+
+def evidence_report(session: Session, canary: Canary, *, now: datetime) -> dict[str, Any] | None:
+    """Have/need, starved and the deadline of a running canary's stage (the API and console show it)."""
+    if canary.state != "running":
+        return None
+    policy = registry.policy_of(session, canary_target(session, canary))
+    since = judged_since(canary)
+    arrays = canary_windows.load(session, [canary.id], (), since_s=int(since.timestamp()))[canary.id]
+    found = stage_evidence(canary, arrays, policy, now=now)
+    due = now >= stage_ends_at(canary)
+    return {
+        **found.to_dict(),
+        "since": since,
+        "due": due,
+        "starved": due and not found.enough,
+        "deadline": deadline_of(canary, policy),
+    }
 
 
 def _offline_decision(session: Session, candidate: Candidate) -> Decision | None:
@@ -57,6 +122,18 @@ def _offline_decision(session: Session, candidate: Candidate) -> Decision | None
         .order_by(Decision.created_at.desc())
         .limit(1)
     )
+
+
+def _refuse_while_baking(session: Session, target_id: int) -> None:
+    """One rollout at a time: a champion still baking may yet roll back to the model it replaced."""
+    baking = session.scalar(select(Canary).where(Canary.target_id == target_id, Canary.state == bake.BAKING))
+    if baking is not None:
+        raise Conflict(
+            f"the champion is still baking until {baking.bake_until:%Y-%m-%d %H:%M} UTC; "
+            "a new canary can start once its bake has passed",
+            canary_id=str(baking.id),
+            bake_until=baking.bake_until.isoformat() if baking.bake_until else None,
+        )
 
 
 def start(session: Session, *, candidate_id: str, actor: str, now: datetime, settings: Settings) -> Canary:
@@ -78,6 +155,7 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime, set
             shadow=summary,
         )
     target = registry.get_target(session, candidate.target.name, lock=True)
+    _refuse_while_baking(session, target.id)
     champion = registry.champion_of(session, target)
     offline = _offline_decision(session, candidate)
     policy = registry.policy_of(session, target)
@@ -114,11 +192,11 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime, set
     return canary
 
 
-def _advance(session: Session, canary: Canary, *, actor: str, settings: Settings | None) -> str:
-    ended = stage_ends_at(canary)
+def _advance(session: Session, canary: Canary, *, actor: str, at: datetime, settings: Settings | None) -> str:
+    """The stage passed at ``at`` (its end, or later when its evidence came later): next stage or promote."""
     if canary.stage + 1 < len(canary.plan):
         canary.stage += 1
-        canary.stage_started_at = ended  # the next stage starts exactly when the last one ended
+        canary.stage_started_at = at  # the next stage starts exactly when the last one passed
         registry.bump_routing(session, canary.target_id)
         audit.record(
             session,
@@ -130,7 +208,7 @@ def _advance(session: Session, canary: Canary, *, actor: str, settings: Settings
             after={"stage": canary.stage, "share": canary.plan[canary.stage]["share"]},
         )
         return f"stage {canary.stage + 1}/{len(canary.plan)} at {canary.plan[canary.stage]['share']:.0%}"
-    promote(session, canary, actor=actor, at=ended, settings=settings)
+    promote(session, canary, actor=actor, at=at, settings=settings)
     return "promoted to champion"
 
 
@@ -176,14 +254,52 @@ def promote(
     return candidate
 
 
+EvidenceOf = Callable[[Canary], abort_rules.Evidence]
+
+
 def advance_if_due(
-    session: Session, canary: Canary, *, now: datetime, actor: str, settings: Settings | None = None
+    session: Session,
+    canary: Canary,
+    *,
+    now: datetime,
+    actor: str,
+    evidence_of: EvidenceOf,
+    policy: Policy,
+    settings: Settings,
 ) -> str | None:
-    """Move on when the stage's time has passed with no trigger (possibly several stages at once)."""
+    """A stage whose time is up passes only with enough evidence; short of it, it is held at its share
+    until the progress deadline, then aborted as insufficient_evidence (possibly several stages at once)."""
     moved = None
     while canary.state == "running" and now >= stage_ends_at(canary):
-        moved = _advance(session, canary, actor=actor, settings=settings)
+        found = evidence_of(canary)
+        if found.met_at is not None:
+            at = max(stage_ends_at(canary), found.met_at)
+            moved = _advance(session, canary, actor=actor, at=at, settings=settings)
+        elif now >= deadline_of(canary, policy):
+            trigger = insufficient_evidence(canary, found, deadline=deadline_of(canary, policy))
+            abort(session, canary, trigger=trigger, actor=actor, now=now, settings=settings)
+            return f"aborted: {INSUFFICIENT}"
+        else:
+            return moved or "held: starved"
     return moved
+
+
+INSUFFICIENT = "insufficient_evidence"
+
+
+def insufficient_evidence(
+    canary: Canary, found: abort_rules.Evidence, *, deadline: datetime
+) -> abort_rules.Trigger:
+    """The trigger of a stage that reached its progress deadline short of evidence (no windows judged)."""
+    figures = {
+        **found.to_dict(),
+        "stage": canary.stage,
+        "share": canary.plan[canary.stage]["share"],
+        "since": judged_since(canary).isoformat(),
+        "stage_ends_at": stage_ends_at(canary).isoformat(),
+        "deadline": deadline.isoformat(),
+    }
+    return abort_rules.Trigger(INSUFFICIENT, None, (), figures, deadline)
 
 
 def abort(
@@ -242,7 +358,7 @@ def abort(
             _describe(trigger),
             f"stage {canary.stage + 1}/{len(canary.plan)} "
             f"({canary.plan[canary.stage]['share']:.0%}); traffic is back on the champion",
-            f"re-enable after the baseline check: POST /v1/canaries/{canary.id}/reenable",
+            _next_step(canary, trigger),
         ],
         dedup_key=f"gatekeeper-canary-{canary.id}-{int(now.timestamp())}",
         source=f"canary:{canary.id}",
@@ -257,9 +373,32 @@ def abort(
     )
 
 
+def _next_step(canary: Canary, trigger: abort_rules.Trigger) -> str:
+    if trigger.rule == INSUFFICIENT:
+        return "no rule fired, so there is nothing to re-check: start a new canary when it can get traffic"
+    return f"re-enable after the baseline check: POST /v1/canaries/{canary.id}/reenable"
+
+
+def _describe_starved(f: dict[str, Any]) -> str:
+    """What evidence was missing at the deadline: have against need, windows and requests."""
+    need_r = f["need_requests"]
+    requests = (
+        f"{f['canary_requests']:,} of {need_r:,}"
+        if need_r is not None
+        else (f"{f['canary_requests']:,} of an unknown number (no holdout evidence)")
+    )
+    return (
+        f"{INSUFFICIENT}: stage {f['stage'] + 1} ({f['share']:.0%}) reached its progress deadline with "
+        f"{f['windows_evaluable']} of {f['need_windows']} evaluable windows and {requests} canary "
+        f"requests ({f['windows_received']} windows received)"
+    )
+
+
 def _describe(trigger: abort_rules.Trigger) -> str:
     """One line an on-call engineer can act on: the rule, the latest window's figures, for how long."""
     f = trigger.figures
+    if trigger.rule == INSUFFICIENT:
+        return _describe_starved(f)
     last = (f.get("windows") or [f])[-1]
     span = f.get("span_minutes")
     if trigger.rule == "error_rate":
@@ -336,8 +475,12 @@ def _resume(
 ) -> Canary:
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
     paused = now - (canary.aborted_at or now)
+    starved = (canary.trigger or {}).get("rule") == INSUFFICIENT
     canary.state, canary.armed_since = "running", now
-    canary.stage_started_at += paused  # the stage keeps its full observation time
+    if starved:  # its time passed with no evidence: the stage starts over, or the next tick aborts again
+        canary.stage_started_at = now
+    else:
+        canary.stage_started_at += paused  # the stage keeps its full observation time
     canary.aborted_at, canary.reenables = None, canary.reenables + 1
     registry.transition(session, candidate, Status.CANARY, actor=actor, note=reason)
     registry.record_decision(
@@ -362,14 +505,6 @@ def _resume(
         note=reason,
     )
     return canary
-
-
-def judged_since(canary: Canary) -> datetime:
-    """Where a canary or holdout window may start (less the skew): the current stage's start, or the
-    re-arm instant when on-call re-enabled during this stage. Windows of an earlier stage, or of the period
-    a trigger was judged on, are refused: once judged, a period takes no late data. A baking champion's
-    windows start at its promotion."""
-    return max(canary.stage_started_at, canary.armed_since, canary.promoted_at or canary.armed_since)
 
 
 def record_windows(
@@ -424,6 +559,13 @@ def reenable(
         raise Conflict(
             f"canary is {canary.state}; only an aborted canary can be re-enabled", current_state=canary.state
         )
+    if canary.trigger.get("rule") == INSUFFICIENT and not force:
+        raise Conflict(
+            "the canary was aborted for insufficient evidence: no rule fired, so there is nothing to "
+            "re-check against the baseline; start a new canary (an admin may force a re-enable)",
+            rule=INSUFFICIENT,
+            figures=canary.trigger.get("figures"),
+        )
     if force:
         actor.require(Role.ADMIN)
         return _resume(
@@ -437,7 +579,7 @@ def reenable(
         )
     trigger = _recorded_trigger(canary)
     policy = registry.policy_of(session, canary_target(session, canary))
-    rules = abort_rules.AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    rules = rules_of(policy)
     arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
     # The canary figures are the trigger's recorded ones; only the pre-canary baseline is read here.
     recheck = abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules)  # NoBaseline -> 409

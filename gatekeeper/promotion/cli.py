@@ -43,8 +43,9 @@ def shadow_replay(
 def canary_daemon(
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
     tick_seconds: Annotated[
-        float, typer.Option(help="Seconds between ticks (policy tick_minutes: 5 min).")
-    ] = 300.0,
+        float | None,
+        typer.Option(help="Seconds between ticks (default: the policies' canary.tick_minutes)."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Name in the lease and the audit log.")] = None,
     pace: Annotated[
         float, typer.Option(help="Pause between canaries (crash-safety tests).", hidden=True)

@@ -85,6 +85,24 @@ class ReenableIn(_In):
     force: bool = False
 
 
+class EvidenceRead(BaseModel):
+    """A running stage's evidence: what it has, what it needs, and whether it is held (``starved``)."""
+
+    windows_received: int
+    windows_evaluable: int
+    canary_requests: int
+    holdout_requests: int
+    holdout_error_rate: float | None
+    need_windows: int
+    need_requests: int | None
+    enough: bool
+    met_at: datetime | None
+    since: datetime
+    due: bool
+    starved: bool
+    deadline: datetime
+
+
 class CanaryRead(BaseModel):
     id: uuid.UUID
     target: str
@@ -108,3 +126,4 @@ class CanaryRead(BaseModel):
     trigger: dict[str, Any] | None
     reenables: int
     windows: dict[str, int]
+    evidence: EvidenceRead | None = None

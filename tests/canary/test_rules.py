@@ -22,10 +22,14 @@ from gatekeeper.canary.rules import (
     WindowArrays,
     _trailing_sigma,
     evaluate,
+    evidence_needed,
     recheck_against_baseline,
+    requests_for_power,
+    stage_evidence,
 )
 from gatekeeper.canary.simulate import SAFETY_METRIC, Profile, Regression, baseline_windows, healthy_stream
-from gatekeeper.errors import Conflict
+from gatekeeper.errors import Conflict, ValidationFailed
+from gatekeeper.policy.schema import parse_policy
 
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -682,3 +686,146 @@ def test_a_window_round_trips_through_its_json_form() -> None:
         body = window.to_dict()
         assert json.loads(json.dumps(body)) == body  # plain JSON, as the API receives it
         assert Window.from_dict(body) == window
+
+
+# --- stage evidence: how much a stage must gather before it may pass ----------------------------------
+
+
+def _brute_force_requests(rate: float, ratio: float, alpha: float, power: float, upto: int) -> int | None:
+    """Scan every N: reject at the Poisson tail, power at ratio x rate; the first N to reach it."""
+    n = np.arange(1, upto + 1)
+    mu0 = n * rate
+    k = np.zeros(n.size, dtype=np.int64)  # reject at X >= k: raise k while P(X >= k | mu0) >= alpha
+    for _ in range(200):
+        low = stats.poisson.sf(k - 1, mu0) >= alpha
+        if not low.any():
+            break
+        k[low] += 1
+    achieved = stats.poisson.sf(k - 1, ratio * mu0)
+    hit = np.flatnonzero(achieved >= power)
+    return int(n[hit[0]]) if hit.size else None
+
+
+@pytest.mark.parametrize(
+    ("rate", "ratio", "alpha", "power"),
+    [(0.006, 2.0, 0.05, 0.8), (0.05, 2.0, 0.05, 0.8), (0.3, 1.5, 0.01, 0.9), (0.02, 3.0, 0.2, 0.8)],
+)
+def test_requests_for_power_matches_a_brute_force_scan(rate, ratio, alpha, power) -> None:  # noqa: ANN001
+    n = requests_for_power(rate, ratio, alpha, power)
+    assert n == _brute_force_requests(rate, ratio, alpha, power, upto=3 * n)
+
+
+def test_requests_for_power_by_simulation() -> None:
+    """Binomial canary errors at 2x the holdout's 0.6 %, judged with the rule's own evidence test."""
+    rate, ratio, alpha = 0.006, RULES.error_ratio, RULES.evidence_alpha
+    n = requests_for_power(rate, ratio, alpha, 0.8)
+    rng = np.random.default_rng(13)
+
+    def detected(requests: int, true_rate: float) -> float:
+        errors = rng.binomial(requests, true_rate, size=20_000)
+        p = stats.poisson.sf(errors - 1, requests * rate)  # the rule's tail: P(X >= count) at the holdout
+        return float(np.mean(p < alpha))
+
+    assert detected(n, ratio * rate) >= 0.8 - 0.015  # the stated power, within simulation error
+    assert detected(n // 2, ratio * rate) < 0.7  # half the evidence is clearly not enough
+    assert detected(n, rate) <= alpha  # and a healthy canary is rarely "detected"
+
+
+def test_requests_for_power_refuses_an_underivable_question() -> None:
+    for args in [(0.0, 2.0, 0.05, 0.8), (0.01, 1.0, 0.05, 0.8), (0.01, 2.0, 0.9, 0.8)]:
+        with pytest.raises(ValueError):
+            requests_for_power(*args)
+
+
+def test_shipped_policy_evidence_default() -> None:
+    """What the shipped policy asks of a stage at the simulator's 0.5 % holdout error rate (docs quote it)."""
+    from tests.conftest import POLICY_FILE
+
+    policy = parse_policy(POLICY_FILE.read_text())
+    rules = AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    need_w, need_r = evidence_needed(0.005, rules, power=policy.canary.evidence_power)
+    assert need_r == requests_for_power(0.005, 2.0, 0.05, 0.8) == 1813
+    assert need_w == math.ceil(1813 / 50) == 37
+    assert evidence_needed(None, rules, power=0.8) == (2, None)  # error rule's 2-window run; requests unknown
+    assert evidence_needed(0.005, rules, power=0.8, min_windows=5, min_requests=300) == (5, 300)
+    assert evidence_needed(0.005, rules, power=0.8, min_requests=300) == (6, 300)
+    literal = AbortRules(evidence_alpha=1.0)  # no evidence test of its own: derived at 1 - power
+    assert evidence_needed(0.005, literal, power=0.8)[1] == requests_for_power(0.005, 2.0, 0.2, 0.8)
+
+
+def test_stage_evidence_counts_received_and_evaluable_windows() -> None:
+    windows = []
+    for i, (c_req, h_req) in enumerate(
+        [(100, 1000), (20, 1000), (100, 10), (100, None), (80, 1000), (90, 1000)]
+    ):
+        windows.append(canary(i, requests=c_req, errors=0))
+        if h_req is not None:
+            windows.append(holdout(i, requests=h_req, errors=h_req // 100))
+    arrays = WindowArrays.from_windows(windows)
+    found = stage_evidence(
+        arrays, RULES, since=at(0), until=at(6), power=0.8, min_windows=2, min_requests=150
+    )
+    assert (found.windows_received, found.windows_evaluable, found.canary_requests) == (6, 3, 270)
+    assert found.holdout_requests == 4000 and found.holdout_error_rate == pytest.approx(0.01)
+    assert found.met_at == at(5)  # the 2nd evaluable window reaches 2 windows and 180 >= 150 requests
+    late = stage_evidence(arrays, RULES, since=at(1), until=at(6), power=0.8, min_windows=2, min_requests=150)
+    assert (late.windows_received, late.windows_evaluable, late.met_at) == (5, 2, at(6))
+    cut = stage_evidence(arrays, RULES, since=at(0), until=at(4), power=0.8, min_windows=2, min_requests=150)
+    assert cut.windows_received == 4 and cut.met_at is None and not cut.enough  # window 4 ends after until
+    derived = stage_evidence(arrays, RULES, since=at(0), until=at(6), power=0.8)
+    assert derived.need_requests == requests_for_power(0.01, 2.0, 0.05, 0.8) and not derived.enough
+    empty = stage_evidence(WindowArrays.from_windows([]), RULES, since=at(0), until=at(6), power=0.8)
+    assert (empty.windows_received, empty.need_requests, empty.enough) == (0, None, False)
+
+
+def _policy_with(**sections: str) -> str:
+    from tests.conftest import POLICY_FILE
+
+    text = POLICY_FILE.read_text()
+    for old, new in sections.items():
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("min_requests: 50}", "min_requests: 0}", "policy.abort_rules.min_requests"),
+        ("min_requests: 50}", "min_requests: 50, error_ratoi: 3}", "policy.abort_rules.error_ratoi"),
+        ("min_requests: 50}", "min_requests: 50, evidence_alpha: 0}", "policy.abort_rules.evidence_alpha"),
+        ("error_ratio: 2.0", "error_ratio: 1.0", "policy.abort_rules.error_ratio"),
+        (
+            "{share: 0.01, days: 7}",
+            "{share: 0.01, days: 7, min_windows: 0}",
+            "policy.canary.stages.0.min_windows",
+        ),
+        ("tick_minutes: 5", "tick_minutes: 5\n  progress_deadline: 3", "policy.canary.progress_deadline"),
+    ],
+)
+def test_policy_refuses_bad_evidence_settings_naming_the_field(old: str, new: str, field: str) -> None:
+    text = _policy_with(**{old: new})
+    assert text != _policy_with()
+    with pytest.raises(ValidationFailed) as refused:
+        parse_policy(text)
+    assert refused.value.fields["field"] == field
+
+
+def test_policy_accepts_every_abort_rule_knob_and_stage_evidence() -> None:
+    knobs = "evidence_alpha: 0.01, p99_floor_ms: 2.0, safety_sigma_floor: 0.002}"
+    text = _policy_with(
+        **{
+            "min_requests: 50}": f"min_requests: 40, {knobs}",
+            "{share: 0.01, days: 7}": "{share: 0.01, days: 7, min_windows: 100, min_requests: 5000}",
+            "tick_minutes: 5": "tick_minutes: 5\n  progress_deadline_hours: 12\n  evidence_power: 0.9",
+        }
+    )
+    policy = parse_policy(text)
+    rules = AbortRules.from_policy(policy.abort_rules.model_dump(), policy.canary.safety_metrics)
+    assert (rules.evidence_alpha, rules.p99_floor_ms, rules.safety_sigma_floor, rules.min_requests) == (
+        0.01,
+        2.0,
+        0.002,
+        40,
+    )
+    assert (policy.canary.stages[0].min_windows, policy.canary.stages[0].min_requests) == (100, 5000)
+    assert (policy.canary.progress_deadline_hours, policy.canary.evidence_power) == (12, 0.9)

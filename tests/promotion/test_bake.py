@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gatekeeper.canary.simulate import Regression, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.promotion import bake
-from tests.promotion.conftest import T0, post_until
+from tests.promotion.conftest import T0, gate_pass, post_until, run_shadow
 
 PROMOTED = T0 + timedelta(days=17)
 
@@ -165,3 +165,16 @@ def test_auto_abort_records_the_rollback_time_against_the_sla(
     assert [r["check"] for r in decision["reasons"]] == [
         "canary.error_rate"
     ]  # within the SLA: no soft reason
+
+
+def test_no_new_canary_starts_while_the_champion_bakes(
+    api, auth, db, register, canary, daemon, clock
+) -> None:
+    promote(api, auth, canary, daemon, clock)
+    successor = register()
+    gate_pass(db, successor["id"])
+    assert run_shadow(api, auth, clock, successor["id"])["verdict"] == "pass"
+    refused = api.post(f"/v1/candidates/{successor['id']}/canary", headers=auth("ci"))
+    assert refused.status_code == 409, refused.text
+    assert "baking" in refused.json()["detail"] and refused.json()["canary_id"] == canary["id"]
+    assert status(api, auth, successor["id"]) == "shadow"  # it waits, nothing else changed

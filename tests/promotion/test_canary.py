@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from gatekeeper.canary.rules import Window, requests_for_power
 from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.notify.service import deliver_due
@@ -262,3 +263,127 @@ def test_failing_webhook_is_retried_and_never_blocks_the_rollback(
         assert len(flaky.bodies) == 1
     finally:
         flaky.close()
+
+
+# --- evidence: a stage never passes on time alone --------------------------------------------------
+
+
+def thin_windows(days: float, *, canary_requests: int = 20, canary_errors: int = 2) -> list[Window]:
+    """A canary that gets a trickle (below min_requests every window) against a busy holdout at 0.6 %."""
+    out = []
+    for i in range(int(days * 288)):
+        start = T0 + timedelta(minutes=5 * i)
+        end = start + timedelta(minutes=5)
+        out.append(Window(start, end, "canary", canary_requests, canary_errors, 150.0))
+        out.append(Window(start, end, "holdout", 2000, 12, 150.0))
+    return out
+
+
+def outbox_summaries(db) -> list[str]:  # noqa: ANN001
+    with db.session() as session:
+        return [
+            m.payload.get("payload", {}).get("summary", "") for m in session.scalars(select(OutboxMessage))
+        ]
+
+
+def starved_then_aborted(api, auth, db, settings, canary, shadowed, champion, daemon, clock) -> dict:  # noqa: ANN001
+    """Time up: held at 1 % and shown starved; at the progress deadline: insufficient_evidence abort."""
+    settings.pagerduty_url = "http://127.0.0.1:9/pd"
+    clock.set(T0 + timedelta(days=7, hours=1))
+    report = daemon.tick()
+    assert report.starved == [canary["id"]] and not report.advanced and not report.aborted, report
+    assert routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
+    held = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    evidence = held["evidence"]
+    assert held["state"] == "running" and held["stage"] == 0 and held["share"] == 0.01
+    assert evidence["starved"] is True and evidence["due"] is True and evidence["enough"] is False
+    assert evidence["windows_evaluable"] == 0 and evidence["canary_requests"] == 0
+    assert evidence["need_windows"] >= 2
+    assert evidence["deadline"].startswith((T0 + timedelta(days=8)).date().isoformat())
+    clock.set(T0 + timedelta(days=7, hours=23, minutes=55))
+    assert daemon.tick().starved == [canary["id"]]  # still before the deadline: held, not aborted
+    clock.set(T0 + timedelta(days=8, minutes=1))
+    assert daemon.tick().aborted == [canary["id"]]
+    aborted = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert aborted["state"] == "aborted" and aborted["trigger"]["rule"] == "insufficient_evidence"
+    assert aborted["evidence"] is None and aborted["trigger"]["figures"]["windows_evaluable"] == 0
+    assert routing(api, auth) == [("champion", 1.0)]
+    assert status(api, auth, shadowed["id"]) == "aborted" and status(api, auth, champion["id"]) == "champion"
+    decision = api.get(f"/v1/candidates/{shadowed['id']}/decisions", headers=auth("ci")).json()[-1]
+    assert decision["verdict"] == "abort"
+    assert decision["reasons"][0]["check"] == "canary.insufficient_evidence"
+    audit = api.get("/v1/audit", params={"action": "canary.abort"}, headers=auth("ci")).json()
+    assert audit and audit[0]["after"]["rule"] == "insufficient_evidence"
+    pages = outbox_summaries(db)
+    assert len(pages) == 1 and "insufficient_evidence" in pages[0] and "0 of" in pages[0]
+    refused = api.post(
+        f"/v1/canaries/{canary['id']}/reenable", json={"reason": "try again"}, headers=auth("oncall")
+    )
+    assert refused.status_code == 409 and "nothing to re-check" in refused.json()["detail"]
+    assert refused.json()["rule"] == "insufficient_evidence"
+    clock.set(T0 + timedelta(days=30))
+    assert daemon.tick().advanced == []
+    assert status(api, auth, shadowed["id"]) == "aborted"  # never champion
+    return aborted
+
+
+def test_starved_canary_is_held_then_aborted_for_insufficient_evidence(
+    api, auth, db, settings, canary, shadowed, champion, daemon, clock
+) -> None:
+    post_windows(api, auth, canary["id"], baseline_windows(T0, seed=2))  # a baseline, no canary windows
+    aborted = starved_then_aborted(api, auth, db, settings, canary, shadowed, champion, daemon, clock)
+    figures = aborted["trigger"]["figures"]
+    assert figures["windows_received"] == 0 and figures["need_requests"] is None  # no holdout either
+
+
+def test_thin_canary_is_held_then_aborted_for_insufficient_evidence(
+    api, auth, db, settings, canary, shadowed, champion, daemon, clock
+) -> None:
+    post_windows(api, auth, canary["id"], thin_windows(7.05))
+    aborted = starved_then_aborted(api, auth, db, settings, canary, shadowed, champion, daemon, clock)
+    figures = aborted["trigger"]["figures"]
+    assert figures["windows_received"] == 7 * 288 + 14  # received, but none is evidence
+    assert figures["holdout_error_rate"] == pytest.approx(0.006)
+    # At the holdout's 0.6 % the derived need: 1,511 canary requests over >= 31 windows of 50.
+    assert figures["need_requests"] == requests_for_power(0.006, 2.0, 0.05, 0.8)
+    assert figures["need_windows"] == -(-figures["need_requests"] // 50)
+
+
+def test_force_reenable_of_a_starved_abort_is_admin_only(
+    api, auth, db, settings, canary, shadowed, champion, daemon, clock
+) -> None:
+    starved_then_aborted(api, auth, db, settings, canary, shadowed, champion, daemon, clock)
+    forced = {"reason": "traffic restored", "force": True}
+    assert (
+        api.post(f"/v1/canaries/{canary['id']}/reenable", json=forced, headers=auth("oncall")).status_code
+        == 403
+    )
+    ok = api.post(f"/v1/canaries/{canary['id']}/reenable", json=forced, headers=auth("admin"))
+    assert ok.status_code == 200 and ok.json()["state"] == "running"
+    # The stage starts over (its time went by with no evidence): not aborted again at the next tick.
+    assert ok.json()["stage_started_at"].startswith(clock.now().date().isoformat())
+    clock.advance(timedelta(minutes=5))
+    assert daemon.tick().aborted == [] and routing(api, auth) == [("champion", 0.99), ("canary", 0.01)]
+
+
+def test_a_stage_held_for_evidence_passes_when_the_evidence_arrives(
+    api, auth, db, canary, shadowed, daemon, clock
+) -> None:
+    clock.set(T0 + timedelta(days=7, hours=1))
+    assert daemon.tick().starved == [canary["id"]]
+    late = T0 + timedelta(days=7, hours=2)
+    post_windows(api, auth, canary["id"], healthy_stream(late, days=0.5, seed=7))
+    clock.set(late + timedelta(hours=12))
+    report = daemon.tick()
+    assert report.aborted == [] and report.advanced, report
+    moved = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
+    assert moved["stage"] == 1 and routing(api, auth) == [("champion", 0.95), ("canary", 0.05)]
+    # The next stage starts when the evidence was complete, not at the old stage's scheduled end.
+    assert moved["stage_started_at"] > (T0 + timedelta(days=7, hours=2)).isoformat()[:19]
+    assert moved["evidence"]["since"] == moved["stage_started_at"]
+
+
+def test_daemon_tick_interval_is_the_policy_tick_minutes(canary, daemon) -> None:  # noqa: ANN001
+    assert daemon.tick_seconds() == 5 * 60  # the policy model's default before any policy is read
+    daemon.tick()
+    assert daemon.tick_seconds() == 60 * 5  # policies/intent_classifier.yaml: canary.tick_minutes 5
