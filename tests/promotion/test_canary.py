@@ -339,10 +339,10 @@ def test_starved_canary_is_held_then_aborted_for_insufficient_evidence(
 def test_thin_canary_is_held_then_aborted_for_insufficient_evidence(
     api, auth, db, settings, canary, shadowed, champion, daemon, clock
 ) -> None:
-    post_windows(api, auth, canary["id"], thin_windows(7.05))
+    post_until(api, auth, clock, canary["id"], thin_windows(7.05), T0 + timedelta(days=7, hours=1))
     aborted = starved_then_aborted(api, auth, db, settings, canary, shadowed, champion, daemon, clock)
     figures = aborted["trigger"]["figures"]
-    assert figures["windows_received"] == 7 * 288 + 14  # received, but none is evidence
+    assert figures["windows_received"] == 7 * 288 + 12  # received, but none is evidence
     assert figures["holdout_error_rate"] == pytest.approx(0.006)
     # At the holdout's 0.6 % the derived need: 1,511 canary requests over >= 31 windows of 50.
     assert figures["need_requests"] == requests_for_power(0.006, 2.0, 0.05, 0.8)
@@ -372,8 +372,14 @@ def test_a_stage_held_for_evidence_passes_when_the_evidence_arrives(
     clock.set(T0 + timedelta(days=7, hours=1))
     assert daemon.tick().starved == [canary["id"]]
     late = T0 + timedelta(days=7, hours=2)
-    post_windows(api, auth, canary["id"], healthy_stream(late, days=0.5, seed=7))
-    clock.set(late + timedelta(hours=12))
+    post_until(
+        api,
+        auth,
+        clock,
+        canary["id"],
+        healthy_stream(late, days=0.5, seed=7, baseline=False),
+        late + timedelta(hours=12),
+    )
     report = daemon.tick()
     assert report.aborted == [] and report.advanced, report
     moved = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
