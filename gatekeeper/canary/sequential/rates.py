@@ -18,14 +18,16 @@ Null and test. H0: theta_t <= theta0 in every window (theta0 = the guarded ratio
 1.5 "fire only when the error ratio is credibly above 1.5"). For any theta > theta0 the window likelihood
 ratio L_t(theta) / L_t(theta0) has conditional mean [p' p/p0 + (1-p')(1-p)/(1-p0)]^N <= 1 whenever
 p' = p_t(theta_t) <= p0 = p_t(theta0), so it is a supermartingale factor under every point of H0, even when
-theta_t changes with time. A discrete prior over theta > theta0 (a half-normal on log(theta/theta0), on a
-grid) mixes these exactly, with no integral to approximate: E_t = sum_g w_g prod_s L_s(theta_g) /
-L_s(theta0) is an e-process for H0 and the test fires when E_t >= 1/alpha.
+theta_t changes with time. A discrete prior over theta > theta0 (a half-normal of scale ``prior_scale``
+on log(theta/theta0), held at atoms 0.1 apart) mixes these exactly, with no integral to approximate:
+E_t = sum_g w_g prod_s L_s(theta_g) / L_s(theta0) is an e-process for H0, and the test fires when
+E_t >= 1/alpha.
 
-Confidence sequence. For a constant ratio theta*, the two-sided mixture m_t / L_t(theta*) (m_t = the marginal
-likelihood of a normal prior on log theta centred at log theta0) is a martingale, so {theta : m_t / L_t(theta)
-< 1/alpha} covers theta* at all looks with probability >= 1 - alpha. The log-likelihood is concave in
-log theta, so the set is an interval; ``result.grid_interval`` brackets it on the grid.
+Confidence sequence. For a constant ratio theta*, the two-sided mixture m_t / L_t(theta*) (m_t = the
+marginal likelihood of a normal prior on log theta centred at log theta0, on the same atoms) is a
+martingale, so {theta : m_t / L_t(theta) < 1/alpha} covers theta* at all looks with probability >= 1 - alpha.
+The log-likelihood is concave in log theta, so the set is an interval; ``result.grid_interval`` brackets it
+on the grid.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def rate_ratio(
     usable = (nc > 0) & (nh > 0) & (c + h > 0)
     share = np.where(usable, nc, 0.0) / np.where(usable, nh, 1.0)
     half = int(round(span / step))
-    offsets = step * np.arange(-half, half + 1)
+    offsets: FloatArray = step * np.arange(-half, half + 1, dtype=np.float64)
     grid = ratio * np.exp(offsets)
     ll = _log_likelihood(np.where(usable, c, 0.0), np.where(usable, c + h, 0.0), share, grid)
     atoms = np.arange(half % _STRIDE, grid.size, _STRIDE)  # the prior's support: every 5th grid point
