@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from scipy import integrate, stats
 from gatekeeper.canary.sequential import SequentialResult, mean_difference, p99_ratio, rate_ratio
 from gatekeeper.canary.sequential.latency import log_beta_binomial, log_one_sided
 from gatekeeper.canary.sequential.means import log_one_sided as log_half_normal
+from gatekeeper.canary.sequential.result import restarted
 from gatekeeper.canary.simulate import SAFETY_METRIC, Profile, Regression, healthy_stream
 
 ALPHA = 0.05
@@ -89,17 +91,17 @@ def simulate(
     )
 
 
-def errors_test(s: Streams, i: int, ratio: float = 1.0, alpha: float = ALPHA) -> SequentialResult:
+def errors_test(s: Streams, i: int, ratio: float = 1.0, **kw: Any) -> SequentialResult:
     c, nc, h, nh = s.canary_errors[i], s.canary_requests[i], s.holdout_errors[i], s.holdout_requests[i]
-    return rate_ratio(c, nc, h, nh, ratio=ratio, alpha=alpha)
+    return rate_ratio(c, nc, h, nh, ratio=ratio, **kw)
 
 
-def latency_test(s: Streams, i: int, ratio: float = 1.0, alpha: float = ALPHA) -> SequentialResult:
+def latency_test(s: Streams, i: int, ratio: float = 1.0, **kw: Any) -> SequentialResult:
     usable = (s.canary_requests[i] >= 50) & (s.holdout_requests[i] >= 50)
-    return p99_ratio(s.canary_p99[i], s.holdout_p99[i], ratio=ratio, usable=usable, alpha=alpha)
+    return p99_ratio(s.canary_p99[i], s.holdout_p99[i], ratio=ratio, usable=usable, **kw)
 
 
-def safety_test(s: Streams, i: int, tolerance: float = 0.0, alpha: float = ALPHA) -> SequentialResult:
+def safety_test(s: Streams, i: int, tolerance: float = 0.0, **kw: Any) -> SequentialResult:
     f = s.safety_fraction
     return mean_difference(
         s.canary_safety[i],
@@ -107,7 +109,7 @@ def safety_test(s: Streams, i: int, tolerance: float = 0.0, alpha: float = ALPHA
         np.round(s.canary_requests[i] * f),
         np.round(s.holdout_requests[i] * f),
         tolerance=tolerance,
-        alpha=alpha,
+        **kw,
     )
 
 
@@ -128,10 +130,25 @@ def covered(results: list[SequentialResult], truth: float) -> float:
     return float(np.mean(inside))
 
 
-def delays(results: list[SequentialResult]) -> tuple[float, float]:
-    """Detection rate and median delay in minutes (the look after window i is 5 (i + 1) minutes in)."""
-    fired = [5 * (r.fired + 1) for r in results if r.fired is not None]
-    return len(fired) / len(results), float(np.median(fired)) if fired else math.inf
+def delays(results: list[SequentialResult], onset: int = 0) -> tuple[float, float, float]:
+    """Detection rate, median and p90 delay in minutes after the regression's first window ``onset`` (the
+    look after window i is 5 (i + 1) minutes in); a trigger before the onset is a miss."""
+    fired = [5 * (r.fired + 1 - onset) for r in results if r.fired is not None and r.fired >= onset]
+    if not fired:
+        return 0.0, math.inf, math.inf
+    return len(fired) / len(results), float(np.median(fired)), float(np.percentile(fired, 90))
+
+
+def late(n: int, windows: int, seed: int, onset: int, **change: float) -> Streams:
+    """Healthy streams whose canary regresses from window ``onset`` on."""
+    healthy, regressed = simulate(n, windows, seed), simulate(n, windows, seed, **change)
+    fields = {}
+    for name, value in healthy.__dict__.items():
+        if isinstance(value, np.ndarray):
+            value = value.copy()
+            value[:, onset:] = getattr(regressed, name)[:, onset:]
+        fields[name] = value
+    return Streams(**fields)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -140,7 +157,7 @@ def delays(results: list[SequentialResult]) -> tuple[float, float]:
 
 def test_rate_ratio_e_value_is_the_half_normal_mixture_of_binomial_likelihood_ratios() -> None:
     c, nc, h, nh = [3, 1], [100, 120], [2, 4], [300, 200]
-    result = rate_ratio(c, nc, h, nh, ratio=1.2, prior_scale=0.5)
+    result = rate_ratio(c, nc, h, nh, ratio=1.2, prior_scale=0.5, restart_every=None)
     offsets = 0.1 * np.arange(1, 26)  # the prior's atoms above the null, every 5th point of a 0.02 grid
     weights = np.exp(-0.5 * (offsets / 0.5) ** 2)
     weights /= weights.sum()
@@ -182,9 +199,10 @@ def test_p99_one_sided_e_value_is_the_uniform_mixture_over_q_above_one_half() ->
     q = 0.5 + (np.arange(50) + 0.5) / 100
     for k, n in [(3, 3), (7, 10), (0, 4), (20, 30)]:
         brute = np.mean((2 * q) ** k * (2 * (1 - q)) ** (n - k))
-        assert math.exp(log_one_sided(k, n)) == pytest.approx(brute, rel=1e-12)
+        mixture = math.exp(log_one_sided([k], [n])[0])
+        assert mixture == pytest.approx(brute, rel=1e-12)
         exact = integrate.quad(lambda x, k=k, n=n: 2 * (2 * x) ** k * (2 * (1 - x)) ** (n - k), 0.5, 1)[0]
-        assert math.exp(log_one_sided(k, n)) == pytest.approx(exact, rel=1e-3)
+        assert mixture == pytest.approx(exact, rel=1e-3)
 
 
 def test_beta_binomial_mixture_matches_the_integral() -> None:
@@ -197,23 +215,32 @@ def test_beta_binomial_mixture_matches_the_integral() -> None:
 
 
 def test_p99_by_hand_three_slow_windows_of_three() -> None:
-    result = p99_ratio([200.0, 210.0, 190.0], [180.0, 180.0, 180.0], ratio=1.0)
+    result = p99_ratio([200.0, 210.0, 190.0], [180.0, 180.0, 180.0], ratio=1.0, restart_every=None)
     q = 0.5 + (np.arange(50) + 0.5) / 100
     assert result.e_value == pytest.approx([np.mean((2 * q) ** k) for k in (1, 2, 3)])
     assert result.fired is None
     # E_n = mean (2q)^n ~ (2^(n+1) - 1) / (n + 1): 18.1 after six slow windows, 31.9 after seven.
-    seven = p99_ratio([200.0] * 7, [180.0] * 7)
+    seven = p99_ratio([200.0] * 7, [180.0] * 7, restart_every=None)
     assert seven.e_value[5] < 1 / ALPHA <= seven.e_value[6] and seven.fired == 6
 
 
-def test_safety_e_value_and_boundary_match_the_normal_mixture_integrals() -> None:
+def test_safety_e_value_is_the_discrete_half_normal_mixture_and_close_to_the_integral() -> None:
     rho, s, v = 1 / 0.02**2, -40.0, 3000.0
+    x = (np.arange(40) + 0.5) * 0.1
+    weights = np.exp(-0.5 * x**2) / np.exp(-0.5 * x**2).sum()
+    lam = -x * 0.02
+    brute = float(np.sum(weights * np.exp(lam * s - lam**2 * v / 2)))
+    mixture = math.exp(log_half_normal([s], [v], rho)[0])
+    assert mixture == pytest.approx(brute, rel=1e-12)
 
     def component(lam: float) -> float:
         return math.exp(lam * s - lam**2 * v / 2) * stats.norm(0, 1 / math.sqrt(rho)).pdf(lam)
 
-    half = 2 * integrate.quad(component, -np.inf, 0)[0]
-    assert math.exp(log_half_normal(s, v, rho)) == pytest.approx(half, rel=1e-6)
+    assert mixture == pytest.approx(2 * integrate.quad(component, -np.inf, 0)[0], rel=0.02)
+
+
+def test_safety_boundary_matches_the_normal_mixture_integral() -> None:
+    rho = 1 / 0.02**2
     result = mean_difference([0.80, 0.82], [0.86, 0.85], [400, 500], [40000, 50000], tolerance=0.01)
     w = 1 / (0.25 * (1 / np.array([400, 500]) + 1 / np.array([40000, 50000])))
     d = np.array([0.80 - 0.86, 0.82 - 0.85])
@@ -239,6 +266,25 @@ def test_safety_e_value_and_boundary_match_the_normal_mixture_integrals() -> Non
         np.inf,
     )[0]
     assert at_edge == pytest.approx(20.0, rel=1e-6)
+
+
+def test_restarts_mix_e_processes_started_at_scheduled_windows() -> None:
+    rng = np.random.default_rng(3)
+    log_ratio = np.cumsum(rng.normal(0, 1, (7, 3)), axis=0)
+    log_prior = np.log([0.2, 0.3, 0.5])
+    got = restarted(log_ratio, log_prior, 2)
+    before = np.vstack([np.zeros(3), log_ratio[:-1]])
+    weights = {0: 0.5, 2: 1 / 4, 4: 1 / 12, 6: 1 / 24}  # pi_j = 1 / (2 j (j + 1))
+    for t in range(7):
+        brute = sum(
+            pi * np.sum(np.exp(log_prior + log_ratio[t] - before[start]))
+            for start, pi in weights.items()
+            if start <= t
+        )
+        assert math.exp(got[t]) == pytest.approx(brute, rel=1e-12)
+    assert restarted(log_ratio, log_prior, None) == pytest.approx(
+        np.logaddexp.reduce(log_prior + log_ratio, axis=1)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -344,9 +390,22 @@ POWER = [
 @pytest.mark.parametrize(("label", "test", "change", "kw"), POWER, ids=[p[0] for p in POWER])
 def test_regressions_are_detected_within_a_day(label: str, test, change: dict, kw: dict) -> None:
     streams = simulate(200, DAY, seed=21, **change)
-    rate, median = delays(run_all(streams, test, **kw))
+    rate, median, _ = delays(run_all(streams, test, **kw))
     print(f"\n{label}: detected {rate:.1%} within a day, median delay {median:.0f} min")
     assert rate >= 0.95 and median <= 6 * 60
+
+
+@pytest.mark.parametrize(("label", "test", "change", "kw"), POWER, ids=[p[0] for p in POWER])
+def test_a_regression_that_starts_on_day_two_is_caught_within_hours(label: str, test, change, kw) -> None:
+    """Restarts: the healthy first day does not dilute the evidence of a later regression."""
+    streams = late(100, 2 * DAY, 23, DAY, **change)
+    rate, median, _ = delays(run_all(streams, test, **kw), onset=DAY)
+    slow_rate, slow_median, _ = delays(run_all(streams, test, restart_every=None, **kw), onset=DAY)
+    print(
+        f"\n{label} from day 2: {rate:.0%} within a day, median {median:.0f} min after the onset "
+        f"(without restarts {slow_rate:.0%}, {slow_median:.0f} min)"
+    )
+    assert rate >= 0.9 and median <= 4 * 60  # a false abort on the healthy first day counts as a miss
 
 
 def test_two_sigma_is_what_the_seed_rule_calls_two_sigma() -> None:
@@ -413,13 +472,21 @@ def test_a_thousand_healthy_canary_weeks_abort_at_most_alpha_and_are_covered() -
 
 @pytest.mark.slow
 def test_detection_delay_table_over_a_week() -> None:
+    """Regressions from the first window and from day 3, each test at alpha and at alpha / 3."""
     rows = []
     for label, test, change, kw in POWER:
-        streams = simulate(300, WEEK, seed=41, **change)
-        alone = delays(run_all(streams, test, **kw))
-        split = delays(run_all(streams, test, alpha=ALPHA / 3, **kw))
-        rows.append((label, *alone, *split))
-        assert alone[0] >= 0.99 and split[0] >= 0.99
-    print("\nregression (300 canary-weeks each)   detected  median delay   at alpha/3: detected  median")
-    for label, rate, median, rate3, median3 in rows:
-        print(f"{label:<36}{rate:>8.1%}  {median:>8.0f} min   {rate3:>17.1%}  {median3:>5.0f} min")
+        for onset in (0, 3 * DAY):
+            results = {
+                a: run_all(late(300, WEEK, 41, onset, **change), test, alpha=a, **kw)
+                for a in (ALPHA, ALPHA / 3)
+            }
+            found = {a: delays(r, onset) for a, r in results.items()}
+            rows.append((label, onset // DAY, found[ALPHA], found[ALPHA / 3]))
+            assert found[ALPHA / 3][0] >= 0.99
+    head = "regression (300 canary-weeks)  onset   alpha: detected  median   p90   alpha/3: detected  median"
+    print(f"\n{head}   p90")
+    for label, day, (rate, median, p90), (rate3, median3, p903) in rows:
+        print(
+            f"{label:<30}day {day}  {rate:>15.1%} {median:>7.0f} {p90:>5.0f}   "
+            f"{rate3:>17.1%} {median3:>7.0f} {p903:>5.0f}   (minutes)"
+        )

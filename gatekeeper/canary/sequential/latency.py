@@ -13,9 +13,9 @@ prior on (1/2, 1) held at J midpoints q_j, and k successes in n usable windows,
 
     E_n = (1/J) sum_j (2 q_j)^k (2 (1 - q_j))^(n - k),
 
-and the test fires when E_n >= 1/alpha. The sample p99 of a small canary window is biased low (for n
-requests the median of the top order statistics is below the true p99), which only makes the test more
-conservative.
+and the test fires when E_n >= 1/alpha (mixed over restarts, see ``result``). The sample p99 of a small
+canary window is biased low (for n requests the median of the top order statistics is below the true p99),
+which only makes the test more conservative.
 
 Confidence sequence for the median ratio m, assumed constant: for each m on a grid, k(m) = #{r_t > m} is
 binomial with q = 1/2 at the true m, and the conjugate Beta(a, b) mixture E_n(m) = 2^n B(a + k, b + n - k)
@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betaln, gammaln, logsumexp
+from scipy.special import betaln, gammaln
 
 from gatekeeper.canary.sequential.result import (
     FloatArray,
@@ -38,6 +38,7 @@ from gatekeeper.canary.sequential.result import (
     check_alpha,
     from_log_e,
     grid_interval,
+    restarted,
 )
 
 _LOG2 = math.log(2.0)
@@ -49,16 +50,19 @@ def log_beta_binomial(k: ArrayLike, n: ArrayLike, a: float = 1.0, b: float = 1.0
     return n * _LOG2 + betaln(a + k, b + n - k) - betaln(a, b)
 
 
-def log_one_sided(k: ArrayLike, n: ArrayLike, atoms: int = 50) -> FloatArray:
-    """Log of the mixture over q in (1/2, 1) only, an e-process for every q_t <= 1/2.
+def log_one_sided(
+    k: ArrayLike, n: ArrayLike, *, atoms: int = 50, restart_every: int | None = None
+) -> FloatArray:
+    """Log of the mixture over q in (1/2, 1) only, an e-process for every q_t <= 1/2, at each look.
 
-    The prior is uniform on (1/2, 1), discretised at ``atoms`` equally spaced midpoints (a discrete prior
-    is exact: the mixture is a finite sum of supermartingales, no integral is approximated).
+    ``k``/``n`` are cumulative successes and usable windows per look. The prior is uniform on (1/2, 1),
+    held at ``atoms`` equally spaced midpoints (a discrete prior is exact: the mixture is a finite sum of
+    supermartingales, no integral is approximated), and mixed over restarts (``result.restarted``).
     """
-    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    k, n = np.atleast_1d(np.asarray(k, dtype=np.float64)), np.atleast_1d(np.asarray(n, dtype=np.float64))
     q = 0.5 + (np.arange(atoms) + 0.5) / (2 * atoms)
-    terms = np.multiply.outer(k, np.log(2 * q)) + np.multiply.outer(n - k, np.log(2 * (1 - q)))
-    return logsumexp(terms, axis=-1) - math.log(atoms)
+    log_ratio = np.multiply.outer(k, np.log(2 * q)) + np.multiply.outer(n - k, np.log(2 * (1 - q)))
+    return restarted(log_ratio, np.full(atoms, -math.log(atoms)), restart_every)
 
 
 def _grid_scores(
@@ -87,12 +91,14 @@ def p99_ratio(
     step: float = 0.02,
     span: float = 1.0,
     usable: ArrayLike | None = None,
+    restart_every: int | None = 12,
 ) -> SequentialResult:
     """Test H0 "the canary's p99 exceeds ratio x the holdout's in at most half the windows" at each window.
 
     A window counts when both p99 values are finite and positive and ``usable`` (for example enough
     requests in both groups) is true. The interval bounds the median p99 ratio on a log grid of ``step``
-    (conservative by one step each side, cut at ratio * exp(+-span)).
+    (conservative by one step each side, cut at ratio * exp(+-span)). The test restarts every
+    ``restart_every`` windows (see ``result``); None tests from the first window only.
     """
     alpha = check_alpha(alpha)
     if ratio <= 0:
@@ -106,7 +112,7 @@ def p99_ratio(
     r = np.where(ok, c / np.where(ok, h, 1.0), np.nan)
     n = np.cumsum(ok)
     a, b = prior
-    log_e = log_one_sided(np.cumsum(ok & (r > ratio)), n)
+    log_e = log_one_sided(np.cumsum(ok & (r > ratio)), n, restart_every=restart_every)
     half = int(round(span / step))
     grid = ratio * np.exp(step * np.arange(-half, half + 1))
     k = np.cumsum(ok[:, None] & (r[:, None] > grid[None, :]), axis=0, dtype=np.int64)

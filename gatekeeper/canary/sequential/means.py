@@ -18,13 +18,11 @@ where mu_bar_t = sum w_s mu_s / V_t is the precision-weighted mean effect so far
 time). Here lambda is in metric units, so rho = 1 / prior_scale^2.
 
 Null and test. H0: mu_t >= -tolerance in every window (the canary is not worse by more than the policy's
-tolerance). Mixing only lambda < 0 (a half-normal) over S'_t = sum w_s (d_s + tolerance) gives the e-process
-
-    E_t = 2 sqrt(rho / (V_t + rho)) exp(S'^2 / (2 (V_t + rho))) Phi(-S' / sqrt(V_t + rho)),
-
-valid under every point of H0 (each component is exp(lambda S_t - lambda^2 V_t / 2) times a factor <= 1).
-It fires when E_t >= 1/alpha; since it is at least the two-sided mixture whenever S' < 0, it fires no later
-than the confidence sequence clears -tolerance.
+tolerance). With S'_t = sum w_s (d_s + tolerance), each lambda < 0 gives exp(lambda S'_t - lambda^2 V_t / 2)
+= exp(lambda S_t - lambda^2 V_t / 2) exp(lambda sum w_s (mu_s + tolerance)), a supermartingale times a
+factor <= 1 under every point of H0. Mixing lambda over the half-normal (lambda < 0 only; in closed form
+2 sqrt(rho / (V + rho)) exp(S'^2 / (2 (V + rho))) Phi(-S' / sqrt(V + rho)), here held at discrete atoms so
+that restarts stay a running sum) gives the e-process; it fires when E_t >= 1/alpha.
 """
 
 from __future__ import annotations
@@ -33,9 +31,16 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import log_ndtr
 
-from gatekeeper.canary.sequential.result import FloatArray, SequentialResult, check_alpha, from_log_e
+from gatekeeper.canary.sequential.result import (
+    FloatArray,
+    SequentialResult,
+    check_alpha,
+    from_log_e,
+    restarted,
+)
+
+_ATOMS = 40
 
 
 def _precision(
@@ -45,11 +50,20 @@ def _precision(
     return np.where(valid, 1.0 / (variance_per_sample * (1.0 / safe_c + 1.0 / safe_h)), 0.0)
 
 
-def log_one_sided(shifted_sum: ArrayLike, precision: ArrayLike, rho: float) -> FloatArray:
-    """Log of the half-normal (lambda < 0) mixture at S' = ``shifted_sum`` and V = ``precision``."""
-    s, v = np.asarray(shifted_sum, dtype=np.float64), np.asarray(precision, dtype=np.float64)
-    scale = v + rho
-    return math.log(2.0) + 0.5 * np.log(rho / scale) + s**2 / (2.0 * scale) + log_ndtr(-s / np.sqrt(scale))
+def log_one_sided(
+    shifted_sum: ArrayLike, precision: ArrayLike, rho: float, *, restart_every: int | None = None
+) -> FloatArray:
+    """Log of the half-normal (lambda < 0) mixture at each look, from cumulative S' and V, with restarts.
+
+    The half-normal N(0, 1/rho) restricted to lambda < 0 is held at ``_ATOMS`` midpoints out to 4 prior
+    standard deviations, a discrete prior (exact, no integral approximated).
+    """
+    s = np.atleast_1d(np.asarray(shifted_sum, dtype=np.float64))
+    v = np.atleast_1d(np.asarray(precision, dtype=np.float64))
+    x = (np.arange(_ATOMS) + 0.5) * 4.0 / _ATOMS
+    lam = -x / math.sqrt(rho)
+    log_prior = -0.5 * x**2 - np.logaddexp.reduce(-0.5 * x**2)
+    return restarted(np.multiply.outer(s, lam) - np.multiply.outer(v, lam**2 / 2), log_prior, restart_every)
 
 
 def mean_difference(
@@ -62,13 +76,15 @@ def mean_difference(
     alpha: float = 0.05,
     prior_scale: float = 0.02,
     variance_per_sample: float = 0.25,
+    restart_every: int | None = 12,
     effect: str = "safety_difference",
 ) -> SequentialResult:
     """Test H0 "canary - holdout >= -tolerance in every window" at each window, and bound the difference.
 
     ``canary_n``/``holdout_n`` are the numbers of requests behind each window's value; a window whose
     value is missing (NaN) or whose n is not positive adds nothing. ``prior_scale`` (metric units) is the
-    effect size the boundary is tuned for.
+    effect size the boundary is tuned for. The test restarts every ``restart_every`` windows (see
+    ``result``); None tests from the first window only.
     """
     alpha = check_alpha(alpha)
     if tolerance < 0 or prior_scale <= 0 or variance_per_sample <= 0:
@@ -82,7 +98,7 @@ def mean_difference(
     v = np.cumsum(w)
     s = np.cumsum(np.where(valid, w * (np.where(valid, c, 0.0) - np.where(valid, h, 0.0)), 0.0))
     rho = 1.0 / prior_scale**2
-    log_e = log_one_sided(s + tolerance * v, v, rho)
+    log_e = log_one_sided(s + tolerance * v, v, rho, restart_every=restart_every)
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.where(v > 0, s / v, np.nan)
         half = np.sqrt((v + rho) * np.log((v + rho) / (rho * alpha**2))) / v

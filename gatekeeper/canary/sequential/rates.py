@@ -44,6 +44,7 @@ from gatekeeper.canary.sequential.result import (
     from_log_e,
     grid_interval,
     normal_weights,
+    restarted,
 )
 
 _STRIDE = 5
@@ -86,6 +87,7 @@ def rate_ratio(
     prior_scale: float = 0.5,
     step: float = 0.02,
     span: float = 2.5,
+    restart_every: int | None = 12,
     effect: str = "error_ratio",
 ) -> SequentialResult:
     """Test H0 "canary rate <= ratio x holdout rate in every window" at each window, and bound the ratio.
@@ -94,6 +96,7 @@ def rate_ratio(
     without requests in either group or without any count adds nothing. ``prior_scale`` is the spread of
     the mixing prior on log(theta / ratio); ``step``/``span`` set the log-ratio grid (the interval is
     conservative by at most one ``step``, i.e. 2 %, on each side, and is cut at ratio * exp(+-span)).
+    The test restarts every ``restart_every`` windows (see ``result``); None tests from the first only.
     """
     alpha = check_alpha(alpha)
     if ratio <= 0:
@@ -106,14 +109,13 @@ def rate_ratio(
     grid = ratio * np.exp(offsets)
     ll = _log_likelihood(np.where(usable, c, 0.0), np.where(usable, c + h, 0.0), share, grid)
     atoms = np.arange(half % _STRIDE, grid.size, _STRIDE)  # the prior's support: every 5th grid point
+    up = atoms[offsets[atoms] > 0]
+    log_e = restarted(ll[:, up] - ll[:, [half]], normal_weights(offsets[up], prior_scale), restart_every)
     top = ll[:, atoms].max(axis=1)
     lik = np.exp(ll[:, atoms] - top[:, None])
-    up = offsets[atoms] > 0
-    with np.errstate(divide="ignore"):
-        log_e = np.log(lik[:, up] @ np.exp(normal_weights(offsets[atoms][up], prior_scale))) + top
-        log_marginal = np.log(lik @ np.exp(normal_weights(offsets[atoms], prior_scale))) + top
+    log_marginal = np.log(lik @ np.exp(normal_weights(offsets[atoms], prior_scale))) + top
     lo, hi, estimate = grid_interval(
         ll, log_marginal - math.log(1.0 / alpha), grid, below=0.0, above=math.inf
     )
     estimate = np.where(np.cumsum(usable) > 0, estimate, np.nan)
-    return from_log_e(effect, ratio, alpha, log_e - ll[:, half], estimate, (lo, hi))
+    return from_log_e(effect, ratio, alpha, log_e, estimate, (lo, hi))

@@ -7,6 +7,17 @@ after every window, for weeks, and stop whenever it likes: the false-abort proba
 look with E_t >= 1/alpha" is at most alpha over the whole canary (Ramdas, Gruenwald, Vovk & Shafer, "Game-
 theoretic statistics and safe anytime-valid inference", Statistical Science 2023). The always-valid p-value
 is p_t = min(1, 1 / max_{s<=t} E_s).
+
+Late regressions. A mixture over constant effects started at the first window weighs a regression that
+begins on day 3 against three healthy days, and is slow to see it (hours to days). So every test mixes,
+besides the effect sizes, over the window the effect may have started at: scheduled starts s_0 = 0,
+s_j = j * ``restart_every``, with weights pi_0 = 1/2 and pi_j = 1 / (2 j (j + 1)) (they sum to 1). Each
+e-process started at a fixed window is a test supermartingale for the whole canary (it is 1 before its
+start), and so is their convex combination: the false-abort bound stays alpha over the whole canary. A
+regression present from the start pays a factor 2 in evidence; one starting after j restarts pays
+2 j (j + 1) (about 9 nats after three days of hourly restarts) instead of the weight of the healthy days.
+With one alternative D_t = log-likelihood ratio so far, sum_s pi_s exp(D_t - D_{s-1}) = exp(D_t) sum_s
+pi_s exp(-D_{s-1}) is a running sum, so all starts together cost no more than one.
 """
 
 from __future__ import annotations
@@ -125,6 +136,32 @@ def grid_interval(
     lo = np.where(lo_i >= 0, grid[np.clip(lo_i, 0, size - 1)], below)
     hi = np.where(hi_i < size, grid[np.clip(hi_i, 0, size - 1)], above)
     return lo, hi, grid[(first_max + last_max) // 2]
+
+
+def start_weights(looks: int, every: int | None) -> FloatArray:
+    """Log weights of the scheduled starts at each look (-inf between starts); one start when ``every`` is
+    None or 0."""
+    log_pi = np.full(looks, -math.inf)
+    if looks:
+        log_pi[0] = 0.0 if not every else math.log(0.5)
+    if every:
+        j = np.arange(1, (looks - 1) // every + 1, dtype=np.float64)
+        log_pi[every::every] = -np.log(2 * j * (j + 1))
+    return log_pi
+
+
+def restarted(log_ratio: FloatArray, log_prior: FloatArray, every: int | None) -> FloatArray:
+    """Log of sum_s pi_s sum_g w_g exp(D^g_t - D^g_{s-1}) over the starts s <= t, at every look t.
+
+    ``log_ratio`` (looks x atoms) holds the cumulative log-likelihood ratios D^g_t of each alternative atom
+    against the null, ``log_prior`` the atoms' log weights w_g.
+    """
+    if not log_ratio.shape[0]:
+        return np.zeros(0)
+    before = np.vstack([np.zeros((1, log_ratio.shape[1])), log_ratio[:-1]])
+    log_pi = start_weights(log_ratio.shape[0], every)
+    since = np.logaddexp.accumulate(log_pi[:, None] - before, axis=0)
+    return np.logaddexp.reduce(log_prior[None, :] + log_ratio + since, axis=1)
 
 
 def normal_weights(offsets: FloatArray, scale: float) -> FloatArray:
