@@ -287,6 +287,21 @@ def test_restarts_mix_e_processes_started_at_scheduled_windows() -> None:
     )
 
 
+def test_a_look_depends_only_on_the_windows_before_it() -> None:
+    """What the daemon computes at a tick equals what a backtest computes at that look over a longer run."""
+    streams = simulate(3, 100, seed=4, error_ratio=1.5, latency_ratio=1.2, safety_shift=-0.02)
+    for test in TESTS.values():
+        for i in range(3):
+            whole = test(streams, i)
+            cut = Streams(
+                **{k: v[:, :40] if isinstance(v, np.ndarray) else v for k, v in streams.__dict__.items()}
+            )
+            part = test(cut, i)
+            for name in ("e_value", "p_value", "ci_low", "ci_high", "estimate"):
+                np.testing.assert_allclose(getattr(part, name), getattr(whole, name)[:40], rtol=1e-9)
+            assert part.fired == (whole.fired if whole.fired is not None and whole.fired < 40 else None)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Edges: no evidence, no decision
 

@@ -138,30 +138,31 @@ def grid_interval(
     return lo, hi, grid[(first_max + last_max) // 2]
 
 
-def start_weights(looks: int, every: int | None) -> FloatArray:
-    """Log weights of the scheduled starts at each look (-inf between starts); one start when ``every`` is
-    None or 0."""
-    log_pi = np.full(looks, -math.inf)
-    if looks:
-        log_pi[0] = 0.0 if not every else math.log(0.5)
-    if every:
-        j = np.arange(1, (looks - 1) // every + 1, dtype=np.float64)
-        log_pi[every::every] = -np.log(2 * j * (j + 1))
-    return log_pi
+def _log_sum_exp(x: FloatArray) -> FloatArray:
+    """log sum exp along the last axis, for rows with at least one finite entry."""
+    top = x.max(axis=-1, keepdims=True)
+    return np.log(np.exp(x - top).sum(axis=-1)) + top[..., 0]
 
 
 def restarted(log_ratio: FloatArray, log_prior: FloatArray, every: int | None) -> FloatArray:
-    """Log of sum_s pi_s sum_g w_g exp(D^g_t - D^g_{s-1}) over the starts s <= t, at every look t.
+    """Log of sum_s pi_s sum_g w_g exp(D^g_t - D^g_{s-1}) over the scheduled starts s <= t, at every look.
 
     ``log_ratio`` (looks x atoms) holds the cumulative log-likelihood ratios D^g_t of each alternative atom
-    against the null, ``log_prior`` the atoms' log weights w_g.
+    against the null, ``log_prior`` the atoms' log weights w_g. Starts are s_0 = 0 with pi_0 = 1/2 and
+    s_j = j * every with pi_j = 1 / (2 j (j + 1)); a single start with pi_0 = 1 when ``every`` is falsy.
     """
-    if not log_ratio.shape[0]:
+    looks = log_ratio.shape[0]
+    if not looks:
         return np.zeros(0)
-    before = np.vstack([np.zeros((1, log_ratio.shape[1])), log_ratio[:-1]])
-    log_pi = start_weights(log_ratio.shape[0], every)
-    since = np.logaddexp.accumulate(log_pi[:, None] - before, axis=0)
-    return np.logaddexp.reduce(log_prior[None, :] + log_ratio + since, axis=1)
+    step = int(every) if every else looks
+    starts = np.arange(0, looks, step)
+    j = np.arange(starts.size, dtype=np.float64)
+    log_pi = np.empty(starts.size)
+    log_pi[0] = math.log(0.5) if every else 0.0  # fixed in advance: never depends on how many looks
+    log_pi[1:] = -np.log(2 * j[1:] * (j[1:] + 1))
+    before = np.where(starts[:, None] > 0, log_ratio[np.maximum(starts - 1, 0)], 0.0)
+    since = np.logaddexp.accumulate(log_pi[:, None] - before, axis=0)[np.arange(looks) // step]
+    return _log_sum_exp(log_prior[None, :] + log_ratio + since)
 
 
 def normal_weights(offsets: FloatArray, scale: float) -> FloatArray:
