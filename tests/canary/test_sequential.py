@@ -158,7 +158,7 @@ def late(n: int, windows: int, seed: int, onset: int, **change: float) -> Stream
 def test_rate_ratio_e_value_is_the_half_normal_mixture_of_binomial_likelihood_ratios() -> None:
     c, nc, h, nh = [3, 1], [100, 120], [2, 4], [300, 200]
     result = rate_ratio(c, nc, h, nh, ratio=1.2, prior_scale=0.5, restart_every=None)
-    offsets = 0.1 * np.arange(1, 26)  # the prior's atoms above the null, every 5th point of a 0.02 grid
+    offsets = 0.1 * np.arange(1, 26)  # the prior's atoms above the null, every 4th point of a 0.025 grid
     weights = np.exp(-0.5 * (offsets / 0.5) ** 2)
     weights /= weights.sum()
 
@@ -191,7 +191,7 @@ def test_rate_ratio_interval_brackets_every_accepted_ratio_within_one_grid_step(
     accepted = fine[log_marginal - log_lik(fine) < math.log(10)]
     lo, hi = result.ci_low[-1], result.ci_high[-1]
     assert lo <= accepted.min() and accepted.max() <= hi
-    assert accepted.min() / lo <= math.exp(0.0201) and hi / accepted.max() <= math.exp(0.0201)
+    assert accepted.min() / lo <= math.exp(0.0251) and hi / accepted.max() <= math.exp(0.0251)
     assert lo < result.estimate[-1] < hi
 
 

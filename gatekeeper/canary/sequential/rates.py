@@ -19,9 +19,9 @@ Null and test. H0: theta_t <= theta0 in every window (theta0 = the guarded ratio
 ratio L_t(theta) / L_t(theta0) has conditional mean [p' p/p0 + (1-p')(1-p)/(1-p0)]^N <= 1 whenever
 p' = p_t(theta_t) <= p0 = p_t(theta0), so it is a supermartingale factor under every point of H0, even when
 theta_t changes with time. A discrete prior over theta > theta0 (a half-normal of scale ``prior_scale``
-on log(theta/theta0), held at atoms 0.1 apart) mixes these exactly, with no integral to approximate:
-E_t = sum_g w_g prod_s L_s(theta_g) / L_s(theta0) is an e-process for H0, and the test fires when
-E_t >= 1/alpha.
+on log(theta/theta0), held at every 4th grid point, 0.1 apart) mixes these exactly, with no integral to
+approximate: E_t = sum_g w_g prod_s L_s(theta_g) / L_s(theta0) is an e-process for H0, and the test fires
+when E_t >= 1/alpha (mixed over restarts, see ``result``).
 
 Confidence sequence. For a constant ratio theta*, the two-sided mixture m_t / L_t(theta*) (m_t = the
 marginal likelihood of a normal prior on log theta centred at log theta0, on the same atoms) is a
@@ -47,7 +47,7 @@ from gatekeeper.canary.sequential.result import (
     restarted,
 )
 
-_STRIDE = 5
+_STRIDE = 4
 
 
 def _log_likelihood(
@@ -85,7 +85,7 @@ def rate_ratio(
     ratio: float = 1.0,
     alpha: float = 0.05,
     prior_scale: float = 0.5,
-    step: float = 0.02,
+    step: float = 0.025,
     span: float = 2.5,
     restart_every: int | None = 12,
     effect: str = "error_ratio",
@@ -95,7 +95,7 @@ def rate_ratio(
     Arrays hold one window each, in time order (counts and requests per window, not cumulative). A window
     without requests in either group or without any count adds nothing. ``prior_scale`` is the spread of
     the mixing prior on log(theta / ratio); ``step``/``span`` set the log-ratio grid (the interval is
-    conservative by at most one ``step``, i.e. 2 %, on each side, and is cut at ratio * exp(+-span)).
+    conservative by at most one ``step``, i.e. 2.5 %, on each side, and is cut at ratio * exp(+-span)).
     The test restarts every ``restart_every`` windows (see ``result``); None tests from the first only.
     """
     alpha = check_alpha(alpha)
@@ -108,7 +108,7 @@ def rate_ratio(
     offsets: FloatArray = step * np.arange(-half, half + 1, dtype=np.float64)
     grid = ratio * np.exp(offsets)
     ll = _log_likelihood(np.where(usable, c, 0.0), np.where(usable, c + h, 0.0), share, grid)
-    atoms = np.arange(half % _STRIDE, grid.size, _STRIDE)  # the prior's support: every 5th grid point
+    atoms = np.arange(half % _STRIDE, grid.size, _STRIDE)  # the prior's support: every 4th grid point
     up = atoms[offsets[atoms] > 0]
     log_e = restarted(ll[:, up] - ll[:, [half]], normal_weights(offsets[up], prior_scale), restart_every)
     top = ll[:, atoms].max(axis=1)
