@@ -317,6 +317,7 @@ def test_no_data_gives_p_one_and_an_unbounded_interval() -> None:
         assert result.fired is None and result.p_value == pytest.approx([1.0, 1.0])
         assert np.all(result.ci_low <= 0.0) and np.all(np.isinf(result.ci_high))
         assert np.all(np.isnan(result.estimate))
+    assert results[0].at()["ci"] == [0.0, None] and results[0].at()["estimate"] is None
     assert rate_ratio([], [], [], []).at() == {
         "effect": "error_ratio",
         "null": 1.0,

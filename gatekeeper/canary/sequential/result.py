@@ -58,7 +58,10 @@ class SequentialResult:
         return int(self.e_value.size)
 
     def at(self, look: int = -1) -> dict[str, Any]:
-        """Plain values of one look (the last by default), for a console, a notification or JSON."""
+        """Plain values of one look (the last by default), for a console, a notification or JSON.
+
+        Non-finite numbers (an unbounded interval end, no estimate yet) become None, so the dict is JSON.
+        """
         if not len(self):
             return {"effect": self.effect, "null": self.null, "alpha": self.alpha, "looks": 0, "fired": None}
         return {
@@ -66,13 +69,17 @@ class SequentialResult:
             "null": self.null,
             "alpha": self.alpha,
             "looks": len(self),
-            "e_value": float(self.e_value[look]),
-            "p_value": float(self.p_value[look]),
-            "estimate": float(self.estimate[look]),
-            "ci": [float(self.ci_low[look]), float(self.ci_high[look])],
+            "e_value": _plain(self.e_value[look]),
+            "p_value": _plain(self.p_value[look]),
+            "estimate": _plain(self.estimate[look]),
+            "ci": [_plain(self.ci_low[look]), _plain(self.ci_high[look])],
             "level": 1.0 - self.alpha,
             "fired": self.fired,
         }
+
+
+def _plain(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def check_alpha(alpha: float) -> float:
