@@ -64,6 +64,7 @@ DEMO_POLICY = {
     "rare_recall_tolerance: 0.02": ("rare_recall_tolerance: 0.05", "rare classes have ~60 golden examples"),
     "ece_margin: 0.01": ("ece_margin: 0.05", "focal loss leaves short runs under-confident"),
     "min_agreement: 0.9": ("min_agreement: 0.4", "a much better model disagrees often with a weak v1"),
+    "slice_min_agreement: 0.8": ("slice_min_agreement: 0.35", "the same, slice by slice"),
 }
 
 
@@ -396,6 +397,22 @@ class Demo:
         self.tick_until(self.daemon, start + timedelta(days=days), stop_on_abort=False)
         return f"v3 is champion at the end of its plan, v1 retired; routing {self.routing()}"
 
+    def bake(self) -> str:
+        """v3 is champion but not yet trusted: a day judged against v1's day before, v1 kept warm."""
+        from gatekeeper.canary.simulate import healthy_stream
+
+        canary_id, reader = self.ids["canary_v3"], self.client("reviewer")
+        canary = reader.get(f"/v1/canaries/{canary_id}")
+        until = datetime.fromisoformat(canary["bake_until"])
+        say(f"v3 {canary['state']} until {until:%m-%d %H:%M}; routing {self.routing()}")
+        # The windows served since the promotion are in; the serving layer goes on posting v3's.
+        days = (until - self.clock.now()) / timedelta(days=1) + 0.01
+        stream = healthy_stream(self.clock.now(), days=days, seed=23, baseline=False)
+        self.post_windows(canary_id, [w for w in stream if w.group == "canary"])
+        self.tick_until(self.daemon, until + timedelta(minutes=10), stop_on_abort=True)
+        done = reader.get(f"/v1/canaries/{canary_id}")
+        return f"bake {done['state']}: every hour judged against v1's day before; routing {self.routing()}"
+
     def starved(self) -> str:
         """v4's canary gets no windows (its metrics pipeline is down): held, then aborted at its deadline."""
         canary_id, reader = self.ids["canary_v4"], self.client("reviewer")
@@ -427,7 +444,8 @@ class Demo:
         from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 
         canary_id, start = self.ids["canary_v4"], self.clock.now()
-        self.post_windows(canary_id, baseline_windows(start, seed=31))
+        started = datetime.fromisoformat(self.client("reviewer").get(f"/v1/canaries/{canary_id}")["started_at"])
+        self.post_windows(canary_id, baseline_windows(started, seed=31))  # the hour before the canary began
         self.post_windows(
             canary_id,
             healthy_stream(
@@ -495,6 +513,7 @@ class Demo:
                 "Scenario 1: a holdout anomaly aborts the canary; on-call re-enables it", self.holdout_anomaly
             )
             s.step("The canary plan runs out with no trigger: promotion", self.promote_by_canary)
+            s.step("v3 bakes a day as champion with v1 kept warm: the bake passes", self.bake)
             s.step("Offline gate for v4 (v3 retrained) against champion v3", lambda: self.gate("v4"))
             s.step("Shadow v4", lambda: self.shadow("v4"))
             s.step("Start v4's canary", lambda: self.start_canary("v4"))

@@ -37,7 +37,7 @@ def test_canary_needs_a_passed_shadow(api, auth, register, db, champion) -> None
 
 
 def test_standard_plan_stages_and_promotion(api, auth, db, canary, shadowed, champion, daemon, clock) -> None:
-    no_bake = policy_text(**{"tick_minutes: 5": "tick_minutes: 5\n  bake_hours: 0"})  # bakes: test_bake.py
+    no_bake = policy_text(**{"bake_hours: 24": "bake_hours: 0"})  # bakes: test_bake.py
     updated = api.put("/v1/targets/intent_classifier/policy", json={"policy": no_bake}, headers=auth("admin"))
     assert updated.status_code == 200, updated.text
     assert canary["plan"] == [
