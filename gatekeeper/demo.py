@@ -444,7 +444,9 @@ class Demo:
         from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 
         canary_id, start = self.ids["canary_v4"], self.clock.now()
-        started = datetime.fromisoformat(self.client("reviewer").get(f"/v1/canaries/{canary_id}")["started_at"])
+        started = datetime.fromisoformat(
+            self.client("reviewer").get(f"/v1/canaries/{canary_id}")["started_at"]
+        )
         self.post_windows(canary_id, baseline_windows(started, seed=31))  # the hour before the canary began
         self.post_windows(
             canary_id,
