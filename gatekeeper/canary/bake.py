@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import Canary
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
-from gatekeeper.promotion.models import Canary
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate

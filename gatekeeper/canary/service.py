@@ -12,16 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper.canary import bake
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import Canary
+from gatekeeper.canary.schemas import MetricWindowIn
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
-from gatekeeper.promotion import bake, shadow
-from gatekeeper.promotion.models import Canary
-from gatekeeper.promotion.schemas import MetricWindowIn
+from gatekeeper.promotion import shadow
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.auth import Actor, Role

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
-from gatekeeper.promotion.bake import BAKING
-from gatekeeper.promotion.models import Canary
+from gatekeeper.canary.bake import BAKING
+from gatekeeper.canary.models import Canary
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate, Target
 from gatekeeper.registry.schemas import Route, RoutingRead
