@@ -121,6 +121,8 @@ def get_windows(
     group: Literal["canary", "holdout", "baseline"] | None = None,
     limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
 ) -> list[dict[str, Any]]:
+    """The stored windows; each canary window carries the ``thresholds`` it is judged against (``judged``,
+    ``error_rate``, ``latency_p99_ms``, ``safety``: per metric the σ and the floor), drawn by the console."""
     canary = canaries.get(session, canary_id)
     stmt = (
         select(MetricWindow)
@@ -130,6 +132,7 @@ def get_windows(
     )
     if group:
         stmt = stmt.where(MetricWindow.grp == group)
+    judged = canaries.window_thresholds(session, canary) if group in (None, "canary") else {}
     return [
         {
             "group": w.grp,
@@ -140,6 +143,7 @@ def get_windows(
             "latency_p99_ms": w.latency_p99_ms,
             "safety": w.safety,
             "exceptions": w.exceptions,
+            **({"thresholds": judged.get(w.start_s)} if w.grp == "canary" else {}),
         }
         for w in session.scalars(stmt)
     ]

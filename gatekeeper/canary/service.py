@@ -98,6 +98,13 @@ def stage_evidence(
     return evidence_for(arrays, policy, stage=stage, since=judged_since(canary), now=now)
 
 
+def window_thresholds(session: Session, canary: Canary) -> dict[int, dict[str, Any]]:
+    """The thresholds each canary window is judged against, by start (the windows route returns them)."""
+    policy = registry.policy_of(session, canary_target(session, canary))
+    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
+    return abort_rules.window_thresholds(arrays, rules_of(policy))
+
+
 def evidence_report(session: Session, canary: Canary, *, now: datetime) -> dict[str, Any] | None:
     """Have/need, starved and the deadline of a running canary's stage (the API and console show it)."""
     if canary.state != "running":

@@ -63,6 +63,7 @@ from gatekeeper.canary.rules.evaluate import evaluate
 from gatekeeper.canary.rules.recheck import recheck_against_baseline
 from gatekeeper.canary.rules.reference import Judgement, against_reference, tile
 from gatekeeper.canary.rules.stage import Evidence, evidence_needed, requests_for_power, stage_evidence
+from gatekeeper.canary.rules.thresholds import window_thresholds
 from gatekeeper.canary.rules.triggers import RULES, AbortRules, NoBaseline, Recheck, Trigger
 from gatekeeper.canary.rules.windows import GROUPS, WINDOW_MINUTES, Window
 
@@ -86,4 +87,5 @@ __all__ = [
     "requests_for_power",
     "stage_evidence",
     "tile",
+    "window_thresholds",
 ]

@@ -76,7 +76,7 @@ class _Sigma:
     windows: IntArray  # how many windows the σ came from
 
 
-def _safety_sigma(
+def safety_sigma(
     at: IntArray, hold: GroupArrays, base: GroupArrays, metric: str, rules: AbortRules
 ) -> _Sigma:
     """σ at times ``at``: the holdout's over the trailing 24 h, the baseline's until 12 holdout windows."""
@@ -109,7 +109,7 @@ def against_holdout(p: Paired, rules: AbortRules, metric: str) -> list[Trigger]:
     span = rules.safety_minutes * 60
     if not runs(judge(cv, hv, 0.0, p.ok, rules).breach, p.link, c.start, c.end, span):
         return []  # not even at the σ floor: no run here, none at all (and σ is costly)
-    sig = _safety_sigma(c.end, hold, p.base, metric, rules)
+    sig = safety_sigma(c.end, hold, p.base, metric, rules)
     j = judge(cv, hv, sig.sigma, p.ok, rules)
     out = []
     for a, b in runs(j.breach, p.link, c.start, c.end, span):
