@@ -176,17 +176,9 @@ def stage_frame(c: Mapping[str, Any]) -> pd.DataFrame:
     for i in range(current + 1, len(plan)):
         starts[i] = finish[i - 1]
         finish[i] = starts[i] + pd.Timedelta(days=float(plan[i]["days"]))
-    state = c["state"]
     rows = []
     for i, stage in enumerate(plan):
-        if i < current:
-            status = "done"
-        elif i > current:
-            status = "planned" if state in ("running", "aborted") else "not reached"
-        else:
-            status = {"running": "current", "aborted": "paused (aborted)", "failed": "failed"}.get(
-                state, state
-            )
+        status = _stage_status(i, current, c["state"])
         rows.append(
             {
                 "stage": f"{i + 1}/{len(plan)}",
@@ -201,6 +193,15 @@ def stage_frame(c: Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["stage", "share", "days", "start", "end", "status", "current"])
     frame["label"] = [f"{r.stage} · {r.share:.0%} · {r.days:g} d" for r in frame.itertuples()]
     return frame
+
+
+def _stage_status(i: int, current: int, state: str) -> str:
+    """done / current / paused / aborted / failed / passed / planned / not reached, for stage ``i``."""
+    if i < current:
+        return "done"
+    if i > current:
+        return "planned" if state in ("running", "aborted") else "not reached"
+    return {"running": "current", "aborted": "paused (aborted)", "failed": "failed"}.get(state, state)
 
 
 def stage_marks(c: Mapping[str, Any], now: datetime) -> pd.DataFrame:

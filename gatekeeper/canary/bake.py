@@ -247,6 +247,34 @@ def rollback(
     timing, late = registry.rollback_timing(
         time.perf_counter() - began, target.rollback_sla_seconds, measured_from="daemon_judging"
     )
+    _record_rollback(
+        session,
+        canary,
+        current,
+        previous,
+        reason=reason,
+        evidence=evidence,
+        timing=timing,
+        late=late,
+        actor=actor,
+    )
+    _page(session, settings, canary, current, previous, reason, now)
+    return previous
+
+
+def _record_rollback(
+    session: Session,
+    canary: Canary,
+    current: Candidate,
+    previous: Candidate,
+    *,
+    reason: dict[str, Any],
+    evidence: dict[str, Any],
+    timing: dict[str, Any],
+    late: list[dict[str, Any]],
+    actor: str,
+) -> None:
+    """The bake's rollback decision and audit: what breached, the champion restored, the rollback's timing."""
     details = {
         "canary_id": str(canary.id),
         "restored_candidate_id": str(previous.id),
@@ -273,8 +301,6 @@ def rollback(
         before={"state": BAKING},
         after={"state": ROLLED_BACK, "check": reason["check"], "rollback": timing},
     )
-    _page(session, settings, canary, current, previous, reason, now)
-    return previous
 
 
 def _previous(session: Session, canary: Canary, current: Candidate) -> Candidate:

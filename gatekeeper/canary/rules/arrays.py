@@ -27,6 +27,15 @@ def _as_epoch_array(values: ArrayLike | Sequence[datetime]) -> IntArray:
     return np.fromiter((epoch(v) for v in arr.ravel()), dtype=np.int64, count=arr.size)
 
 
+def _last_of_each_start(s: IntArray) -> IntArray:
+    """Indices sorted by start, keeping the last window given among equal starts."""
+    order = np.argsort(s, kind="stable")  # stable: among equal starts the last given stays last
+    ss = s[order]
+    keep = np.ones(s.size, dtype=bool)
+    keep[:-1] = ss[1:] != ss[:-1]
+    return order[keep]
+
+
 @dataclass(frozen=True)
 class GroupArrays:
     """One group's windows as columns, sorted by start with unique starts; times are epoch seconds.
@@ -46,7 +55,7 @@ class GroupArrays:
         return int(self.start.size)
 
     def select(self, mask: BoolArray) -> GroupArrays:
-        """The windows where ``mask`` is true (order and uniqueness are kept)."""
+        """The windows where ``mask`` is true, or at the indices it lists."""
         return GroupArrays(
             self.start[mask],
             self.end[mask],
@@ -97,16 +106,10 @@ class GroupArrays:
         ]:
             if col.shape != (n,):
                 raise ValueError(f"column {name!r} has shape {col.shape}, expected ({n},)")
+        group = cls(s, e, req, err, p99, saf, exc)
         if n > 1 and not bool(np.all(s[1:] > s[:-1])):
-            order = np.argsort(s, kind="stable")  # stable: among equal starts the last given stays last
-            ss = s[order]
-            keep = np.ones(n, dtype=bool)
-            keep[:-1] = ss[1:] != ss[:-1]
-            idx = order[keep]
-            s, e, req, err, p99 = s[idx], e[idx], req[idx], err[idx], p99[idx]
-            saf = {k: v[idx] for k, v in saf.items()}
-            exc = {k: v[idx] for k, v in exc.items()}
-        return cls(s, e, req, err, p99, saf, exc)
+            return group.select(_last_of_each_start(s))
+        return group
 
     @classmethod
     def from_windows(cls, windows: Iterable[Window]) -> GroupArrays:
