@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper.canary import audit as canary_audit
 from gatekeeper.canary import bake
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
@@ -23,7 +24,6 @@ from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import shadow
-from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.auth import Actor, Role
 from gatekeeper.registry.models import Candidate, Decision
@@ -171,12 +171,11 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime, set
     session.flush()
     registry.transition(session, candidate, Status.CANARY, actor=actor, details={"canary_id": str(canary.id)})
     reason = offline.details.get("extended_reason") if offline else None
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.start",
         actor=actor,
-        action="canary.start",
-        entity_type="canary",
-        entity_id=canary.id,
         after={"plan": canary.plan, "extended": extended, "reason": reason},
     )
     return canary
@@ -209,12 +208,11 @@ def _advance(session: Session, canary: Canary, *, actor: str, at: datetime, sett
         canary.stage += 1
         canary.stage_started_at = at  # the next stage starts exactly when the last one passed
         registry.bump_routing(session, canary.target_id)
-        audit.record(
+        canary_audit.record(
             session,
+            canary,
+            "canary.stage",
             actor=actor,
-            action="canary.stage",
-            entity_type="canary",
-            entity_id=canary.id,
             before={"stage": canary.stage - 1},
             after={"stage": canary.stage, "share": canary.plan[canary.stage]["share"]},
         )
@@ -251,12 +249,11 @@ def promote(
     registry.record_decision(
         session, candidate=candidate, stage="full", verdict="promote", actor=actor, details=details
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.bake" if canary.bake_until else "canary.pass",
         actor=actor,
-        action="canary.bake" if canary.bake_until else "canary.pass",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": "running"},
         after={"state": canary.state, "bake_until": details["bake_until"]},
     )
@@ -334,12 +331,11 @@ def abort(
         time.perf_counter() - began, candidate.target.rollback_sla_seconds, measured_from="daemon_judging"
     )
     _record_abort(session, canary, candidate, trigger, actor=actor, timing=timing, late=late)
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.abort",
         actor=actor,
-        action="canary.abort",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": "running"},
         after={"state": "aborted", "rule": trigger.rule},
     )
@@ -493,12 +489,11 @@ def manual_abort(session: Session, *, canary_id: str, reason: str, actor: str, n
         ],
         details={"canary_id": str(canary.id)},
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.manual_abort",
         actor=actor,
-        action="canary.manual_abort",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": before},
         after={"state": "failed"},
         note=reason,
@@ -530,12 +525,11 @@ def _resume(
         ],
         details={"canary_id": str(canary.id), **verdict_details},
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        action,
         actor=actor,
-        action=action,
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": "aborted"},
         after={"state": "running", **verdict_details},
         note=reason,
