@@ -54,7 +54,7 @@ class GroupArrays:
     def __len__(self) -> int:
         return int(self.start.size)
 
-    def select(self, mask: BoolArray) -> GroupArrays:
+    def select(self, mask: BoolArray | IntArray) -> GroupArrays:
         """The windows where ``mask`` is true, or at the indices it lists."""
         return GroupArrays(
             self.start[mask],
