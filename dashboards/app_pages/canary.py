@@ -104,35 +104,28 @@ cols[1].metric(
     delta_arrow="off",
 )
 cols[2].metric("Traffic share now", f"{c['share']:.0%}")
+
+
+def moment_metric(label: str, value: str, moment: object) -> None:
+    """The fourth figure: a moment of the canary's life, how far off it is and when."""
+    cols[3].metric(label, value, common.when(moment), delta_color="off", delta_arrow="off")
+
+
 if c["state"] in ("running", "aborted"):
-    cols[3].metric(
+    moment_metric(
         "Stage ends" if c["state"] == "running" else "Stage would end",
         cd.until_text(c["stage_ends_at"], now) if c["state"] == "running" else "paused",
-        common.when(c["stage_ends_at"]),
-        delta_color="off",
-        delta_arrow="off",
+        c["stage_ends_at"],
     )
 elif c["state"] == "baking":
-    cols[3].metric(
-        "Bake ends",
-        cd.until_text(c.get("bake_until"), now),
-        common.when(c.get("bake_until")),
-        delta_color="off",
-        delta_arrow="off",
-    )
+    moment_metric("Bake ends", cd.until_text(c.get("bake_until"), now), c.get("bake_until"))
     st.info(
         f"Champion since {common.when(c.get('promoted_at'))}, "
         f"baking until {common.when(c.get('bake_until'))}: judged against the previous champion "
         "with the same abort rules; a breach rolls back to it."
     )
 else:
-    cols[3].metric(
-        "Finished",
-        cd.until_text(c.get("finished_at"), now),
-        common.when(c.get("finished_at")),
-        delta_color="off",
-        delta_arrow="off",
-    )
+    moment_metric("Finished", cd.until_text(c.get("finished_at"), now), c.get("finished_at"))
 cols[4].metric("Re-enables", c["reenables"])
 evidence = c.get("evidence")
 if evidence:  # a running stage: what it has gathered against what it needs (the API's figures)
