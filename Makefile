@@ -63,7 +63,7 @@ dashboard: install
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gatekeeper/policy gatekeeper/canary/rules.py gatekeeper/evaluation/stats.py gatekeeper/drift/stats.py gatekeeper/registry/states.py
+	$(VENV)/bin/mypy gatekeeper/policy gatekeeper/canary/rules gatekeeper/evaluation/stats.py gatekeeper/drift/stats.py gatekeeper/registry/states.py
 
 bench: install
 	$(PY) benchmarks/stats.py

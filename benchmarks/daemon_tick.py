@@ -22,11 +22,11 @@ import numpy as np
 import psycopg
 
 from gatekeeper.canary.daemon import CanaryDaemon
+from gatekeeper.canary.routing import routing
 from gatekeeper.clock import ManualClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.migrate import upgrade
-from gatekeeper.promotion.routing import routing
 
 SERVER = os.environ.get("GATEKEEPER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 POLICY = open(os.path.join(os.path.dirname(__file__), "..", "policies", "intent_classifier.yaml")).read()

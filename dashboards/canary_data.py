@@ -1,8 +1,9 @@
 """What the canary console reads and how it shapes it: canaries, their metric windows paired canary vs
 holdout with the abort rules' thresholds, the stage timeline, and the trigger and re-check figures.
 
-Thresholds come from the target's policy (``GET /v1/targets/{t}``) read by the daemon's own
-``AbortRules.from_policy``, so a default the policy leaves out is the one the daemon used.
+The thresholds drawn are the ones each canary window was judged against, as ``GET /v1/canaries/{id}/windows``
+returns them (the rules' own functions computed them): nothing here recomputes a rule. The policy's
+settings (``GET /v1/targets/{t}``, read by the daemon's own ``AbortRules.from_policy``) only label the charts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from dashboards import data
@@ -28,8 +28,6 @@ STATE_COLOUR = {
     "baking": "orange",
     "rolled_back": "red",
 }
-SIGMA_DAY = pd.Timedelta(hours=24)
-MIN_HOLDOUT_SIGMA_WINDOWS = 12  # as the daemon: the holdout's σ once it has 12 windows, else the baseline's
 WINDOW_LIMIT = 20_000
 
 
@@ -178,17 +176,9 @@ def stage_frame(c: Mapping[str, Any]) -> pd.DataFrame:
     for i in range(current + 1, len(plan)):
         starts[i] = finish[i - 1]
         finish[i] = starts[i] + pd.Timedelta(days=float(plan[i]["days"]))
-    state = c["state"]
     rows = []
     for i, stage in enumerate(plan):
-        if i < current:
-            status = "done"
-        elif i > current:
-            status = "planned" if state in ("running", "aborted") else "not reached"
-        else:
-            status = {"running": "current", "aborted": "paused (aborted)", "failed": "failed"}.get(
-                state, state
-            )
+        status = _stage_status(i, current, c["state"])
         rows.append(
             {
                 "stage": f"{i + 1}/{len(plan)}",
@@ -203,6 +193,15 @@ def stage_frame(c: Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["stage", "share", "days", "start", "end", "status", "current"])
     frame["label"] = [f"{r.stage} · {r.share:.0%} · {r.days:g} d" for r in frame.itertuples()]
     return frame
+
+
+def _stage_status(i: int, current: int, state: str) -> str:
+    """done / current / paused / aborted / failed / passed / planned / not reached, for stage ``i``."""
+    if i < current:
+        return "done"
+    if i > current:
+        return "planned" if state in ("running", "aborted") else "not reached"
+    return {"running": "current", "aborted": "paused (aborted)", "failed": "failed"}.get(state, state)
 
 
 def stage_marks(c: Mapping[str, Any], now: datetime) -> pd.DataFrame:
@@ -233,12 +232,36 @@ def window_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "latency_p99_ms": float(w["latency_p99_ms"]),
         }
         rec.update({f"safety:{k}": float(v) for k, v in (w.get("safety") or {}).items()})
+        rec.update(_thresholds(w.get("thresholds")))
         records.append(rec)
     base = ["group", "start", "end", "requests", "errors", "error_rate", "latency_p99_ms"]
     frame = pd.DataFrame(records)
     if frame.empty:
         return pd.DataFrame(columns=base)
     return frame.sort_values(["group", "start"], kind="stable").reset_index(drop=True)
+
+
+def _thresholds(judged: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A canary window's ``thresholds`` block from the API as columns (NaN where it was not judged)."""
+    if judged is None:
+        return {}
+    out = {
+        "judged": bool(judged.get("judged")),
+        "threshold:error_rate": _float(judged.get("error_rate")),
+        "threshold:latency_p99_ms": _float(judged.get("latency_p99_ms")),
+    }
+    for metric, fig in (judged.get("safety") or {}).items():
+        out[f"sigma:safety:{metric}"] = _float(fig.get("sigma"))
+        out[f"threshold:safety:{metric}"] = _float(fig.get("threshold"))
+    return out
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _column(frame: pd.DataFrame, name: str, default: Any = math.nan) -> pd.Series:
+    return frame[name] if name in frame.columns else pd.Series(default, index=frame.index)
 
 
 def safety_metrics(frame: pd.DataFrame) -> list[str]:
@@ -249,75 +272,52 @@ def _group(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame[frame["group"] == name].reset_index(drop=True)
 
 
-def paired_frame(frame: pd.DataFrame, rules: AbortRules) -> pd.DataFrame:
-    """Canary windows with their holdout window (same start) and the error and p99 thresholds the daemon
-    applies: error_ratio x max(holdout rate, 1 / holdout requests), p99_ratio x max(holdout p99, floor).
-    ``judged`` is false where either side has fewer than ``min_requests`` (the rules ignore those)."""
+def paired_frame(frame: pd.DataFrame, rules: AbortRules | None = None) -> pd.DataFrame:
+    """Canary windows with their holdout window (same start) and the error and p99 thresholds each was
+    judged against, as the API returned them. ``judged`` is false where either side has fewer than
+    ``min_requests`` (the rules ignore those). ``rules`` is not read: the thresholds come with the rows."""
     canary, holdout = _group(frame, "canary"), _group(frame, "holdout")
     keep = ["start", "end", "requests", "errors", "error_rate", "latency_p99_ms"]
     merged = canary[keep].merge(holdout[keep], on="start", how="left", suffixes=("", "_holdout"))
-    hold_req = merged["requests_holdout"]
-    reference = np.maximum(merged["error_rate_holdout"], 1.0 / hold_req.where(hold_req > 0))
     return pd.DataFrame(
         {
             "start": merged["start"],
             "end": merged["end"],
             "canary requests": merged["requests"],
-            "holdout requests": hold_req,
+            "holdout requests": merged["requests_holdout"],
             "canary error rate": merged["error_rate"],
             "holdout error rate": merged["error_rate_holdout"],
-            "error threshold": rules.error_ratio * reference,
+            "error threshold": _column(canary, "threshold:error_rate").to_numpy(),
             "canary p99 ms": merged["latency_p99_ms"],
             "holdout p99 ms": merged["latency_p99_ms_holdout"],
-            "p99 threshold ms": rules.p99_ratio
-            * np.maximum(merged["latency_p99_ms_holdout"], rules.p99_floor_ms),
-            "judged": (merged["requests"] >= rules.min_requests) & (hold_req >= rules.min_requests),
+            "p99 threshold ms": _column(canary, "threshold:latency_p99_ms").to_numpy(),
+            "judged": _column(canary, "judged", False).eq(True).to_numpy(),
         }
     )
 
 
-def _trailing_sigma(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample σ (ddof=1) and count of the values whose time is in (t - 24 h, t], for each t in ``at``."""
-    hi = np.searchsorted(times, at, side="right")
-    lo = np.searchsorted(times, at - np.timedelta64(24, "h"), side="right")
-    sigma = np.array(
-        [np.std(values[a:b], ddof=1) if b - a >= 2 else np.nan for a, b in zip(lo, hi, strict=True)]
-    )
-    return sigma, hi - lo
-
-
 def safety_frame(
-    frame: pd.DataFrame, rules: AbortRules, metric: str, trigger: Mapping[str, Any] | None = None
+    frame: pd.DataFrame, rules: AbortRules | None, metric: str, trigger: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
-    """Canary and holdout values of one safety metric with the rule's line, holdout - k·σ: σ is the
-    holdout's over the trailing 24 h (the baseline hour's until 12 holdout windows), floored. Where the
-    trigger that aborted the canary judged this metric, its own per-window threshold is added."""
+    """Canary and holdout values of one safety metric with the rule's line, holdout - k·σ, and the σ, each
+    as the API returned it for the window. Where the trigger that aborted the canary judged this metric,
+    its own per-window threshold is added. ``rules`` is not read: the thresholds come with the rows."""
     column = f"safety:{metric}"
-    canary, holdout, base = _group(frame, "canary"), _group(frame, "holdout"), _group(frame, "baseline")
+    canary, holdout = _group(frame, "canary"), _group(frame, "holdout")
     if column not in frame.columns or canary.empty:
         return pd.DataFrame(columns=["start", "end", "canary", "holdout", "sigma", "threshold", "judged"])
-    merged = canary[["start", "end", "requests", column]].merge(
-        holdout[["start", "requests", column]], on="start", how="left", suffixes=("", "_holdout")
+    merged = canary[["start", "end", column]].merge(
+        holdout[["start", column]], on="start", how="left", suffixes=("", "_holdout")
     )
-    usable = holdout[np.isfinite(holdout[column]) & (holdout["requests"] >= rules.min_requests)]
-    times = usable["end"].to_numpy(dtype="datetime64[ns]")
-    at = merged["end"].to_numpy(dtype="datetime64[ns]")
-    sigma_h, n_h = _trailing_sigma(times, usable[column].to_numpy(dtype=float), at)
-    bvals = base[np.isfinite(base[column]) & (base["requests"] >= rules.min_requests)][column].to_numpy(float)
-    sigma_b = float(np.std(bvals, ddof=1)) if bvals.size >= 2 else math.nan
-    from_holdout = (n_h >= MIN_HOLDOUT_SIGMA_WINDOWS) | (math.isnan(sigma_b) & (n_h >= 2))
-    sigma = np.where(from_holdout, sigma_h, sigma_b)
-    used = np.maximum(sigma, rules.safety_sigma_floor)
     out = pd.DataFrame(
         {
             "start": merged["start"],
             "end": merged["end"],
             "canary": merged[column],
             "holdout": merged[f"{column}_holdout"],
-            "sigma": sigma,
-            "threshold": merged[f"{column}_holdout"] - rules.safety_sigma * used,
-            "judged": (merged["requests"] >= rules.min_requests)
-            & (merged["requests_holdout"] >= rules.min_requests),
+            "sigma": _column(canary, f"sigma:{column}").to_numpy(),
+            "threshold": _column(canary, f"threshold:{column}").to_numpy(),
+            "judged": _column(canary, "judged", False).eq(True).to_numpy(),
         }
     )
     if trigger and trigger.get("rule") == "safety" and trigger.get("metric") == metric:

@@ -104,35 +104,28 @@ cols[1].metric(
     delta_arrow="off",
 )
 cols[2].metric("Traffic share now", f"{c['share']:.0%}")
+
+
+def moment_metric(label: str, value: str, moment: object) -> None:
+    """The fourth figure: a moment of the canary's life, how far off it is and when."""
+    cols[3].metric(label, value, common.when(moment), delta_color="off", delta_arrow="off")
+
+
 if c["state"] in ("running", "aborted"):
-    cols[3].metric(
+    moment_metric(
         "Stage ends" if c["state"] == "running" else "Stage would end",
         cd.until_text(c["stage_ends_at"], now) if c["state"] == "running" else "paused",
-        common.when(c["stage_ends_at"]),
-        delta_color="off",
-        delta_arrow="off",
+        c["stage_ends_at"],
     )
 elif c["state"] == "baking":
-    cols[3].metric(
-        "Bake ends",
-        cd.until_text(c.get("bake_until"), now),
-        common.when(c.get("bake_until")),
-        delta_color="off",
-        delta_arrow="off",
-    )
+    moment_metric("Bake ends", cd.until_text(c.get("bake_until"), now), c.get("bake_until"))
     st.info(
         f"Champion since {common.when(c.get('promoted_at'))}, "
         f"baking until {common.when(c.get('bake_until'))}: judged against the previous champion "
         "with the same abort rules; a breach rolls back to it."
     )
 else:
-    cols[3].metric(
-        "Finished",
-        cd.until_text(c.get("finished_at"), now),
-        common.when(c.get("finished_at")),
-        delta_color="off",
-        delta_arrow="off",
-    )
+    moment_metric("Finished", cd.until_text(c.get("finished_at"), now), c.get("finished_at"))
 cols[4].metric("Re-enables", c["reenables"])
 evidence = c.get("evidence")
 if evidence:  # a running stage: what it has gathered against what it needs (the API's figures)
@@ -228,37 +221,40 @@ if rows:
         "requests on either side are not judged and not drawn. Shaded: the windows that fired. "
         f"Thresholds from the policy's abort_rules (v{by_name[target]['policy_version']})."
     )
-    left, right = st.columns(2)
-    with left:
-        st.altair_chart(
-            charts.canary_metric_chart(
-                focused(judged),
-                canary="canary error rate",
-                holdout="holdout error rate",
-                threshold="error threshold",
-                title=f"Error rate (threshold {rules.error_ratio:g}× holdout)",
-                y_title="error rate",
-                y_format=".2%",
-                spans=spans,
-                baseline=focused(cd.baseline_series(frame, "error_rate")),
-            ),
-            width="stretch",
-        )
-    with right:
-        st.altair_chart(
-            charts.canary_metric_chart(
-                focused(judged),
-                canary="canary p99 ms",
-                holdout="holdout p99 ms",
-                threshold="p99 threshold ms",
-                title=f"p99 latency (threshold {rules.p99_ratio:g}× holdout)",
-                y_title="p99 (ms)",
-                y_format=".0f",
-                spans=spans,
-                baseline=focused(cd.baseline_series(frame, "latency_p99_ms")),
-            ),
-            width="stretch",
-        )
+    panels = [  # (column prefix, threshold column, title, y title, format, baseline column)
+        (
+            "error rate",
+            "error threshold",
+            f"Error rate (threshold {rules.error_ratio:g}× holdout)",
+            "error rate",
+            ".2%",
+            "error_rate",
+        ),
+        (
+            "p99 ms",
+            "p99 threshold ms",
+            f"p99 latency (threshold {rules.p99_ratio:g}× holdout)",
+            "p99 (ms)",
+            ".0f",
+            "latency_p99_ms",
+        ),
+    ]
+    for column, (name, threshold, title, y_title, y_format, base) in zip(st.columns(2), panels, strict=True):
+        with column:
+            st.altair_chart(
+                charts.canary_metric_chart(
+                    focused(judged),
+                    canary=f"canary {name}",
+                    holdout=f"holdout {name}",
+                    threshold=threshold,
+                    title=title,
+                    y_title=y_title,
+                    y_format=y_format,
+                    spans=spans,
+                    baseline=focused(cd.baseline_series(frame, base)),
+                ),
+                width="stretch",
+            )
     metrics = list(rules.safety_metrics) or cd.safety_metrics(frame)
     safety_cols = st.columns(max(1, min(2, len(metrics))))
     for i, metric in enumerate(metrics):

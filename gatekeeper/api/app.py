@@ -105,8 +105,9 @@ def create_app(
 
 
 def _domain_routers() -> list:
+    from gatekeeper.canary.api import router as canary_router
     from gatekeeper.drift.api import router as drift_router
     from gatekeeper.evaluation.api import router as evaluation_router
     from gatekeeper.promotion.api import router as promotion_router
 
-    return [evaluation_router, promotion_router, drift_router]
+    return [evaluation_router, promotion_router, canary_router, drift_router]

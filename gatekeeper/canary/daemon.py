@@ -24,16 +24,16 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from gatekeeper.canary import bake
 from gatekeeper.canary import rules as abort_rules
+from gatekeeper.canary import service as canaries
 from gatekeeper.canary import windows as canary_windows
-from gatekeeper.canary.models import DaemonLease
+from gatekeeper.canary.models import Canary, DaemonLease
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.policy.schema import CanaryPolicy, Policy
-from gatekeeper.promotion import bake, shadow
-from gatekeeper.promotion import canary as canaries
-from gatekeeper.promotion.models import Canary
+from gatekeeper.promotion import shadow
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Target
 

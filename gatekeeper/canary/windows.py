@@ -14,11 +14,11 @@ import numpy as np
 from sqlalchemy import String, cast, insert, select
 from sqlalchemy.orm import Session
 
+from gatekeeper.canary.models import MetricWindow
 from gatekeeper.canary.rules import GroupArrays, WindowArrays
+from gatekeeper.canary.schemas import MetricWindowIn
 from gatekeeper.clock import utcnow
 from gatekeeper.errors import RefusedEvidence, ValidationFailed
-from gatekeeper.promotion.models import MetricWindow
-from gatekeeper.promotion.schemas import MetricWindowIn
 
 _CHUNK = 1000
 

@@ -1,36 +1,23 @@
-"""Shadow and canary routes: what the serving layer posts and what on-call does."""
+"""Shadow routes: what the serving layer posts during a shadow."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Query, status
-from sqlalchemy import select
+from fastapi import APIRouter
 
 from gatekeeper.api.deps import (
     CI,
-    ActorDep,
     ClockDep,
     DatabaseDep,
-    Oncall,
     Reader,
     Serving,
     SessionDep,
     SettingsDep,
     TransactionalRoute,
 )
-from gatekeeper.canary import windows as canary_windows
-from gatekeeper.canary.models import DaemonLease
-from gatekeeper.promotion import bake, shadow
-from gatekeeper.promotion import canary as canaries
-from gatekeeper.promotion.models import Canary, MetricWindow
+from gatekeeper.promotion import shadow
 from gatekeeper.promotion.schemas import (
-    AbortIn,
-    CanaryRead,
-    EvidenceRead,
-    MetricBatch,
-    ReenableIn,
     ShadowBatch,
 )
 from gatekeeper.registry import service as registry
@@ -39,56 +26,11 @@ from gatekeeper.registry.schemas import CandidateRead, candidate_read
 router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["shadow and canary"])
 
 
-def canary_read(session: SessionDep, c: Canary, now: datetime) -> CanaryRead:
-    candidate = registry.get_candidate(session, c.candidate_id)
-    evidence = canaries.evidence_report(session, c, now=now)
-    return CanaryRead(
-        id=c.id,
-        target=candidate.target.name,
-        candidate_id=c.candidate_id,
-        candidate_version=candidate.version,
-        champion_id=c.champion_id,
-        state=c.state,
-        extended=c.extended,
-        plan=c.plan,
-        stage=c.stage,
-        share=_share(c),
-        stage_started_at=c.stage_started_at,
-        stage_ends_at=canaries.stage_ends_at(c),
-        armed_since=c.armed_since,
-        baseline_start=c.baseline_start,
-        started_at=c.started_at,
-        aborted_at=c.aborted_at,
-        finished_at=c.finished_at,
-        promoted_at=c.promoted_at,
-        bake_until=c.bake_until,
-        trigger=c.trigger,
-        reenables=c.reenables,
-        windows=canary_windows.counts(session, c.id),
-        evidence=EvidenceRead(**evidence) if evidence else None,
-    )
-
-
-def _share(c: Canary) -> float:
-    """The candidate's traffic share now: its stage's while running, all of it while it bakes."""
-    if c.state == "running":
-        return float(c.plan[c.stage]["share"])
-    return 1.0 if c.state == bake.BAKING else 0.0
-
-
 @router.post("/candidates/{candidate_id}/shadow")
 def start_shadow(candidate_id: str, session: SessionDep, clock: ClockDep, actor: CI) -> CandidateRead:
     """Put a gate-passed candidate in shadow: the serving layer mirrors traffic to it (weight 0). Shadow
     time runs from now, on the server clock."""
     return candidate_read(shadow.start(session, candidate_id=candidate_id, actor=actor.name, now=clock.now()))
-
-
-def _conclude(db: DatabaseDep, candidate_id: str, now: datetime, settings: SettingsDep) -> None:
-    """Take a verdict already due in a transaction of its own, so a refusal that follows cannot undo it."""
-    with db.transaction() as session:
-        shadow.conclude_if_due(
-            session, candidate_id=candidate_id, now=now, settings=settings, actor=shadow.SYSTEM
-        )
 
 
 @router.post("/candidates/{candidate_id}/shadow/records")
@@ -103,7 +45,7 @@ def post_shadow_records(
     """Append records dated inside the shadow; an identical repeat is taken once, a rewrite refused (409),
     and once the shadow has ended every record is refused (409 naming the verdict)."""
     now = clock.now()
-    _conclude(db, candidate_id, now, settings)
+    shadow.conclude_one_due(db, candidate_id=candidate_id, now=now, settings=settings)
     with db.transaction() as session:
         return shadow.record(
             session,
@@ -118,124 +60,3 @@ def post_shadow_records(
 @router.get("/candidates/{candidate_id}/shadow")
 def shadow_summary(candidate_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> dict[str, Any]:
     return shadow.summary_of(session, registry.get_candidate(session, candidate_id), now=clock.now())
-
-
-@router.post("/candidates/{candidate_id}/canary", status_code=status.HTTP_201_CREATED)
-def start_canary(
-    candidate_id: str, db: DatabaseDep, session: SessionDep, clock: ClockDep, settings: SettingsDep, actor: CI
-) -> CanaryRead:
-    """Start the canary of a candidate whose shadow passed (a verdict due now is taken first)."""
-    now = clock.now()
-    _conclude(db, candidate_id, now, settings)
-    return canary_read(
-        session,
-        canaries.start(session, candidate_id=candidate_id, actor=actor.name, now=now, settings=settings),
-        now,
-    )
-
-
-@router.get("/canaries/{canary_id}")
-def get_canary(canary_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> CanaryRead:
-    return canary_read(session, canaries.get(session, canary_id), clock.now())
-
-
-@router.get("/targets/{target}/canaries")
-def list_canaries(target: str, session: SessionDep, clock: ClockDep, _: Reader) -> list[CanaryRead]:
-    return [canary_read(session, c, clock.now()) for c in canaries.of_target(session, target)]
-
-
-@router.post("/canaries/{canary_id}/metrics")
-def post_metrics(
-    canary_id: str,
-    body: MetricBatch,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: Serving,
-) -> dict[str, Any]:
-    """5-minute windows for canary, holdout and baseline, append-only: a window sent again with the same
-    figures is counted as ``unchanged``, with other figures the whole batch is refused (409, audited)."""
-    return canaries.record_windows(
-        session,
-        canary_id=canary_id,
-        windows=body.windows,
-        actor=actor.name,
-        now=clock.now(),
-        skew_s=settings.evidence_skew_seconds,
-    )
-
-
-@router.get("/canaries/{canary_id}/windows")
-def get_windows(
-    canary_id: str,
-    session: SessionDep,
-    _: Reader,
-    group: Literal["canary", "holdout", "baseline"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
-) -> list[dict[str, Any]]:
-    canary = canaries.get(session, canary_id)
-    stmt = (
-        select(MetricWindow)
-        .where(MetricWindow.canary_id == canary.id)
-        .order_by(MetricWindow.start_s)
-        .limit(limit)
-    )
-    if group:
-        stmt = stmt.where(MetricWindow.grp == group)
-    return [
-        {
-            "group": w.grp,
-            "start_s": w.start_s,
-            "end_s": w.end_s,
-            "requests": w.requests,
-            "errors": w.errors,
-            "latency_p99_ms": w.latency_p99_ms,
-            "safety": w.safety,
-            "exceptions": w.exceptions,
-        }
-        for w in session.scalars(stmt)
-    ]
-
-
-@router.post("/canaries/{canary_id}/abort")
-def abort_canary(
-    canary_id: str, body: AbortIn, session: SessionDep, clock: ClockDep, actor: Oncall
-) -> CanaryRead:
-    """End a canary for good (the candidate becomes failed_promotion); routing stays on the champion."""
-    return canary_read(
-        session,
-        canaries.manual_abort(
-            session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=clock.now()
-        ),
-        clock.now(),
-    )
-
-
-@router.post("/canaries/{canary_id}/reenable")
-def reenable_canary(
-    canary_id: str, body: ReenableIn, session: SessionDep, clock: ClockDep, actor: Oncall
-) -> CanaryRead:
-    """Resume an aborted canary if its trigger no longer fires against the pre-canary baseline (409 with the
-    figures otherwise). ``force`` skips the check: admin only, audited as an override."""
-    return canary_read(
-        session,
-        canaries.reenable(
-            session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=clock.now()
-        ),
-        clock.now(),
-    )
-
-
-@router.get("/daemon")
-def daemon_status(session: SessionDep, clock: ClockDep, _: ActorDep) -> dict[str, Any]:
-    """Who leads the canary daemon and when it last ticked."""
-    lease = session.get(DaemonLease, "canary-daemon")
-    if lease is None:
-        return {"leader": None, "heartbeat_at": None, "age_seconds": None}
-    return {
-        "leader": lease.holder,
-        "acquired_at": lease.acquired_at,
-        "heartbeat_at": lease.heartbeat_at,
-        "ticks": lease.ticks,
-        "age_seconds": (clock.now() - lease.heartbeat_at).total_seconds(),
-    }

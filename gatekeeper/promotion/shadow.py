@@ -311,6 +311,12 @@ def record(
 # --- service: the verdict ---------------------------------------------------------------------
 
 
+def conclude_one_due(db: Database, *, candidate_id: str, now: datetime, settings: Settings) -> None:
+    """Take a verdict already due in a transaction of its own, so a refusal that follows cannot undo it."""
+    with db.transaction() as session:
+        conclude_if_due(session, candidate_id=candidate_id, now=now, settings=settings, actor=SYSTEM)
+
+
 def conclude_if_due(
     session: Session, *, candidate_id: str | uuid.UUID, now: datetime, settings: Settings, actor: str
 ) -> str | None:

@@ -18,8 +18,8 @@ from gatekeeper.api.deps import (
     TextQuery,
     TransactionalRoute,
 )
-from gatekeeper.promotion import bake
-from gatekeeper.promotion.routing import routing as routing_table
+from gatekeeper.canary import bake
+from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import (

@@ -20,13 +20,13 @@ from gatekeeper.canary.rules import (
     Trigger,
     Window,
     WindowArrays,
-    _trailing_sigma,
     evaluate,
     evidence_needed,
     recheck_against_baseline,
     requests_for_power,
     stage_evidence,
 )
+from gatekeeper.canary.rules.safety import trailing_sigma as _trailing_sigma
 from gatekeeper.canary.simulate import SAFETY_METRIC, Profile, Regression, baseline_windows, healthy_stream
 from gatekeeper.errors import Conflict, ValidationFailed
 from gatekeeper.policy.schema import parse_policy

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
+from gatekeeper.canary import service as canaries
 from gatekeeper.client import ApiError
-from gatekeeper.promotion import canary as canaries
 from tests.dashboards.conftest import Deployment
 from tests.dashboards.test_pages import frame, metric, open_app, texts
 

@@ -15,7 +15,7 @@ from sklearn.metrics import ndcg_score
 from dashboards import canary_data as cd
 from dashboards import drift_data as dd
 from dashboards import task_data as td
-from gatekeeper.canary.rules import AbortRules, Window, evaluate
+from gatekeeper.canary.rules import AbortRules, Window, WindowArrays, evaluate, window_thresholds
 from gatekeeper.canary.simulate import SAFETY_METRIC, Regression, healthy_stream
 from gatekeeper.evaluation.metrics.generation import check_safety
 
@@ -24,7 +24,8 @@ RULES = AbortRules(safety_metrics=(SAFETY_METRIC,))
 
 
 def api_rows(windows: list[Window]) -> list[dict[str, Any]]:
-    """Windows as ``GET /v1/canaries/{id}/windows`` returns them."""
+    """Windows as ``GET /v1/canaries/{id}/windows`` returns them (canary windows with their thresholds)."""
+    judged = window_thresholds(WindowArrays.from_windows(windows), RULES)
     return [
         {
             "group": w.group,
@@ -35,6 +36,7 @@ def api_rows(windows: list[Window]) -> list[dict[str, Any]]:
             "latency_p99_ms": w.latency_p99_ms,
             "safety": dict(w.safety),
             "exceptions": dict(w.exceptions),
+            **({"thresholds": judged[int(w.start.timestamp())]} if w.group == "canary" else {}),
         }
         for w in windows
     ]

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gatekeeper.canary.models import DaemonLease
+from gatekeeper.canary import service as canaries
+from gatekeeper.canary.models import Canary, DaemonLease
+from gatekeeper.canary.routing import routing
+from gatekeeper.canary.schemas import MetricWindowIn
 from gatekeeper.canary.simulate import Profile, Regression, healthy_stream
-from gatekeeper.promotion import canary as canaries
 from gatekeeper.promotion import shadow
-from gatekeeper.promotion.models import Canary
-from gatekeeper.promotion.routing import routing
-from gatekeeper.promotion.schemas import MetricWindowIn
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate, Decision
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate

@@ -1,5 +1,5 @@
-"""Fixtures for shadow and canary: an app on a manual clock, a target with a champion, and a candidate
-with a passed shadow, built through the real API and services."""
+"""Fixtures for shadow (and the canary that follows it): an app on a manual clock, a target with a
+champion, and a candidate with a passed shadow, built through the real API and services."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from gatekeeper.clock import ManualClock
 from gatekeeper.notify.receiver import LocalReceiver
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.states import Status
-from tests.conftest import POLICY_FILE
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
@@ -103,36 +102,8 @@ def shadowed(api, auth, register, db, champion, clock) -> dict[str, Any]:  # noq
 
 
 @pytest.fixture
-def canary(api, auth, shadowed) -> dict[str, Any]:  # noqa: ANN001
-    response = api.post(f"/v1/candidates/{shadowed['id']}/canary", headers=auth("ci"))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-@pytest.fixture
 def daemon(db, settings, clock) -> CanaryDaemon:  # noqa: ANN001
     return CanaryDaemon(db, settings, clock=clock, name="test-daemon", echo=lambda _: None)
-
-
-def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
-    body = [w.to_dict() for w in windows]
-    for begin in range(0, len(body), 5000):
-        response = api.post(
-            f"/v1/canaries/{canary_id}/metrics",
-            json={"windows": body[begin : begin + 5000]},
-            headers=auth("serving"),
-        )
-        assert response.status_code == 200, response.text
-
-
-def post_until(api, auth, clock, canary_id: str, windows, until: datetime) -> None:  # noqa: ANN001
-    """Move the clock to ``until`` and post, as the serving layer would by then, the windows that ended
-    since the clock's last reading (and the baseline hour, idempotent when sent again)."""
-    since = clock.now()
-    clock.set(until)
-    due = [w for w in windows if w.end <= until and (w.end > since or w.group == "baseline")]
-    if due:
-        post_windows(api, auth, canary_id, due)
 
 
 Receiver = LocalReceiver
@@ -143,10 +114,3 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-def policy_text(**replace: str) -> str:
-    text = POLICY_FILE.read_text()
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return text

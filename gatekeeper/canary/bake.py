@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper.canary import audit as canary_audit
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import Canary
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
-from gatekeeper.promotion.models import Canary
-from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate
 from gatekeeper.registry.states import Status
@@ -215,12 +215,11 @@ def finish(session: Session, canary: Canary, *, actor: str, now: datetime) -> No
     registry.record_decision(
         session, candidate=candidate, stage="bake", verdict="pass", actor=actor, details=details
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.bake_pass",
         actor=actor,
-        action="canary.bake_pass",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": BAKING},
         after={"state": "passed"},
     )
@@ -247,6 +246,34 @@ def rollback(
     timing, late = registry.rollback_timing(
         time.perf_counter() - began, target.rollback_sla_seconds, measured_from="daemon_judging"
     )
+    _record_rollback(
+        session,
+        canary,
+        current,
+        previous,
+        reason=reason,
+        evidence=evidence,
+        timing=timing,
+        late=late,
+        actor=actor,
+    )
+    _page(session, settings, canary, current, previous, reason, now)
+    return previous
+
+
+def _record_rollback(
+    session: Session,
+    canary: Canary,
+    current: Candidate,
+    previous: Candidate,
+    *,
+    reason: dict[str, Any],
+    evidence: dict[str, Any],
+    timing: dict[str, Any],
+    late: list[dict[str, Any]],
+    actor: str,
+) -> None:
+    """The bake's rollback decision and audit: what breached, the champion restored, the rollback's timing."""
     details = {
         "canary_id": str(canary.id),
         "restored_candidate_id": str(previous.id),
@@ -264,17 +291,14 @@ def rollback(
         reasons=[reason, *late],
         details=details,
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.bake_rollback",
         actor=actor,
-        action="canary.bake_rollback",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": BAKING},
         after={"state": ROLLED_BACK, "check": reason["check"], "rollback": timing},
     )
-    _page(session, settings, canary, current, previous, reason, now)
-    return previous
 
 
 def _previous(session: Session, canary: Canary, current: Candidate) -> Candidate:
@@ -330,12 +354,11 @@ def end_on_manual_rollback(session: Session, *, failed: Candidate, actor: str, n
     if canary is None:
         return
     canary.state, canary.finished_at = ROLLED_BACK, now
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.bake_rollback",
         actor=actor,
-        action="canary.bake_rollback",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": BAKING},
         after={"state": ROLLED_BACK, "check": "manual_rollback"},
     )

@@ -12,17 +12,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper.canary import audit as canary_audit
+from gatekeeper.canary import bake
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
+from gatekeeper.canary.models import Canary
+from gatekeeper.canary.schemas import MetricWindowIn
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
-from gatekeeper.promotion import bake, shadow
-from gatekeeper.promotion.models import Canary
-from gatekeeper.promotion.schemas import MetricWindowIn
-from gatekeeper.registry import audit
+from gatekeeper.promotion import shadow
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.auth import Actor, Role
 from gatekeeper.registry.models import Candidate, Decision
@@ -97,6 +98,13 @@ def stage_evidence(
     return evidence_for(arrays, policy, stage=stage, since=judged_since(canary), now=now)
 
 
+def window_thresholds(session: Session, canary: Canary) -> dict[int, dict[str, Any]]:
+    """The thresholds each canary window is judged against, by start (the windows route returns them)."""
+    policy = registry.policy_of(session, canary_target(session, canary))
+    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
+    return abort_rules.window_thresholds(arrays, rules_of(policy))
+
+
 def evidence_report(session: Session, canary: Canary, *, now: datetime) -> dict[str, Any] | None:
     """Have/need, starved and the deadline of a running canary's stage (the API and console show it)."""
     if canary.state != "running":
@@ -138,22 +146,7 @@ def _refuse_while_baking(session: Session, target_id: int) -> None:
 
 def start(session: Session, *, candidate_id: str, actor: str, now: datetime, settings: Settings) -> Canary:
     """shadow (passed) -> canary at the first stage; extended when the offline decision says so."""
-    shadow.conclude_if_due(
-        session, candidate_id=candidate_id, now=now, settings=settings, actor=shadow.SYSTEM
-    )
-    candidate = registry.get_candidate(session, candidate_id, lock=True)
-    if candidate.status != Status.SHADOW.value:
-        raise Conflict(
-            f"candidate is {candidate.status}; a canary needs a passed gate and a passed shadow",
-            current_status=candidate.status,
-        )
-    summary = shadow.summary_of(session, candidate, now=now)
-    if summary["verdict"] != "pass":
-        raise Conflict(
-            f"shadow has not passed ({summary['verdict']}): {'; '.join(summary['reasons'])}",
-            current_status=candidate.status,
-            shadow=summary,
-        )
+    candidate = _passed_shadow(session, candidate_id, now=now, settings=settings)
     target = registry.get_target(session, candidate.target.name, lock=True)
     _refuse_while_baking(session, target.id)
     champion = registry.champion_of(session, target)
@@ -177,19 +170,36 @@ def start(session: Session, *, candidate_id: str, actor: str, now: datetime, set
     session.add(canary)
     session.flush()
     registry.transition(session, candidate, Status.CANARY, actor=actor, details={"canary_id": str(canary.id)})
-    audit.record(
+    reason = offline.details.get("extended_reason") if offline else None
+    canary_audit.record(
         session,
+        canary,
+        "canary.start",
         actor=actor,
-        action="canary.start",
-        entity_type="canary",
-        entity_id=canary.id,
-        after={
-            "plan": canary.plan,
-            "extended": extended,
-            "reason": (offline.details.get("extended_reason") if offline else None),
-        },
+        after={"plan": canary.plan, "extended": extended, "reason": reason},
     )
     return canary
+
+
+def _passed_shadow(session: Session, candidate_id: str, *, now: datetime, settings: Settings) -> Candidate:
+    """The candidate, locked, once its shadow has passed (a verdict due now is taken first); 409 else."""
+    shadow.conclude_if_due(
+        session, candidate_id=candidate_id, now=now, settings=settings, actor=shadow.SYSTEM
+    )
+    candidate = registry.get_candidate(session, candidate_id, lock=True)
+    if candidate.status != Status.SHADOW.value:
+        raise Conflict(
+            f"candidate is {candidate.status}; a canary needs a passed gate and a passed shadow",
+            current_status=candidate.status,
+        )
+    summary = shadow.summary_of(session, candidate, now=now)
+    if summary["verdict"] != "pass":
+        raise Conflict(
+            f"shadow has not passed ({summary['verdict']}): {'; '.join(summary['reasons'])}",
+            current_status=candidate.status,
+            shadow=summary,
+        )
+    return candidate
 
 
 def _advance(session: Session, canary: Canary, *, actor: str, at: datetime, settings: Settings | None) -> str:
@@ -198,12 +208,11 @@ def _advance(session: Session, canary: Canary, *, actor: str, at: datetime, sett
         canary.stage += 1
         canary.stage_started_at = at  # the next stage starts exactly when the last one passed
         registry.bump_routing(session, canary.target_id)
-        audit.record(
+        canary_audit.record(
             session,
+            canary,
+            "canary.stage",
             actor=actor,
-            action="canary.stage",
-            entity_type="canary",
-            entity_id=canary.id,
             before={"stage": canary.stage - 1},
             after={"stage": canary.stage, "share": canary.plan[canary.stage]["share"]},
         )
@@ -240,12 +249,11 @@ def promote(
     registry.record_decision(
         session, candidate=candidate, stage="full", verdict="promote", actor=actor, details=details
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.bake" if canary.bake_until else "canary.pass",
         actor=actor,
-        action="canary.bake" if canary.bake_until else "canary.pass",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": "running"},
         after={"state": canary.state, "bake_until": details["bake_until"]},
     )
@@ -322,6 +330,29 @@ def abort(
     timing, late = registry.rollback_timing(
         time.perf_counter() - began, candidate.target.rollback_sla_seconds, measured_from="daemon_judging"
     )
+    _record_abort(session, canary, candidate, trigger, actor=actor, timing=timing, late=late)
+    canary_audit.record(
+        session,
+        canary,
+        "canary.abort",
+        actor=actor,
+        before={"state": "running"},
+        after={"state": "aborted", "rule": trigger.rule},
+    )
+    _page_abort(session, settings, canary, candidate, trigger, now=now)
+
+
+def _record_abort(
+    session: Session,
+    canary: Canary,
+    candidate: Candidate,
+    trigger: abort_rules.Trigger,
+    *,
+    actor: str,
+    timing: dict[str, Any],
+    late: list[dict[str, Any]],
+) -> None:
+    """The canary's abort decision: the rule that fired, in words, and the rollback's timing."""
     registry.record_decision(
         session,
         candidate=candidate,
@@ -338,17 +369,25 @@ def abort(
             },
             *late,
         ],
-        details={"canary_id": str(canary.id), "trigger": figures, "stage": canary.stage, "rollback": timing},
+        details={
+            "canary_id": str(canary.id),
+            "trigger": canary.trigger,
+            "stage": canary.stage,
+            "rollback": timing,
+        },
     )
-    audit.record(
-        session,
-        actor=actor,
-        action="canary.abort",
-        entity_type="canary",
-        entity_id=canary.id,
-        before={"state": "running"},
-        after={"state": "aborted", "rule": trigger.rule},
-    )
+
+
+def _page_abort(
+    session: Session,
+    settings: Settings,
+    canary: Canary,
+    candidate: Candidate,
+    trigger: abort_rules.Trigger,
+    *,
+    now: datetime,
+) -> None:
+    """Page on-call: what fired, where the rollout stood, and what to do next."""
     target = candidate.target.name
     notify.page(
         session,
@@ -367,7 +406,7 @@ def abort(
             "rule": trigger.rule,
             "canary_id": str(canary.id),
             "candidate_id": str(candidate.id),
-            "figures": figures,
+            "figures": canary.trigger,
         },
         now=now,
     )
@@ -450,12 +489,11 @@ def manual_abort(session: Session, *, canary_id: str, reason: str, actor: str, n
         ],
         details={"canary_id": str(canary.id)},
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        "canary.manual_abort",
         actor=actor,
-        action="canary.manual_abort",
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": before},
         after={"state": "failed"},
         note=reason,
@@ -474,14 +512,7 @@ def _resume(
     reason: str,
 ) -> Canary:
     candidate = registry.get_candidate(session, canary.candidate_id, lock=True)
-    paused = now - (canary.aborted_at or now)
-    starved = (canary.trigger or {}).get("rule") == INSUFFICIENT
-    canary.state, canary.armed_since = "running", now
-    if starved:  # its time passed with no evidence: the stage starts over, or the next tick aborts again
-        canary.stage_started_at = now
-    else:
-        canary.stage_started_at += paused  # the stage keeps its full observation time
-    canary.aborted_at, canary.reenables = None, canary.reenables + 1
+    _rearm(canary, now)
     registry.transition(session, candidate, Status.CANARY, actor=actor, note=reason)
     registry.record_decision(
         session,
@@ -494,17 +525,29 @@ def _resume(
         ],
         details={"canary_id": str(canary.id), **verdict_details},
     )
-    audit.record(
+    canary_audit.record(
         session,
+        canary,
+        action,
         actor=actor,
-        action=action,
-        entity_type="canary",
-        entity_id=canary.id,
         before={"state": "aborted"},
         after={"state": "running", **verdict_details},
         note=reason,
     )
     return canary
+
+
+def _rearm(canary: Canary, now: datetime) -> None:
+    """Running again from ``now``: the stage keeps its full observation time (the pause is added), or
+    starts over after an abort for insufficient evidence (else the next tick aborts again)."""
+    paused = now - (canary.aborted_at or now)
+    starved = (canary.trigger or {}).get("rule") == INSUFFICIENT
+    canary.state, canary.armed_since = "running", now
+    if starved:
+        canary.stage_started_at = now
+    else:
+        canary.stage_started_at += paused
+    canary.aborted_at, canary.reenables = None, canary.reenables + 1
 
 
 def record_windows(
@@ -554,18 +597,7 @@ def reenable(
     session: Session, *, canary_id: str, reason: str, force: bool, actor: Actor, now: datetime
 ) -> Canary:
     """Re-run the triggering rule against the pre-canary baseline; resume only if it no longer fires."""
-    canary = get(session, canary_id, lock=True)
-    if canary.state != "aborted" or not canary.trigger:
-        raise Conflict(
-            f"canary is {canary.state}; only an aborted canary can be re-enabled", current_state=canary.state
-        )
-    if canary.trigger.get("rule") == INSUFFICIENT and not force:
-        raise Conflict(
-            "the canary was aborted for insufficient evidence: no rule fired, so there is nothing to "
-            "re-check against the baseline; start a new canary (an admin may force a re-enable)",
-            rule=INSUFFICIENT,
-            figures=canary.trigger.get("figures"),
-        )
+    canary = _reenableable(session, canary_id, force=force)
     if force:
         actor.require(Role.ADMIN)
         return _resume(
@@ -578,11 +610,7 @@ def reenable(
             reason=reason,
         )
     trigger = _recorded_trigger(canary)
-    policy = registry.policy_of(session, canary_target(session, canary))
-    rules = rules_of(policy)
-    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
-    # The canary figures are the trigger's recorded ones; only the pre-canary baseline is read here.
-    recheck = abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules)  # NoBaseline -> 409
+    recheck = _recheck(session, canary, trigger)
     if recheck.fires:
         raise Conflict(
             f"the {trigger.rule} rule still fires against the pre-canary baseline: {recheck.reason}",
@@ -598,6 +626,31 @@ def reenable(
         reason=reason,
         verdict_details={"recheck": {"fires": False, "reason": recheck.reason, "figures": recheck.figures}},
     )
+
+
+def _reenableable(session: Session, canary_id: str, *, force: bool) -> Canary:
+    """The canary, locked, if it may be re-enabled: aborted by a rule (or forced past a starved stage)."""
+    canary = get(session, canary_id, lock=True)
+    if canary.state != "aborted" or not canary.trigger:
+        raise Conflict(
+            f"canary is {canary.state}; only an aborted canary can be re-enabled", current_state=canary.state
+        )
+    if canary.trigger.get("rule") == INSUFFICIENT and not force:
+        raise Conflict(
+            "the canary was aborted for insufficient evidence: no rule fired, so there is nothing to "
+            "re-check against the baseline; start a new canary (an admin may force a re-enable)",
+            rule=INSUFFICIENT,
+            figures=canary.trigger.get("figures"),
+        )
+    return canary
+
+
+def _recheck(session: Session, canary: Canary, trigger: abort_rules.Trigger) -> abort_rules.Recheck:
+    """The trigger's rule against the pre-canary baseline (NoBaseline -> 409). The canary figures are the
+    trigger's recorded ones; only the baseline is read here."""
+    policy = registry.policy_of(session, canary_target(session, canary))
+    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
+    return abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules_of(policy))
 
 
 def canary_target(session: Session, canary: Canary) -> Any:

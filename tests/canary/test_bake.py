@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from gatekeeper.canary import bake
 from gatekeeper.canary.simulate import Regression, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
-from gatekeeper.promotion import bake
-from tests.promotion.conftest import T0, gate_pass, post_until, run_shadow
+from tests.canary.conftest import post_until
+from tests.promotion.conftest import T0, gate_pass, run_shadow
 
 PROMOTED = T0 + timedelta(days=17)
 

@@ -12,8 +12,9 @@ from gatekeeper.canary.rules import Window, requests_for_power
 from gatekeeper.canary.simulate import Regression, baseline_windows, healthy_stream
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.notify.service import deliver_due
+from tests.canary.conftest import policy_text, post_until, post_windows
 from tests.conftest import snapshot
-from tests.promotion.conftest import T0, gate_pass, policy_text, post_until, post_windows
+from tests.promotion.conftest import T0, gate_pass
 
 
 def routing(api, auth) -> list[tuple[str, float]]:  # noqa: ANN001

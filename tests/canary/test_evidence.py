@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import update
 
+from gatekeeper.canary import bake
+from gatekeeper.canary import service as canaries
+from gatekeeper.canary.models import Canary, MetricWindow
 from gatekeeper.canary.simulate import Regression, healthy_stream
-from gatekeeper.promotion import bake
-from gatekeeper.promotion import canary as canaries
-from gatekeeper.promotion.models import Canary, MetricWindow
+from tests.canary.conftest import post_until
 from tests.conftest import snapshot
-from tests.promotion.conftest import T0, post_until
+from tests.promotion.conftest import T0
 
 REGRESSION = Regression("error_rate", timedelta(hours=12), timedelta(minutes=40), 4.0)
 

@@ -3,11 +3,13 @@ same database, so routing can never disagree with the registry, even after a cra
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from collections.abc import Sequence
+
+from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session, aliased
 
-from gatekeeper.promotion.bake import BAKING
-from gatekeeper.promotion.models import Canary
+from gatekeeper.canary.bake import BAKING
+from gatekeeper.canary.models import Canary
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate, Target
 from gatekeeper.registry.schemas import Route, RoutingRead
@@ -46,6 +48,12 @@ def routing(session: Session, target_name: str) -> RoutingRead:
     ).all()
     if not rows:
         registry.get_target(session, target_name)  # raises the usual 404 naming the target
+    return RoutingRead(target=rows[0].name, generation=rows[0].routing_generation, routes=_routes(rows))
+
+
+def _routes(rows: Sequence[Row]) -> list[Route]:
+    """Canaries at their stage's share and shadows at 0; the champion first with the rest, then the
+    champion it replaced while it bakes."""
     routes: list[Route] = []
     champion = None
     canary_total = 0.0
@@ -60,17 +68,15 @@ def routing(session: Session, target_name: str) -> RoutingRead:
             routes.append(Route(candidate_id=row.id, version=row.version, role="canary", weight=share))
         elif row.status == Status.SHADOW.value:
             routes.append(Route(candidate_id=row.id, version=row.version, role="shadow", weight=0.0))
-    if champion is not None:
-        weight = round(1.0 - canary_total, 10)
-        routes.insert(
-            0, Route(candidate_id=champion.id, version=champion.version, role="champion", weight=weight)
+    if champion is None:
+        return routes
+    weight = round(1.0 - canary_total, 10)
+    routes.insert(
+        0, Route(candidate_id=champion.id, version=champion.version, role="champion", weight=weight)
+    )
+    if champion.previous_id is not None:
+        previous = Route(
+            candidate_id=champion.previous_id, version=champion.previous_version, role="previous", weight=0.0
         )
-        if champion.previous_id is not None:
-            previous = Route(
-                candidate_id=champion.previous_id,
-                version=champion.previous_version,
-                role="previous",
-                weight=0.0,
-            )
-            routes.insert(1, previous)
-    return RoutingRead(target=rows[0].name, generation=rows[0].routing_generation, routes=routes)
+        routes.insert(1, previous)
+    return routes
