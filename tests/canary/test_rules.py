@@ -790,9 +790,9 @@ def _policy_with(**sections: str) -> str:
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ("min_requests: 50}", "min_requests: 0}", "policy.abort_rules.min_requests"),
-        ("min_requests: 50}", "min_requests: 50, error_ratoi: 3}", "policy.abort_rules.error_ratoi"),
-        ("min_requests: 50}", "min_requests: 50, evidence_alpha: 0}", "policy.abort_rules.evidence_alpha"),
+        ("min_requests: 50,", "min_requests: 0,", "policy.abort_rules.min_requests"),
+        ("min_requests: 50,", "min_requests: 50, error_ratoi: 3,", "policy.abort_rules.error_ratoi"),
+        ("evidence_alpha: 0.05", "evidence_alpha: 0", "policy.abort_rules.evidence_alpha"),
         ("error_ratio: 2.0", "error_ratio: 1.0", "policy.abort_rules.error_ratio"),
         (
             "{share: 0.01, days: 7}",
@@ -811,12 +811,15 @@ def test_policy_refuses_bad_evidence_settings_naming_the_field(old: str, new: st
 
 
 def test_policy_accepts_every_abort_rule_knob_and_stage_evidence() -> None:
-    knobs = "evidence_alpha: 0.01, p99_floor_ms: 2.0, safety_sigma_floor: 0.002}"
     text = _policy_with(
         **{
-            "min_requests: 50}": f"min_requests: 40, {knobs}",
+            "min_requests: 50,": "min_requests: 40,",
+            "evidence_alpha: 0.05, safety_sigma_floor: 0.001, p99_floor_ms: 1.0}": (
+                "evidence_alpha: 0.01, p99_floor_ms: 2.0, safety_sigma_floor: 0.002}"
+            ),
             "{share: 0.01, days: 7}": "{share: 0.01, days: 7, min_windows: 100, min_requests: 5000}",
-            "tick_minutes: 5": "tick_minutes: 5\n  progress_deadline_hours: 12\n  evidence_power: 0.9",
+            "progress_deadline_hours: 24": "progress_deadline_hours: 12",
+            "evidence_power: 0.8": "evidence_power: 0.9",
         }
     )
     policy = parse_policy(text)
