@@ -42,9 +42,9 @@ from typing import Any
 
 import yaml
 
+from evalsets.answer_patterns import ORDER_DETAIL_PATTERN, REFUSAL_PATTERN
 from evalsets.catalog import FORMATS, GENRES_JA, TITLES, Title
 from evalsets.manifest import write_jsonl, write_manifest
-from gatekeeper.evaluation.metrics.generation import ORDER_DETAIL_PATTERN, REFUSAL_PATTERN
 
 DEFAULT_SEED = 20261125
 VERSION = "2026.11.0"
