@@ -42,7 +42,7 @@ def drift_daemon(
     """Input and prediction drift every 5 minutes, label and concept drift daily, with triage."""
     from gatekeeper.db import Database
     from gatekeeper.drift.daemon import describe, run_forever, run_pass
-    from gatekeeper.drift.service import Cadence
+    from gatekeeper.drift.windows import Cadence
 
     positive = {
         "--fast-minutes": fast_minutes,

@@ -16,6 +16,7 @@ from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
+from gatekeeper.drift import references as drift_references
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
@@ -250,7 +251,7 @@ def promote(
         after={"state": canary.state, "bake_until": details["bake_until"]},
     )
     if settings is not None:
-        registry.pin_drift_reference(session, candidate, settings)
+        drift_references.on_promoted(session, candidate=candidate, settings=settings)
     return candidate
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
-from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
@@ -362,9 +361,12 @@ def promote_first(
     candidate_id: uuid.UUID | str,
     reason: str,
     actor: str,
-    settings: Settings | None = None,
 ) -> Candidate:
-    """Make a target's first champion: only a gate-passed candidate, only while there is none."""
+    """Make a target's first champion: only a gate-passed candidate, only while there is none.
+
+    The caller pins the new champion's drift reference (``drift.references.on_promoted``): drift
+    reads the registry, never the other way round.
+    """
     candidate = get_candidate(session, candidate_id)
     target = get_target(session, candidate.target.name, lock=True)
     candidate = get_candidate(session, candidate.id, lock=True)
@@ -384,16 +386,7 @@ def promote_first(
         actor=actor,
         reasons=[{"check": "first_champion", "note": reason}],
     )
-    if settings is not None:
-        pin_drift_reference(session, candidate, settings)
     return candidate
-
-
-def pin_drift_reference(session: Session, candidate: Candidate, settings: Settings) -> None:
-    """A new champion's drift reference, pinned in the same transaction (a miss is retried later)."""
-    from gatekeeper.drift import service as drift  # drift reads the registry; import late
-
-    drift.on_promoted(session, candidate=candidate, settings=settings)
 
 
 def previous_champion(session: Session, target: Target) -> Candidate | None:

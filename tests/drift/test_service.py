@@ -21,12 +21,14 @@ from sqlalchemy import func, select
 from evalsets.manifest import load_manifest
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
+from gatekeeper.drift import ingest as drift_ingest
 from gatekeeper.drift import reference as refs
-from gatekeeper.drift import service as drift
+from gatekeeper.drift import references as drift_references
 from gatekeeper.drift import stats
+from gatekeeper.drift import windows as drift_windows
 from gatekeeper.drift.models import DriftLabel, DriftReference, DriftResult, PredictionLog
-from gatekeeper.drift.service import Cadence
 from gatekeeper.drift.stats import ReferenceProfile
+from gatekeeper.drift.windows import Cadence
 from gatekeeper.errors import ValidationFailed
 from gatekeeper.evaluation.models import PredictionSet
 from gatekeeper.evaluation.predictions import Predictions
@@ -136,10 +138,10 @@ def labels_for(
 def ingest(db: Database, target: str, logs: list[dict[str, Any]], labels: list[dict[str, Any]] = ()) -> None:
     for i in range(0, len(logs), 10_000):
         with db.transaction() as session:
-            drift.ingest_logs(session, target_name=target, rows=logs[i : i + 10_000])
+            drift_ingest.ingest_logs(session, target_name=target, rows=logs[i : i + 10_000])
     for i in range(0, len(labels), 10_000):
         with db.transaction() as session:
-            drift.ingest_labels(session, target_name=target, rows=labels[i : i + 10_000])
+            drift_ingest.ingest_labels(session, target_name=target, rows=labels[i : i + 10_000])
 
 
 def make_target(db: Database, name: str = "intent_classifier") -> None:
@@ -188,7 +190,7 @@ def make_champion(
 def synthetic_reference(db: Database, candidate_id: uuid.UUID, **overrides: Any) -> int:
     with db.transaction() as session:
         candidate = registry.get_candidate(session, candidate_id)
-        ref = drift.store_reference(
+        ref = drift_references.store_reference(
             session,
             candidate=candidate,
             frame=reference_frame(),
@@ -224,11 +226,11 @@ def champion(db: Database, settings: Settings) -> uuid.UUID:
 def test_duplicates_are_ignored_and_never_double_counted(db, champion) -> None:
     logs, truth = traffic(np.random.default_rng(1), start=T0, hours=1, per_hour=50, candidate_id=champion)
     with db.transaction() as session:
-        first = drift.ingest_logs(session, target_name="intent_classifier", rows=logs[:30] + logs[:5])
+        first = drift_ingest.ingest_logs(session, target_name="intent_classifier", rows=logs[:30] + logs[:5])
     assert (first.received, first.accepted, first.duplicates) == (35, 30, 5)
     resent = [{**row, "prediction": "escalation"} for row in logs[20:]]  # a retry overlapping the first batch
     with db.transaction() as session:
-        second = drift.ingest_logs(session, target_name="intent_classifier", rows=resent)
+        second = drift_ingest.ingest_logs(session, target_name="intent_classifier", rows=resent)
     assert (second.accepted, second.duplicates) == (20, 10)
     assert count(db, PredictionLog) == 50
     with db.session() as session:  # the first write of a request wins
@@ -238,7 +240,7 @@ def test_duplicates_are_ignored_and_never_double_counted(db, champion) -> None:
     assert kept == logs[25]["prediction"]
 
     with db.session() as session:
-        frame = drift.log_frame(session, target_id(db), T0, T0 + HOUR, ["price"])
+        frame = drift_windows.log_frame(session, target_id(db), T0, T0 + HOUR, ["price"])
     assert len(frame) == 50 and frame["features.price"].notna().all()
 
 
@@ -246,13 +248,13 @@ def test_labels_replace_and_pick_up_the_served_prediction_either_way_round(db, c
     logs, truth = traffic(np.random.default_rng(2), start=T0, hours=1, per_hour=20, candidate_id=champion)
     early = labels_for(logs[:5], truth, timedelta(minutes=5))
     with db.transaction() as session:  # labels before their logs: kept, no prediction yet
-        got = drift.ingest_labels(session, target_name="intent_classifier", rows=early)
+        got = drift_ingest.ingest_labels(session, target_name="intent_classifier", rows=early)
     assert (got.accepted, got.replaced, got.matched) == (5, 0, 0)
     ingest(db, "intent_classifier", logs)
     late = labels_for(logs[3:], truth, timedelta(hours=2))
     late[0] = {**late[0], "label": "escalation"}  # a correction of an earlier label
     with db.transaction() as session:
-        got = drift.ingest_labels(session, target_name="intent_classifier", rows=late + late[-1:])
+        got = drift_ingest.ingest_labels(session, target_name="intent_classifier", rows=late + late[-1:])
     assert (got.received, got.accepted, got.replaced, got.matched) == (18, 15, 2, 17)
     assert count(db, DriftLabel) == 20
     with db.session() as session:
@@ -267,7 +269,7 @@ def test_bad_rows_refuse_the_whole_batch(db, champion) -> None:
     logs, _ = traffic(np.random.default_rng(3), start=T0, hours=1, per_hour=5, candidate_id=champion)
     logs[3]["confidence"] = 1.5
     with pytest.raises(ValidationFailed) as err, db.transaction() as session:
-        drift.ingest_logs(session, target_name="intent_classifier", rows=logs)
+        drift_ingest.ingest_logs(session, target_name="intent_classifier", rows=logs)
     assert (err.value.fields["row"], err.value.fields["field"]) == (3, "confidence")
     assert count(db, PredictionLog) == 0
 
@@ -302,7 +304,9 @@ def test_on_promoted_builds_a_versioned_reference_from_the_holdout(db, settings)
     cid = make_champion(db, settings)
     with db.transaction() as session:  # nothing cached yet: no reference, nothing written, no error
         assert (
-            drift.on_promoted(session, candidate=registry.get_candidate(session, cid), settings=settings)
+            drift_references.on_promoted(
+                session, candidate=registry.get_candidate(session, cid), settings=settings
+            )
             is None
         )
     assert count(db, DriftReference) == 0
@@ -311,7 +315,9 @@ def test_on_promoted_builds_a_versioned_reference_from_the_holdout(db, settings)
         sha = registry.get_candidate(session, cid).artifact_sha256
     y, pred, holdout = _cache_predictions(db, sha)
     with db.transaction() as session:
-        ref = drift.on_promoted(session, candidate=registry.get_candidate(session, cid), settings=settings)
+        ref = drift_references.on_promoted(
+            session, candidate=registry.get_candidate(session, cid), settings=settings
+        )
         assert ref is not None
         ref_id, thresholds, source = ref.id, ref.thresholds, ref.source
         profile = ReferenceProfile.from_dict(ref.profile)
@@ -335,16 +341,22 @@ def test_on_promoted_builds_a_versioned_reference_from_the_holdout(db, settings)
     assert source["holdout_sha256"] and source["predictions_source_sha256"] == sha
 
     with db.transaction() as session:  # idempotent: the same inputs give the same reference
-        again = drift.on_promoted(session, candidate=registry.get_candidate(session, cid), settings=settings)
+        again = drift_references.on_promoted(
+            session, candidate=registry.get_candidate(session, cid), settings=settings
+        )
         assert again is not None and again.id == ref_id
     with db.transaction() as session:  # a new policy version pins new thresholds in a new version
         text = POLICY_FILE.read_text().replace("psi: 0.2,", "psi: 0.25,")
         registry.update_policy(session, target_name="intent_classifier", text=text, actor="admin")
     with db.transaction() as session:
-        newer = drift.on_promoted(session, candidate=registry.get_candidate(session, cid), settings=settings)
+        newer = drift_references.on_promoted(
+            session, candidate=registry.get_candidate(session, cid), settings=settings
+        )
         assert newer is not None and (newer.version, newer.policy_version) == (2, 2)
         assert newer.thresholds["psi"] == 0.25
-        current = drift.current_reference(session, registry.get_target(session, "intent_classifier"))
+        current = drift_references.current_reference(
+            session, registry.get_target(session, "intent_classifier")
+        )
         assert current is not None and current.id == newer.id
     with db.session() as session:
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == str(cid))).all()
@@ -369,8 +381,10 @@ def test_windows_are_stored_once_per_kind_and_match_the_statistics(db, champion)
     now = T0 + DAY + timedelta(minutes=1)
     with db.transaction() as session:
         ref = session.scalar(select(DriftReference))
-        stored = drift.compute_windows(session, ref=ref, now=now, cadence=HOURLY)
-        assert drift.compute_windows(session, ref=ref, now=now, cadence=HOURLY) == []  # nothing pending
+        stored = drift_windows.compute_windows(session, ref=ref, now=now, cadence=HOURLY)
+        assert (
+            drift_windows.compute_windows(session, ref=ref, now=now, cadence=HOURLY) == []
+        )  # nothing pending
     kinds = sorted((r.kind, r.window_start) for r in stored)
     fast = [(k, T0 + h * HOUR) for k in ("input", "prediction") for h in range(24)]
     assert kinds == sorted(fast + [("label", T0), ("concept", T0)])
@@ -385,7 +399,7 @@ def test_windows_are_stored_once_per_kind_and_match_the_statistics(db, champion)
         empty = session.scalar(
             select(DriftResult).where(DriftResult.kind == "input", DriftResult.window_start == T0 + 5 * HOUR)
         )
-        profile = drift.profile_of(ref)
+        profile = drift_references.profile_of(ref)
     hour0 = [r for r in logs if r["ts"] < T0 + HOUR]
     assert first.n == 120 and not first.breached
     lang = profile.categorical["lang"]
@@ -400,7 +414,7 @@ def test_windows_are_stored_once_per_kind_and_match_the_statistics(db, champion)
     assert empty.n == 0 and empty.value is None and not empty.breached
 
     with db.session() as session:  # on demand: the same arithmetic over a trailing window, not stored
-        live = drift.live_figures(session, ref=ref, now=T0 + HOUR, cadence=HOURLY)
+        live = drift_windows.live_figures(session, ref=ref, now=T0 + HOUR, cadence=HOURLY)
     assert live["input"]["n"] == 120 and live["input"]["value"] == pytest.approx(first.value, rel=1e-12)
     assert live["label"]["n"] == live["concept"]["n"] == 60  # labelled within the hour: requests of 0-30 min
 
@@ -410,14 +424,17 @@ def test_retention_drops_old_logs_and_labels_but_keeps_results(db, champion) -> 
     ingest(db, "intent_classifier", logs, labels_for(logs, truth, timedelta(0)))
     cadence = Cadence(log_retention=timedelta(hours=1), label_retention=timedelta(hours=30))
     with db.transaction() as session:
-        gone = drift.purge(session, target_id=target_id(db), now=T0 + 2 * HOUR, cadence=cadence)
+        gone = drift_windows.purge(session, target_id=target_id(db), now=T0 + 2 * HOUR, cadence=cadence)
     assert gone == (10, 0)
     with db.transaction() as session:
-        assert drift.purge(session, target_id=target_id(db), now=T0 + 31 * HOUR, cadence=cadence) == (10, 10)
+        assert drift_windows.purge(session, target_id=target_id(db), now=T0 + 31 * HOUR, cadence=cadence) == (
+            10,
+            10,
+        )
 
 
 def test_floor_time_aligns_windows_on_the_epoch() -> None:
     at = datetime(2030, 1, 7, 13, 47, 12, tzinfo=UTC)
-    assert drift.floor_time(at, timedelta(minutes=5)) == datetime(2030, 1, 7, 13, 45, tzinfo=UTC)
-    assert drift.floor_time(at, DAY) == datetime(2030, 1, 7, tzinfo=UTC)
-    assert drift.floor_time(at, HOUR) == datetime(2030, 1, 7, 13, tzinfo=UTC)
+    assert drift_windows.floor_time(at, timedelta(minutes=5)) == datetime(2030, 1, 7, 13, 45, tzinfo=UTC)
+    assert drift_windows.floor_time(at, DAY) == datetime(2030, 1, 7, tzinfo=UTC)
+    assert drift_windows.floor_time(at, HOUR) == datetime(2030, 1, 7, 13, tzinfo=UTC)
