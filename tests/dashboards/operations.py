@@ -38,7 +38,7 @@ from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.artifacts import artifact_sha256, file_sha256
 from tests.conftest import ROOT, TAGS, LiveServer
-from tests.drift.test_service import HOUR, HOURLY, MIN_SAMPLES, ingest, labels_for, reference_frame, traffic
+from tests.drift.world import HOUR, HOURLY, MIN_SAMPLES, ingest, labels_for, reference_frame, traffic
 from tests.promotion.conftest import gate_pass, shadow_records
 
 DAY = timedelta(days=1)

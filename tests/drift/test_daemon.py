@@ -27,7 +27,7 @@ from gatekeeper.jobs.models import Job
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.registry.models import AuditEvent, Decision, TrainingRun
 from tests.conftest import TAGS, snapshot
-from tests.drift.test_service import (
+from tests.drift.world import (
     DAY,
     HOUR,
     HOURLY,
