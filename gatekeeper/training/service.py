@@ -19,7 +19,6 @@ from gatekeeper.errors import ValidationFailed
 from gatekeeper.jobs import queue
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.lineage import missing_tags, normalise_tags
 from gatekeeper.registry.models import TrainingRun
 from gatekeeper.registry.schemas import CandidateCreate
 from gatekeeper.training import trainers
@@ -67,12 +66,7 @@ def build_config(
 def check_request(trainer: str, tags: Mapping[str, Any]) -> tuple[TrainerSpec, dict[str, str]]:
     """No anonymous runs: refuse before anything is queued or trained."""
     spec = trainers.get(trainer)
-    missing = missing_tags(tags)
-    if missing:
-        raise ValidationFailed(
-            f"no anonymous runs: missing lineage tags {', '.join(missing)}", missing_tags=missing
-        )
-    return spec, normalise_tags(tags)
+    return spec, registry.run_lineage(tags)
 
 
 def create_run(
