@@ -89,22 +89,27 @@ def store_reference(
     )
     session.add(ref)
     session.flush()
+    _audit_reference(session, ref, profile, actor)
+    return ref
+
+
+def _audit_reference(session: Session, ref: DriftReference, profile: ReferenceProfile, actor: str) -> None:
+    """The new reference on the candidate's audit trail."""
     audit.record(
         session,
         actor=actor,
         action="drift.reference.create",
         entity_type="candidate",
-        entity_id=candidate.id,
+        entity_id=ref.candidate_id,
         after={
             "reference_id": ref.id,
             "version": ref.version,
             "policy_version": ref.policy_version,
             "rows": profile.n,
             "reference_f1": profile.reference_f1,
-            "source": source,
+            "source": ref.source,
         },
     )
-    return ref
 
 
 def latest_reference(session: Session, candidate_id: uuid.UUID) -> DriftReference | None:
@@ -187,11 +192,7 @@ def build_reference_for(
         "predictions_source_sha256": sha,
     }
     existing = latest_reference(session, candidate.id)
-    if (
-        existing is not None
-        and existing.source == source
-        and existing.policy_version == target.policy_version
-    ):
+    if existing is not None and (existing.source, existing.policy_version) == (source, target.policy_version):
         return existing
     rows = _holdout_rows(candidate, holdout.rows, preds)
     frame = refs.frame_from_rows(rows, refs.feature_names(rows))

@@ -142,27 +142,32 @@ def _finish(
             after={"status": "succeeded", "output_sha256": run.output_sha256},
         )
         if register:
-            candidate, _ = registry.register_candidate(
-                session,
-                spec=CandidateCreate(
-                    target=run.target.name,
-                    artifact_uri=run.output_uri,
-                    artifact_sha256=run.output_sha256,
-                    tags=run.tags,
-                    training_run_id=run.id,
-                    metadata={"trainer": run.trainer},
-                ),
-                actor=run.created_by,
-                artifact_root=settings.artifact_root,
-            )
-            run.metrics = {
-                **run.metrics,
-                "registered_candidate_id": str(candidate.id),
-                "registered_version": candidate.version,
-            }
+            _register_output(session, run, settings)
         session.flush()
         session.expunge(run)
         return run
+
+
+def _register_output(session: Session, run: TrainingRun, settings: Settings) -> None:
+    """Register the run's output as a candidate and note which one on the run's metrics."""
+    candidate, _ = registry.register_candidate(
+        session,
+        spec=CandidateCreate(
+            target=run.target.name,
+            artifact_uri=run.output_uri,
+            artifact_sha256=run.output_sha256,
+            tags=run.tags,
+            training_run_id=run.id,
+            metadata={"trainer": run.trainer},
+        ),
+        actor=run.created_by,
+        artifact_root=settings.artifact_root,
+    )
+    run.metrics = {
+        **run.metrics,
+        "registered_candidate_id": str(candidate.id),
+        "registered_version": candidate.version,
+    }
 
 
 def mark_failed(session: Session, run_id: str | uuid.UUID, reason: str) -> None:
