@@ -327,30 +327,12 @@ def generation_report(
     default_asserts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Every generation metric for one set: overall values, per-example arrays, failing ids."""
-    from gatekeeper.evaluation.metrics import ragas_metrics
-
     aligned = align_outputs(examples, outputs)
     parts = _Parts()
     _tool_and_safety(examples, aligned, tool_schemas or _default_schemas(), parts)
     if bertscore:
-        f1 = bertscore_f1(
-            [str(o.get("output") or "") for o in aligned],
-            [str(e.get("reference") or "") for e in examples],
-            bert_scorer or default_bert_scorer(),
-        )
-        parts.per_example["bertscore_f1"] = [float(v) for v in f1]
-        parts.overall["bertscore_f1"] = float(f1.mean()) if len(f1) else None
-    if ragas:
-        offline = ragas_metrics.offline_metrics(examples, aligned)
-        parts.per_example.update(offline["per_example"])
-        parts.overall["ragas"] = offline["overall"]
-    judged = ragas_metrics.judged_metrics(examples, aligned, judge)
-    parts.overall["judged"] = {
-        name: {k: v for k, v in m.items() if not k.startswith("per_example")} for name, m in judged.items()
-    }
-    for name, m in judged.items():
-        if m.get("status") == "computed":
-            parts.per_example[name] = m["per_example"]
+        _bertscore(examples, aligned, bert_scorer or default_bert_scorer(), parts)
+    _ragas(examples, aligned, judge, parts, offline=ragas)
     if promptfoo:
         _promptfoo(examples, aligned, promptfoo_workdir, default_asserts, parts)
     return {
@@ -360,6 +342,45 @@ def generation_report(
         "per_example": parts.per_example,
         **parts.sections,
     }
+
+
+def _bertscore(
+    examples: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    scorer: BERTScorer,
+    parts: _Parts,
+) -> None:
+    f1 = bertscore_f1(
+        [str(o.get("output") or "") for o in outputs],
+        [str(e.get("reference") or "") for e in examples],
+        scorer,
+    )
+    parts.per_example["bertscore_f1"] = [float(v) for v in f1]
+    parts.overall["bertscore_f1"] = float(f1.mean()) if len(f1) else None
+
+
+def _ragas(
+    examples: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    judge: JudgeConfig | None,
+    parts: _Parts,
+    *,
+    offline: bool,
+) -> None:
+    """RAGAS's offline metrics when asked, and its judged ones (each says why when not computed)."""
+    from gatekeeper.evaluation.metrics import ragas_metrics  # ragas is heavy: loaded when it runs
+
+    if offline:
+        computed = ragas_metrics.offline_metrics(examples, outputs)
+        parts.per_example.update(computed["per_example"])
+        parts.overall["ragas"] = computed["overall"]
+    judged = ragas_metrics.judged_metrics(examples, outputs, judge)
+    parts.overall["judged"] = {
+        name: {k: v for k, v in m.items() if not k.startswith("per_example")} for name, m in judged.items()
+    }
+    for name, m in judged.items():
+        if m.get("status") == "computed":
+            parts.per_example[name] = m["per_example"]
 
 
 def _promptfoo(
