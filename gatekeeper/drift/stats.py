@@ -663,6 +663,29 @@ def _n_rows(cols: pd.DataFrame | Mapping[str, Any]) -> int:
     return lengths.pop() if lengths else 0
 
 
+def _feature_drifts(
+    profile: ReferenceProfile, cols: pd.DataFrame | Mapping[str, Any]
+) -> dict[str, FeatureDrift]:
+    """PSI of every profiled input feature present in the window (text: length PSI and token KL)."""
+    eps = profile.eps
+    features: dict[str, FeatureDrift] = {}
+    for name, num in profile.numeric.items():
+        if name in cols:
+            cur = bucket_counts(num.edges, _column(cols, name))
+            features[name] = FeatureDrift(
+                name, "numeric", _psi_result(num.edges, np.array(num.counts), cur, eps)
+            )
+    for name, cat in profile.categorical.items():
+        if name in cols:
+            features[name] = FeatureDrift(
+                name, "categorical", _window_categorical(cat, _column(cols, name), eps)[0]
+            )
+    if profile.text is not None and profile.text_feature is not None and profile.text_feature in cols:
+        texts = list(_column(cols, profile.text_feature))
+        features.update(_window_text(profile.text_feature, profile.text, texts, eps))
+    return features
+
+
 def compute_window(
     profile: ReferenceProfile,
     current: pd.DataFrame | Mapping[str, Sequence[Any] | np.ndarray],
@@ -679,21 +702,7 @@ def compute_window(
     """
     eps = profile.eps
     cols = current
-    features: dict[str, FeatureDrift] = {}
-    for name, num in profile.numeric.items():
-        if name in cols:
-            cur = bucket_counts(num.edges, _column(cols, name))
-            features[name] = FeatureDrift(
-                name, "numeric", _psi_result(num.edges, np.array(num.counts), cur, eps)
-            )
-    for name, cat in profile.categorical.items():
-        if name in cols:
-            features[name] = FeatureDrift(
-                name, "categorical", _window_categorical(cat, _column(cols, name), eps)[0]
-            )
-    if profile.text is not None and profile.text_feature is not None and profile.text_feature in cols:
-        texts = list(_column(cols, profile.text_feature))
-        features.update(_window_text(profile.text_feature, profile.text, texts, eps))
+    features = _feature_drifts(profile, cols)
     ks = pred_psi = pred_kl = status = None
     if profile.confidence_field is not None and profile.confidence_field in cols:
         ks = prediction_ks(np.asarray(profile.confidence_sample), _column(cols, profile.confidence_field))
