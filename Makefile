@@ -63,6 +63,7 @@ dashboard: install
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -p no:cacheprovider -n 0 -q tests/test_import_cycles.py
 	$(VENV)/bin/mypy gatekeeper/policy gatekeeper/canary/rules gatekeeper/evaluation/stats.py gatekeeper/drift/stats.py gatekeeper/registry/states.py
 
 bench: install

@@ -216,6 +216,7 @@ def emoji(text: str, lang: str, rng: random.Random) -> str:
 
 
 def _typo(text: str, lang: str, rng: random.Random) -> str:
+    """One to three keyboard or IME slips."""
     out = typo(text, lang, rng)
     for _ in range(rng.randint(0, 2)):
         out = typo(out, lang, rng)

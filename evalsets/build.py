@@ -16,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalsets.manifest import MANIFEST_NAME, load_manifest, read_jsonl, tampered_files
-from gatekeeper.registry.artifacts import file_sha256
+from evalsets.manifest import MANIFEST_NAME, file_sha256, load_manifest, read_jsonl, tampered_files
 
 HERE = Path(__file__).resolve().parent
 BUILDERS: dict[str, str] = {

@@ -42,9 +42,9 @@ from typing import Any
 
 import yaml
 
+from evalsets.answer_patterns import ORDER_DETAIL_PATTERN, REFUSAL_PATTERN
 from evalsets.catalog import FORMATS, GENRES_JA, TITLES, Title
 from evalsets.manifest import write_jsonl, write_manifest
-from gatekeeper.evaluation.metrics.generation import ORDER_DETAIL_PATTERN, REFUSAL_PATTERN
 
 DEFAULT_SEED = 20261125
 VERSION = "2026.11.0"
@@ -995,7 +995,8 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in re.finditer(r"MA-[0-9]{6}", text)]
 
 
-def _typo(text: str, rng: random.Random) -> str:
+def _typo(text: str, lang: str, rng: random.Random) -> str:
+    """Up to three slips (swap, drop, double) outside order numbers; the same in both languages."""
     keep = _protected_spans(text)
     spots = [
         i
@@ -1057,7 +1058,7 @@ def _perturbed(kind: str, ex: dict[str, Any], draft: Draft, rng: random.Random) 
     """A perturbed copy of one case, or None when the perturbation leaves the question unchanged."""
     adv = json.loads(json.dumps(ex))
     if kind == "typo":
-        adv["question"] = _typo(ex["question"], rng)
+        adv["question"] = _typo(ex["question"], ex["lang"], rng)
     elif kind == "width":
         adv["question"] = _width(ex["question"], rng)
     elif kind == "code_mix":

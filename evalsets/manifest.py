@@ -3,6 +3,7 @@ and record exactly what it measured against."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -10,9 +11,17 @@ from typing import Any
 
 import yaml
 
-from gatekeeper.registry.artifacts import file_sha256
-
 MANIFEST_NAME = "manifest.yaml"
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Hash one file in 1 MiB chunks so large weights never sit in memory twice."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:

@@ -412,7 +412,8 @@ def _half_width_table() -> dict[str, str]:
 _HALF_WIDTH = _half_width_table()
 
 
-def _typo(rng: random.Random, text: str, _row: Mapping[str, Any]) -> str | None:
+def _typo(text: str, lang: str, rng: random.Random) -> str | None:
+    """One slip (swap, drop, double) between letters, or None where there is no room for one."""
     spots = [i for i in range(len(text) - 1) if text[i].isalpha() and text[i + 1].isalpha()]
     if not spots:
         return None
@@ -487,7 +488,7 @@ def _code_mix(rng: random.Random, text: str, row: Mapping[str, Any]) -> str | No
 
 
 _PERTURB: dict[str, Callable[[random.Random, str, Mapping[str, Any]], str | None]] = {
-    "typo": _typo,
+    "typo": lambda rng, text, row: _typo(text, row["lang"], rng),
     "romaji": _romaji,
     "kana": _kana,
     "kanji": _kanji,

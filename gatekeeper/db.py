@@ -87,6 +87,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+@contextmanager
+def committed(session: Session) -> Iterator[Session]:
+    """Commit the session when the block succeeds; roll it back on any error, and re-raise."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
 @dataclass
 class Database:
     """The engine plus two session factories: read sessions and write sessions."""
@@ -111,13 +122,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: commit on success, roll back everything on any error."""
-        with self._write() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with self._write() as session, committed(session):
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -95,6 +95,28 @@ def say(line: str) -> None:
     print(f"    {line}", flush=True)
 
 
+def _demo_tags(name: str, config: dict[str, Any]) -> dict[str, str]:
+    """The six lineage tags of a demo model."""
+    return {
+        "model_target": TARGET,
+        "code_revision": f"demo-{name}",
+        "data_snapshot_id": "intent_classifier@2026.11.0",
+        "label_version": "2026.11.0",
+        "feature_schema_version": "raw-text-v1",
+        "seed": str(config["seed"]),
+    }
+
+
+def _echo_training(line: str) -> None:
+    """Show validation, checkpoint and audit lines, and every 50th training step."""
+    if line.startswith(("[VAL]", "[CHECKPOINT]", "[LABEL_QA]", "[DATA_AUDIT]")):
+        say(line[:150])
+    elif (
+        line.startswith("[TRAIN]") and "step=" in line and int(line.split("step=")[1].split("/")[0]) % 50 == 0
+    ):
+        say(line[:150])
+
+
 @dataclass
 class Demo:
     story: Story = field(default_factory=Story)
@@ -174,19 +196,11 @@ class Demo:
     # --- training and registration ----------------------------------------------------------------
 
     def train(self, name: str) -> str:
+        """Train one demo model through the training service, then register it through the API."""
         from gatekeeper.training import service as training
 
-        config = {**COMMON, **MODELS[name]}
-        if "warm_start" in config:
-            config["base_model"] = str(self.outputs[config.pop("warm_start")])
-        tags = {
-            "model_target": TARGET,
-            "code_revision": f"demo-{name}",
-            "data_snapshot_id": "intent_classifier@2026.11.0",
-            "label_version": "2026.11.0",
-            "feature_schema_version": "raw-text-v1",
-            "seed": str(config["seed"]),
-        }
+        config = self._training_config(name)
+        tags = _demo_tags(name, config)
         with self.db.transaction() as session:
             run = training.create_run(
                 session,
@@ -199,19 +213,24 @@ class Demo:
                 enqueue=False,
             )
             run_id = run.id
-
-        def echo(line: str) -> None:
-            if line.startswith(("[VAL]", "[CHECKPOINT]", "[LABEL_QA]", "[DATA_AUDIT]")):
-                say(line[:150])
-            elif (
-                line.startswith("[TRAIN]")
-                and "step=" in line
-                and int(line.split("step=")[1].split("/")[0]) % 50 == 0
-            ):
-                say(line[:150])
-
-        done = training.execute(self.db, self.settings, run_id, echo=echo)
+        done = training.execute(self.db, self.settings, run_id, echo=_echo_training)
         self.outputs[name] = self.settings.artifact_root / (done.output_uri or "")
+        candidate = self._register(name, done, tags)
+        final = done.metrics["final"]
+        return (
+            f"{name} = v{candidate['version']} registered via the API (training run {str(run_id)[:8]}): "
+            f"validation macro-F1 {final['macro_f1']:.3f}, accuracy {final['accuracy']:.3f}"
+        )
+
+    def _training_config(self, name: str) -> dict[str, Any]:
+        """The model's config; a warm start reads the model it starts from out of this story's outputs."""
+        config = {**COMMON, **MODELS[name]}
+        if "warm_start" in config:
+            config["base_model"] = str(self.outputs[config.pop("warm_start")])
+        return config
+
+    def _register(self, name: str, done: Any, tags: dict[str, str]) -> dict[str, Any]:
+        """Register a finished training run's model as a candidate, as CI would."""
         candidate = self.client("ci").post(
             "/v1/candidates",
             {
@@ -219,16 +238,12 @@ class Demo:
                 "artifact_uri": done.output_uri,
                 "artifact_sha256": done.output_sha256,
                 "tags": tags,
-                "training_run_id": str(run_id),
+                "training_run_id": str(done.id),
                 "metadata": {"trainer": "intent", "demo": name},
             },
         )
         self.ids[name] = candidate["id"]
-        final = done.metrics["final"]
-        return (
-            f"{name} = v{candidate['version']} registered via the API (training run {str(run_id)[:8]}): "
-            f"validation macro-F1 {final['macro_f1']:.3f}, accuracy {final['accuracy']:.3f}"
-        )
+        return candidate
 
     # --- the offline gate -------------------------------------------------------------------------
 

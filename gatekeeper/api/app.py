@@ -52,14 +52,10 @@ class _RegistryCollector:
 def create_app(
     settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
 ) -> FastAPI:
+    """The API: the domain routers, the ops probes, the error handlers and the middleware."""
     settings = settings or get_settings()
     if db is None:
-        pool = (
-            {}
-            if settings.is_sqlite
-            else {"pool_size": settings.api_threads, "max_overflow": settings.api_threads}
-        )
-        db = Database.from_url(settings.database_url, **pool)
+        db = _database(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +79,24 @@ def create_app(
     app.include_router(registry_router)
     for router in _domain_routers():
         app.include_router(router)
+    _ops_routes(app, db, prometheus)
+    app.add_middleware(Metrics, registry=prometheus)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _database(settings: Settings) -> Database:
+    """The API's own engine: a pool as large as its worker threads (SQLite needs none)."""
+    pool = (
+        {}
+        if settings.is_sqlite
+        else {"pool_size": settings.api_threads, "max_overflow": settings.api_threads}
+    )
+    return Database.from_url(settings.database_url, **pool)
+
+
+def _ops_routes(app: FastAPI, db: Database, prometheus: CollectorRegistry) -> None:
+    """The health probe and the Prometheus scrape, outside /v1 and without a token."""
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -98,10 +112,6 @@ def create_app(
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(_: Request) -> PlainTextResponse:
         return PlainTextResponse(generate_latest(prometheus).decode(), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_middleware(Metrics, registry=prometheus)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    return app
 
 
 def _domain_routers() -> list:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.clock import Clock
 from gatekeeper.config import Settings
-from gatekeeper.db import Database
+from gatekeeper.db import Database, committed
 from gatekeeper.registry.auth import Actor, Role, authenticate
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,13 +38,8 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     no-op for sync endpoints; it stays for any async one.
     """
     db: Database = request.app.state.db
-    with db.session(write=request.method not in _READ_METHODS) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with db.session(write=request.method not in _READ_METHODS) as session, committed(session):
+        yield session
 
 
 async def _clock(request: Request) -> Clock:

@@ -20,6 +20,7 @@ from gatekeeper.canary.models import Canary
 from gatekeeper.canary.schemas import MetricWindowIn
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
+from gatekeeper.drift import references as drift_references
 from gatekeeper.errors import Conflict
 from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
@@ -258,7 +259,7 @@ def promote(
         after={"state": canary.state, "bake_until": details["bake_until"]},
     )
     if settings is not None:
-        registry.pin_drift_reference(session, candidate, settings)
+        drift_references.on_promoted(session, candidate=candidate, settings=settings)
     return candidate
 
 

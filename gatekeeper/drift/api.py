@@ -11,7 +11,11 @@ from fastapi.responses import HTMLResponse
 from gatekeeper.api.deps import Oncall, Reader, Serving, SessionDep, SettingsDep, TransactionalRoute
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
-from gatekeeper.drift import service as drift
+from gatekeeper.drift import events as drift_events
+from gatekeeper.drift import ingest as drift_ingest
+from gatekeeper.drift import references as drift_references
+from gatekeeper.drift import report as window_report
+from gatekeeper.drift import windows as drift_windows
 from gatekeeper.drift.models import KINDS, DriftEvent, DriftReference, DriftResult
 from gatekeeper.drift.schemas import (
     MAX_BATCH,
@@ -33,7 +37,7 @@ Rows = Annotated[list[Any], Body(description=f"a JSON array of at most {MAX_BATC
 
 
 def reference_read(ref: DriftReference, target: str) -> ReferenceRead:
-    profile = drift.profile_of(ref)
+    profile = drift_references.profile_of(ref)
     features = [
         *profile.numeric,
         *profile.categorical,
@@ -57,7 +61,11 @@ def reference_read(ref: DriftReference, target: str) -> ReferenceRead:
 
 
 def result_read(r: DriftResult, settings: Settings, target: str) -> ResultRead:
-    path = drift.report_path(settings, target, r.window_start) if r.kind in drift.FAST_KINDS else None
+    path = (
+        window_report.report_path(settings, target, r.window_start)
+        if r.kind in drift_windows.FAST_KINDS
+        else None
+    )
     return ResultRead(
         kind=r.kind,
         window_start=r.window_start,
@@ -115,13 +123,13 @@ def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: Servin
     """Log served predictions: ``{ts, request_id, candidate_id, features, prediction, confidence, lang,
     cohort, device, catalog_tier, time_bucket, text?}``. A repeated request_id is ignored; one bad row
     refuses the batch (422 naming the row index and field)."""
-    return drift.ingest_logs(session, target_name=target, rows=rows)
+    return drift_ingest.ingest_logs(session, target_name=target, rows=rows)
 
 
 @router.post("/targets/{target}/labels")
 def post_labels(target: str, rows: Rows, session: SessionDep, _: Serving) -> LabelIngestRead:
     """Late labels ``{request_id, label, labelled_at}``; a new label for a request replaces the old one."""
-    return drift.ingest_labels(session, target_name=target, rows=rows)
+    return drift_ingest.ingest_labels(session, target_name=target, rows=rows)
 
 
 @router.get("/targets/{target}/drift")
@@ -139,21 +147,23 @@ def get_drift(
     t = registry.get_target(session, target)
     now = utcnow()
     start = _aware(since) or now - HISTORY
-    ref = drift.current_reference(session, t)
+    ref = drift_references.current_reference(session, t)
     history = {
         kind: [
             result_read(r, settings, t.name)
-            for r in drift.results_of(session, target_id=t.id, kind=kind, since=start, limit=limit)
+            for r in drift_windows.results_of(session, target_id=t.id, kind=kind, since=start, limit=limit)
         ]
         for kind in KINDS
     }
-    events = drift.list_events(session, target_name=t.name, status="live")
+    events = drift_events.list_events(session, target_name=t.name, status="live")
     return DriftRead(
         target=t.name,
         reference=reference_read(ref, t.name) if ref else None,
         latest={kind: rows[-1] if rows else None for kind, rows in history.items()},
         history=history,
-        live=drift.live_figures(session, ref=ref, now=now, cadence=drift.Cadence()) if live and ref else None,
+        live=drift_windows.live_figures(session, ref=ref, now=now, cadence=drift_windows.Cadence())
+        if live and ref
+        else None,
         events=[event_read(e, t.name) for e in events],
     )
 
@@ -168,7 +178,7 @@ def list_drift_events(
 ) -> list[EventRead]:
     return [
         event_read(e, target)
-        for e in drift.list_events(session, target_name=target, status=status, limit=limit)
+        for e in drift_events.list_events(session, target_name=target, status=status, limit=limit)
     ]
 
 
@@ -177,7 +187,7 @@ def drift_report(
     target: str, session: SessionDep, settings: SettingsDep, _: Reader, window_start: datetime | None = None
 ) -> HTMLResponse:
     """Evidently's report of the latest (or the given) input window; saved once under the report dir."""
-    path, _result = drift.render_report(
+    path, _result = window_report.render_report(
         session, settings, target_name=target, window_start=_aware(window_start)
     )
     return HTMLResponse(path.read_text(encoding="utf-8"), headers={"X-Report-Path": str(path)})
@@ -185,7 +195,7 @@ def drift_report(
 
 @router.get("/drift-events/{event_id}")
 def get_drift_event(event_id: str, session: SessionDep, _: Reader) -> EventRead:
-    event = drift.get_event(session, event_id)
+    event = drift_events.get_event(session, event_id)
     return event_read(event, _target_name(session, event.target_id))
 
 
@@ -193,5 +203,5 @@ def get_drift_event(event_id: str, session: SessionDep, _: Reader) -> EventRead:
 def ack_drift_event(event_id: str, body: AckIn, session: SessionDep, actor: Oncall) -> EventRead:
     """Acknowledge; ``seasonal: true`` (known pattern) sets the action to none and suppresses this
     kind's alerts until ``until``."""
-    event = drift.acknowledge(session, event_id=event_id, spec=body, actor=actor.name, now=utcnow())
+    event = drift_events.acknowledge(session, event_id=event_id, spec=body, actor=actor.name, now=utcnow())
     return event_read(event, _target_name(session, event.target_id))

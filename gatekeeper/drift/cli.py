@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gatekeeper.config import get_settings
+
+if TYPE_CHECKING:
+    from gatekeeper.drift.windows import Cadence
 
 
 def _moment(text: str) -> datetime:
@@ -16,6 +19,25 @@ def _moment(text: str) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO time", param_hint="--at") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _cadence(fast_minutes: float, log_retention_days: float, label_retention_days: float) -> Cadence:
+    """The daemon's window lengths and retention, each refused unless positive."""
+    from gatekeeper.drift.windows import Cadence  # pandas and the ORM load only when the daemon runs
+
+    positive = {
+        "--fast-minutes": fast_minutes,
+        "--log-retention-days": log_retention_days,
+        "--label-retention-days": label_retention_days,
+    }
+    for hint, value in positive.items():
+        if value <= 0:
+            raise typer.BadParameter("must be positive", param_hint=hint)
+    return Cadence(
+        fast=timedelta(minutes=fast_minutes),
+        log_retention=timedelta(days=log_retention_days),
+        label_retention=timedelta(days=label_retention_days),
+    )
 
 
 def drift_daemon(
@@ -42,25 +64,12 @@ def drift_daemon(
     """Input and prediction drift every 5 minutes, label and concept drift daily, with triage."""
     from gatekeeper.db import Database
     from gatekeeper.drift.daemon import describe, run_forever, run_pass
-    from gatekeeper.drift.service import Cadence
 
-    positive = {
-        "--fast-minutes": fast_minutes,
-        "--log-retention-days": log_retention_days,
-        "--label-retention-days": label_retention_days,
-    }
-    for hint, value in positive.items():
-        if value <= 0:
-            raise typer.BadParameter("must be positive", param_hint=hint)
+    cadence = _cadence(fast_minutes, log_retention_days, label_retention_days)
     if at is not None and not once:
         raise typer.BadParameter("--at goes with --once", param_hint="--at")
     settings = get_settings()
     db = Database.from_url(settings.database_url)
-    cadence = Cadence(
-        fast=timedelta(minutes=fast_minutes),
-        log_retention=timedelta(days=log_retention_days),
-        label_retention=timedelta(days=label_retention_days),
-    )
     echo = lambda line: typer.echo(line, err=True)  # noqa: E731
     if once:
         now = _moment(at) if at else datetime.now(UTC)

@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
-from gatekeeper.drift import service
+from gatekeeper.drift import references as drift_references
+from gatekeeper.drift import report as window_report
+from gatekeeper.drift import windows as drift_windows
 from gatekeeper.drift.models import KINDS, LIVE_STATUSES, DriftEvent, DriftReference, DriftResult
-from gatekeeper.drift.service import Cadence
 from gatekeeper.drift.sustain import SustainResult, SustainRule, Window
 from gatekeeper.drift.triage import SafetyRegression, Triage, UpstreamChange, safety_regressions, triage
+from gatekeeper.drift.windows import Cadence
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.notify import service as notify
 from gatekeeper.registry import audit
@@ -153,15 +155,15 @@ def signals(
     reaches the oldest window loaded is followed further back, so a new event's ``since`` is where the
     run really began (e.g. after a seasonal suppression ends); a live event keeps its own ``since``.
     """
-    rules = service.rules_of(ref)
-    _, kl_alert, kl_retrain = service.kl_levels(ref)
+    rules = drift_references.rules_of(ref)
+    _, kl_alert, kl_retrain = drift_references.kl_levels(ref)
     out = {}
     for kind in KINDS:
         rule = rules[kind]
-        length = cadence.fast if kind in service.FAST_KINDS else cadence.slow
+        length = cadence.fast if kind in drift_windows.FAST_KINDS else cadence.slow
         horizon = rule.duration + 2 * length
         while True:
-            results = service.results_of(
+            results = drift_windows.results_of(
                 session, target_id=ref.target_id, kind=kind, since=now - horizon, reference_id=ref.id
             )
             named, kind_rules = _named_series(kind, results, rule, kl_alert, kl_retrain)
@@ -226,7 +228,7 @@ def current_safety(
 ) -> list[SafetyRegression]:
     """Safety-critical classes regressed in the latest labelled window (at most two windows old)."""
     thr = ref.thresholds
-    recent = service.results_of(
+    recent = drift_windows.results_of(
         session, target_id=ref.target_id, kind="concept", since=now - 2 * cadence.slow, reference_id=ref.id
     )
     current = (recent[-1].figures.get("classes") or {}) if recent else {}
@@ -491,12 +493,12 @@ def _reference(
     if champion is None:
         out.note = "no champion yet"
         return None
-    ref = service.latest_reference(session, champion.id)
+    ref = drift_references.latest_reference(session, champion.id)
     if ref is not None:
         return ref
     try:
         with session.begin_nested():
-            return service.build_reference_for(
+            return drift_references.build_reference_for(
                 session, candidate=champion, settings=settings, actor=ACTOR, now=now
             )
     except (GatekeeperError, ValueError) as exc:
@@ -521,7 +523,7 @@ def pass_target(
     ref = session.get(DriftReference, ref.id, with_for_update=True, populate_existing=True)
     assert ref is not None
     out.reference_id = ref.id
-    out.windows = len(service.compute_windows(session, ref=ref, now=now, cadence=cadence))
+    out.windows = len(drift_windows.compute_windows(session, ref=ref, now=now, cadence=cadence))
     champion = registry.get_candidate(session, ref.candidate_id)
     safety = current_safety(session, ref=ref, now=now, cadence=cadence)
     ctx = _Pass(session, settings, target, ref, champion, now, actor, safety, out)
@@ -535,7 +537,7 @@ def pass_target(
     trace = [k for k in KINDS if k not in live]
     for signal in signals(session, ref=ref, now=now, cadence=cadence, trace=trace).values():
         _apply(ctx, signal)
-    out.purged = service.purge(session, target_id=target.id, now=now, cadence=cadence)
+    out.purged = drift_windows.purge(session, target_id=target.id, now=now, cadence=cadence)
     return out
 
 
@@ -572,7 +574,7 @@ def run_pass(
 def _render(db: Database, settings: Settings, target: str) -> None:
     try:
         with db.session() as session:
-            service.render_report(session, settings, target_name=target)
+            window_report.render_report(session, settings, target_name=target)
     except (GatekeeperError, ValueError) as exc:
         log.warning("no drift report for %s: %s", target, getattr(exc, "detail", exc))
 

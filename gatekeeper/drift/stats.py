@@ -510,6 +510,31 @@ def _categorical_profile(values: Any) -> CategoricalProfile:
     return CategoricalProfile(cats, tuple(counts[c] for c in cats))
 
 
+def _text_profile(texts: list[Any], bins: int, top_k: int) -> TextProfile:
+    tokens = top_k_token_distribution(texts, top_k)
+    vocab = tuple(t for t in tokens if t != OTHER)
+    return TextProfile(
+        _numeric_profile(text_lengths(texts), bins), vocab, tuple(tokens[t] for t in (*vocab, OTHER))
+    )
+
+
+def _confidence_sample(values: pd.Series, cap: int, seed: int) -> tuple[float, ...]:
+    """A seeded uniform subsample of at most ``cap`` finite values, in their original order."""
+    conf = _finite(values.to_numpy())
+    if len(conf) > cap:
+        idx = np.sort(np.random.default_rng(seed).choice(len(conf), cap, replace=False))
+        conf = conf[idx]
+    return tuple(conf.tolist())
+
+
+def _reference_f1(both: pd.DataFrame, classes: tuple[str, ...]) -> float | None:
+    """Macro-F1 of the rows with a label and a prediction (label column first), or None without any."""
+    if not len(both):
+        return None
+    labels, predictions = both.columns
+    return macro_f1(both[labels].astype(str).tolist(), both[predictions].astype(str).tolist(), classes)
+
+
 def build_reference(
     data: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
     *,
@@ -532,21 +557,10 @@ def build_reference(
     have both a label and a prediction.
     """
     df = _frame(data)
-    text = None
-    if text_feature is not None:
-        texts = df[text_feature].tolist()
-        tokens = top_k_token_distribution(texts, top_k)
-        vocab = tuple(t for t in tokens if t != OTHER)
-        text = TextProfile(
-            _numeric_profile(text_lengths(texts), bins), vocab, tuple(tokens[t] for t in (*vocab, OTHER))
-        )
-    sample: tuple[float, ...] = ()
-    if confidence_field is not None:
-        conf = _finite(df[confidence_field].to_numpy())
-        if len(conf) > confidence_cap:
-            idx = np.sort(np.random.default_rng(seed).choice(len(conf), confidence_cap, replace=False))
-            conf = conf[idx]
-        sample = tuple(conf.tolist())
+    text = _text_profile(df[text_feature].tolist(), bins, top_k) if text_feature is not None else None
+    sample = (
+        _confidence_sample(df[confidence_field], confidence_cap, seed) if confidence_field is not None else ()
+    )
     predictions = _categorical_profile(df[prediction_field]) if prediction_field is not None else None
     labels = _categorical_profile(df[label_field]) if label_field is not None else None
     classes = tuple(
@@ -557,11 +571,7 @@ def build_reference(
     )
     ref_f1 = None
     if labels is not None and predictions is not None:
-        both = df[[label_field, prediction_field]].dropna()
-        if len(both):
-            ref_f1 = macro_f1(
-                both[label_field].astype(str).tolist(), both[prediction_field].astype(str).tolist(), classes
-            )
+        ref_f1 = _reference_f1(df[[label_field, prediction_field]].dropna(), classes)
     return ReferenceProfile(
         n=len(df),
         bins=bins,
@@ -653,6 +663,29 @@ def _n_rows(cols: pd.DataFrame | Mapping[str, Any]) -> int:
     return lengths.pop() if lengths else 0
 
 
+def _feature_drifts(
+    profile: ReferenceProfile, cols: pd.DataFrame | Mapping[str, Any]
+) -> dict[str, FeatureDrift]:
+    """PSI of every profiled input feature present in the window (text: length PSI and token KL)."""
+    eps = profile.eps
+    features: dict[str, FeatureDrift] = {}
+    for name, num in profile.numeric.items():
+        if name in cols:
+            cur = bucket_counts(num.edges, _column(cols, name))
+            features[name] = FeatureDrift(
+                name, "numeric", _psi_result(num.edges, np.array(num.counts), cur, eps)
+            )
+    for name, cat in profile.categorical.items():
+        if name in cols:
+            features[name] = FeatureDrift(
+                name, "categorical", _window_categorical(cat, _column(cols, name), eps)[0]
+            )
+    if profile.text is not None and profile.text_feature is not None and profile.text_feature in cols:
+        texts = list(_column(cols, profile.text_feature))
+        features.update(_window_text(profile.text_feature, profile.text, texts, eps))
+    return features
+
+
 def compute_window(
     profile: ReferenceProfile,
     current: pd.DataFrame | Mapping[str, Sequence[Any] | np.ndarray],
@@ -669,21 +702,7 @@ def compute_window(
     """
     eps = profile.eps
     cols = current
-    features: dict[str, FeatureDrift] = {}
-    for name, num in profile.numeric.items():
-        if name in cols:
-            cur = bucket_counts(num.edges, _column(cols, name))
-            features[name] = FeatureDrift(
-                name, "numeric", _psi_result(num.edges, np.array(num.counts), cur, eps)
-            )
-    for name, cat in profile.categorical.items():
-        if name in cols:
-            features[name] = FeatureDrift(
-                name, "categorical", _window_categorical(cat, _column(cols, name), eps)[0]
-            )
-    if profile.text is not None and profile.text_feature is not None and profile.text_feature in cols:
-        texts = list(_column(cols, profile.text_feature))
-        features.update(_window_text(profile.text_feature, profile.text, texts, eps))
+    features = _feature_drifts(profile, cols)
     ks = pred_psi = pred_kl = status = None
     if profile.confidence_field is not None and profile.confidence_field in cols:
         ks = prediction_ks(np.asarray(profile.confidence_sample), _column(cols, profile.confidence_field))

@@ -107,6 +107,21 @@ def _ordered(windows: Iterable[Window | tuple[datetime, datetime, float, int]]) 
     return ws
 
 
+def _latest_run(ws: list[Window], rule: SustainRule, max_gap: timedelta) -> tuple[list[Window], str]:
+    """The windows, newest first, in which the condition holds without a break; and why the run stops."""
+    run: list[Window] = []
+    for w in reversed(ws):
+        if run and run[-1].window_start - w.window_end > max_gap:
+            return run, f"gap before {run[-1].window_start}"
+        if w.n < rule.min_samples:
+            return run, f"window at {w.window_start} has n={w.n} < {rule.min_samples}"
+        if not rule.holds(w.value):
+            expected = f"{rule.direction} {rule.threshold:g}"
+            return run, f"window at {w.window_start} has value {w.value:.4g}, not {expected}"
+        run.append(w)
+    return run, ""
+
+
 def sustained(
     windows: Iterable[Window | tuple[datetime, datetime, float, int]],
     *,
@@ -128,19 +143,7 @@ def sustained(
     latest = ws[-1]
     if as_of is not None and max_staleness is not None and as_of - latest.window_end > max_staleness:
         return SustainResult(False, None, 0, f"stale: latest window ended {latest.window_end}, as of {as_of}")
-    run: list[Window] = []
-    stop = ""
-    for w in reversed(ws):
-        if run and run[-1].window_start - w.window_end > max_gap:
-            stop = f"gap before {run[-1].window_start}"
-            break
-        if w.n < min_samples:
-            stop = f"window at {w.window_start} has n={w.n} < {min_samples}"
-            break
-        if not rule.holds(w.value):
-            stop = f"window at {w.window_start} has value {w.value:.4g}, not {direction} {threshold:g}"
-            break
-        run.append(w)
+    run, stop = _latest_run(ws, rule, max_gap)
     if not run:
         return SustainResult(False, None, 0, f"latest window does not count: {stop}")
     covered = run[0].window_end - run[-1].window_start

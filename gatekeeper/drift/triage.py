@@ -75,6 +75,21 @@ class Triage:
         return self.action in ("retrain", "retrain_now")
 
 
+def _details(
+    sustained_for: timedelta,
+    upstream: Sequence[UpstreamChange],
+    safety: Sequence[SafetyRegression],
+    kl_retrain: bool,
+) -> dict[str, Any]:
+    """What triage looked at, kept with its suggestion whatever it suggests."""
+    return {
+        "sustained_hours": round(sustained_for.total_seconds() / 3600, 2),
+        "upstream": [u.describe() for u in upstream],
+        "safety": [s.describe() for s in safety],
+        "kl_retrain": kl_retrain,
+    }
+
+
 def triage(
     *,
     kind: str,
@@ -86,12 +101,7 @@ def triage(
     retrain_after: timedelta = RETRAIN_AFTER,
 ) -> Triage:
     """Suggest what to do about one kind's sustained drift, with the reasons that led there."""
-    details = {
-        "sustained_hours": round(sustained_for.total_seconds() / 3600, 2),
-        "upstream": [u.describe() for u in upstream],
-        "safety": [s.describe() for s in safety],
-        "kl_retrain": kl_retrain,
-    }
+    details = _details(sustained_for, upstream, safety, kl_retrain)
     if seasonal:
         return Triage("none", (f"{kind} drift acknowledged as a known seasonal pattern",), details=details)
     if safety:

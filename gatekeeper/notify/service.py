@@ -23,6 +23,19 @@ MAX_ATTEMPTS = 25
 MAX_BACKOFF = timedelta(minutes=5)
 
 
+def _queued(channel: str, url: str, *, source: str, now: datetime, payload: dict[str, Any]) -> OutboxMessage:
+    """An outbox message due now."""
+    return OutboxMessage(
+        channel=channel, url=url, source=source, next_attempt_at=now, created_at=now, payload=payload
+    )
+
+
+def _slack(url: str, *, title: str, sev: str, lines: list[str], source: str, now: datetime) -> OutboxMessage:
+    return _queued(
+        "slack", url, source=source, now=now, payload=slack_message(title=title, sev=sev, lines=lines)
+    )
+
+
 def page(
     session: Session,
     settings: Settings,
@@ -39,34 +52,19 @@ def page(
     """Queue a page (PagerDuty) and a Slack message for every configured webhook."""
     messages = []
     if settings.pagerduty_url:
-        messages.append(
-            OutboxMessage(
-                channel="pagerduty",
-                url=settings.pagerduty_url,
-                source=source,
-                next_attempt_at=now,
-                created_at=now,
-                payload=pagerduty_event(
-                    routing_key=settings.pagerduty_routing_key,
-                    summary=f"{title}: {lines[0]}" if lines else title,
-                    dedup_key=dedup_key,
-                    sev=sev,
-                    source="gatekeeper",
-                    component=component,
-                    details=details,
-                ),
-            )
+        event = pagerduty_event(
+            routing_key=settings.pagerduty_routing_key,
+            summary=f"{title}: {lines[0]}" if lines else title,
+            dedup_key=dedup_key,
+            sev=sev,
+            source="gatekeeper",
+            component=component,
+            details=details,
         )
+        messages.append(_queued("pagerduty", settings.pagerduty_url, source=source, now=now, payload=event))
     if settings.slack_webhook_url:
         messages.append(
-            OutboxMessage(
-                channel="slack",
-                url=settings.slack_webhook_url,
-                source=source,
-                next_attempt_at=now,
-                created_at=now,
-                payload=slack_message(title=title, sev=sev, lines=lines),
-            )
+            _slack(settings.slack_webhook_url, title=title, sev=sev, lines=lines, source=source, now=now)
         )
     if not messages:
         log.warning("no webhook configured: %s (%s) is recorded but nobody is paged", title, source)
@@ -88,14 +86,7 @@ def inform(
     if not settings.slack_webhook_url:
         log.warning("no Slack webhook configured: %s (%s) is recorded but nobody is told", title, source)
         return []
-    message = OutboxMessage(
-        channel="slack",
-        url=settings.slack_webhook_url,
-        source=source,
-        next_attempt_at=now,
-        created_at=now,
-        payload=slack_message(title=title, sev=sev, lines=lines),
-    )
+    message = _slack(settings.slack_webhook_url, title=title, sev=sev, lines=lines, source=source, now=now)
     session.add(message)
     return [message]
 

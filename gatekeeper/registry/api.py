@@ -20,6 +20,7 @@ from gatekeeper.api.deps import (
 )
 from gatekeeper.canary import bake
 from gatekeeper.canary.routing import routing as routing_table
+from gatekeeper.drift import references as drift_references
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import (
@@ -160,11 +161,11 @@ def decisions(candidate_id: str, session: SessionDep, _: Reader) -> list[Decisio
 def promote_first(
     candidate_id: str, body: ReasonIn, session: SessionDep, settings: SettingsDep, actor: Admin
 ) -> CandidateRead:
-    return candidate_read(
-        registry.promote_first(
-            session, candidate_id=candidate_id, reason=body.reason, actor=actor.name, settings=settings
-        )
+    candidate = registry.promote_first(
+        session, candidate_id=candidate_id, reason=body.reason, actor=actor.name
     )
+    drift_references.on_promoted(session, candidate=candidate, settings=settings)
+    return candidate_read(candidate)
 
 
 @router.post(

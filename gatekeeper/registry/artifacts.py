@@ -11,20 +11,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from evalsets.manifest import file_sha256  # one file hash for artifacts and evalset manifests
 from gatekeeper.errors import ValidationFailed
 
 # Formats that execute code on load. Weights must be safetensors; these are refused outright.
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    """Hash one file in 1 MiB chunks so large weights never sit in memory twice."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files_under(folder: Path) -> list[tuple[str, Path]]:

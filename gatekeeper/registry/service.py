@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
-from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
@@ -128,17 +128,34 @@ def policy_of(session: Session, target: Target, version: int | None = None) -> P
 # --- candidates -------------------------------------------------------------------------------
 
 
-def _check_lineage(spec: CandidateCreate) -> dict[str, str]:
-    missing = missing_tags(spec.tags)
-    if missing:
-        raise ValidationFailed(f"missing or empty lineage tags: {', '.join(missing)}", missing_tags=missing)
-    tags = normalise_tags(spec.tags)
-    if tags["model_target"] != spec.target:
+def _checked_tags(tags: Mapping[str, Any], target: str | None, *, missing: str, owner: str) -> dict[str, str]:
+    """All six lineage tags, normalised, naming this target: one rule for candidates and runs."""
+    absent = missing_tags(tags)
+    if absent:
+        raise ValidationFailed(f"{missing} {', '.join(absent)}", missing_tags=absent)
+    clean = normalise_tags(tags)
+    if target is not None and clean["model_target"] != target:
         raise ValidationFailed(
-            f"tag model_target is {tags['model_target']!r} but the candidate is for target {spec.target!r}",
+            f"tag model_target is {clean['model_target']!r} but {owner} {target!r}",
             field="tags.model_target",
         )
-    return tags
+    return clean
+
+
+def run_lineage(tags: Mapping[str, Any], target: str | None = None) -> dict[str, str]:
+    """A training run's lineage tags, normalised: all six, or the run is refused ("no anonymous runs")."""
+    return _checked_tags(
+        tags, target, missing="no anonymous runs: missing lineage tags", owner="the run is for"
+    )
+
+
+def _add_audited(
+    session: Session, row: Any, *, actor: str, action: str, entity_type: str, after: dict[str, Any]
+) -> None:
+    """Add a new row and its audit event in the caller's transaction (flushed first, for its id)."""
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action=action, entity_type=entity_type, entity_id=row.id, after=after)
 
 
 def check_artifact(uri: str, expected_sha: str, root: Path) -> Path:
@@ -168,7 +185,9 @@ def register_candidate(
     session: Session, *, spec: CandidateCreate, actor: str, artifact_root: Path
 ) -> tuple[Candidate, bool]:
     """Register a candidate, or return the existing one for the same artifact (``created=False``)."""
-    tags = _check_lineage(spec)
+    tags = _checked_tags(
+        spec.tags, spec.target, missing="missing or empty lineage tags:", owner="the candidate is for target"
+    )
     check_artifact(spec.artifact_uri, spec.artifact_sha256, artifact_root)  # before any lock is held
     target = get_target(session, spec.target, lock=True)  # serialises version assignment per target
     existing = session.scalar(
@@ -178,13 +197,25 @@ def register_candidate(
     )
     if existing is not None:
         return existing, False
-    if spec.training_run_id is not None:
-        run = session.get(TrainingRun, spec.training_run_id)
-        if run is None or run.target_id != target.id:
-            raise ValidationFailed(
-                f"training run {spec.training_run_id} not found for target {target.name}",
-                field="training_run_id",
-            )
+    _check_run_of(session, target, spec.training_run_id)
+    return _new_candidate(session, target, spec, tags, actor), True
+
+
+def _check_run_of(session: Session, target: Target, run_id: uuid.UUID | None) -> None:
+    """A candidate's training run, when named, exists and belongs to the same target."""
+    if run_id is None:
+        return
+    run = session.get(TrainingRun, run_id)
+    if run is None or run.target_id != target.id:
+        raise ValidationFailed(
+            f"training run {run_id} not found for target {target.name}", field="training_run_id"
+        )
+
+
+def _new_candidate(
+    session: Session, target: Target, spec: CandidateCreate, tags: dict[str, str], actor: str
+) -> Candidate:
+    """The next version of the target, registered and audited."""
     candidate = Candidate(
         target=target,  # the loaded row, so reading candidate.target needs no query
         version=target.next_version,
@@ -197,22 +228,20 @@ def register_candidate(
         **tags,
     )
     target.next_version += 1
-    session.add(candidate)
-    session.flush()
-    audit.record(
+    after = {
+        "target": target.name,
+        "version": candidate.version,
+        "artifact_sha256": candidate.artifact_sha256,
+    }
+    _add_audited(
         session,
+        candidate,
         actor=actor,
         action="candidate.register",
         entity_type="candidate",
-        entity_id=candidate.id,
-        after={
-            "target": target.name,
-            "version": candidate.version,
-            "artifact_sha256": candidate.artifact_sha256,
-            **tags,
-        },
+        after={**after, **tags},
     )
-    return candidate, True
+    return candidate
 
 
 def get_candidate(session: Session, candidate_id: uuid.UUID | str, *, lock: bool = False) -> Candidate:
@@ -362,9 +391,12 @@ def promote_first(
     candidate_id: uuid.UUID | str,
     reason: str,
     actor: str,
-    settings: Settings | None = None,
 ) -> Candidate:
-    """Make a target's first champion: only a gate-passed candidate, only while there is none."""
+    """Make a target's first champion: only a gate-passed candidate, only while there is none.
+
+    The caller pins the new champion's drift reference (``drift.references.on_promoted``): drift
+    reads the registry, never the other way round.
+    """
     candidate = get_candidate(session, candidate_id)
     target = get_target(session, candidate.target.name, lock=True)
     candidate = get_candidate(session, candidate.id, lock=True)
@@ -384,16 +416,7 @@ def promote_first(
         actor=actor,
         reasons=[{"check": "first_champion", "note": reason}],
     )
-    if settings is not None:
-        pin_drift_reference(session, candidate, settings)
     return candidate
-
-
-def pin_drift_reference(session: Session, candidate: Candidate, settings: Settings) -> None:
-    """A new champion's drift reference, pinned in the same transaction (a miss is retried later)."""
-    from gatekeeper.drift import service as drift  # drift reads the registry; import late
-
-    drift.on_promoted(session, candidate=candidate, settings=settings)
 
 
 def previous_champion(session: Session, target: Target) -> Candidate | None:
@@ -497,17 +520,7 @@ def record_training_run(
     finished_at: datetime | None = None,
 ) -> TrainingRun:
     """Record a run; a run without all six lineage tags is refused ("no anonymous runs")."""
-    missing = missing_tags(tags)
-    if missing:
-        raise ValidationFailed(
-            f"no anonymous runs: missing lineage tags {', '.join(missing)}", missing_tags=missing
-        )
-    clean = normalise_tags(tags)
-    if clean["model_target"] != target_name:
-        raise ValidationFailed(
-            f"tag model_target is {clean['model_target']!r} but the run is for {target_name!r}",
-            field="tags.model_target",
-        )
+    clean = run_lineage(tags, target_name)
     target = get_target(session, target_name)
     run = TrainingRun(
         target_id=target.id,
@@ -523,15 +536,9 @@ def record_training_run(
         started_at=started_at,
         finished_at=finished_at,
     )
-    session.add(run)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="training_run.record",
-        entity_type="training_run",
-        entity_id=run.id,
-        after={"target": target_name, "trainer": trainer, "status": status},
+    after = {"target": target_name, "trainer": trainer, "status": status}
+    _add_audited(
+        session, run, actor=actor, action="training_run.record", entity_type="training_run", after=after
     )
     return run
 

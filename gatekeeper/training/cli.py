@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,14 +79,7 @@ def train(
     from gatekeeper.db import Database
     from gatekeeper.training import service as training
 
-    options: dict[str, Any] = yaml.safe_load(config.read_text(encoding="utf-8")) if config else {}
-    if not isinstance(options, dict):
-        raise typer.BadParameter("the config file must be a YAML mapping", param_hint="--config")
-    options.update(_pairs(set_, "--set"))
-    if epochs is not None:
-        options["epochs"] = epochs
-    if max_train_examples is not None:
-        options["max_train_examples"] = max_train_examples
+    options = _options(config, set_, epochs, max_train_examples)
     given = dict(options.pop("tags", {}) or {})
     tags = {**_default_tags(trainer, options), **given, **_pairs(tag, "--tag")}
     settings = get_settings()
@@ -107,6 +101,26 @@ def train(
         done = training.execute(db, settings, run_id, echo=lambda line: typer.echo(line, err=True))
     except Exception as exc:  # recorded as failed already; one readable line here
         fail(f"training run {run_id} failed: {exc}")
+    _show(run_id, done)
+
+
+def _options(
+    config: Path | None, set_: list[str], epochs: int | None, max_train_examples: int | None
+) -> dict[str, Any]:
+    """The trainer's options: the config file, then --set pairs, then the shortcuts."""
+    options: dict[str, Any] = yaml.safe_load(config.read_text(encoding="utf-8")) if config else {}
+    if not isinstance(options, dict):
+        raise typer.BadParameter("the config file must be a YAML mapping", param_hint="--config")
+    options.update(_pairs(set_, "--set"))
+    if epochs is not None:
+        options["epochs"] = epochs
+    if max_train_examples is not None:
+        options["max_train_examples"] = max_train_examples
+    return options
+
+
+def _show(run_id: uuid.UUID, done: Any) -> None:
+    """One line of final metrics, the output, and the candidate when one was registered."""
     final = done.metrics.get("final", {})
     shown = ", ".join(f"{k}={v:.4f}" for k, v in final.items() if isinstance(v, float))
     typer.echo(f"training run {run_id} succeeded in {done.metrics.get('wall_seconds')}s: {shown}")

@@ -19,7 +19,6 @@ from gatekeeper.errors import ValidationFailed
 from gatekeeper.jobs import queue
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.lineage import missing_tags, normalise_tags
 from gatekeeper.registry.models import TrainingRun
 from gatekeeper.registry.schemas import CandidateCreate
 from gatekeeper.training import trainers
@@ -67,12 +66,7 @@ def build_config(
 def check_request(trainer: str, tags: Mapping[str, Any]) -> tuple[TrainerSpec, dict[str, str]]:
     """No anonymous runs: refuse before anything is queued or trained."""
     spec = trainers.get(trainer)
-    missing = missing_tags(tags)
-    if missing:
-        raise ValidationFailed(
-            f"no anonymous runs: missing lineage tags {', '.join(missing)}", missing_tags=missing
-        )
-    return spec, normalise_tags(tags)
+    return spec, registry.run_lineage(tags)
 
 
 def create_run(
@@ -148,27 +142,32 @@ def _finish(
             after={"status": "succeeded", "output_sha256": run.output_sha256},
         )
         if register:
-            candidate, _ = registry.register_candidate(
-                session,
-                spec=CandidateCreate(
-                    target=run.target.name,
-                    artifact_uri=run.output_uri,
-                    artifact_sha256=run.output_sha256,
-                    tags=run.tags,
-                    training_run_id=run.id,
-                    metadata={"trainer": run.trainer},
-                ),
-                actor=run.created_by,
-                artifact_root=settings.artifact_root,
-            )
-            run.metrics = {
-                **run.metrics,
-                "registered_candidate_id": str(candidate.id),
-                "registered_version": candidate.version,
-            }
+            _register_output(session, run, settings)
         session.flush()
         session.expunge(run)
         return run
+
+
+def _register_output(session: Session, run: TrainingRun, settings: Settings) -> None:
+    """Register the run's output as a candidate and note which one on the run's metrics."""
+    candidate, _ = registry.register_candidate(
+        session,
+        spec=CandidateCreate(
+            target=run.target.name,
+            artifact_uri=run.output_uri,
+            artifact_sha256=run.output_sha256,
+            tags=run.tags,
+            training_run_id=run.id,
+            metadata={"trainer": run.trainer},
+        ),
+        actor=run.created_by,
+        artifact_root=settings.artifact_root,
+    )
+    run.metrics = {
+        **run.metrics,
+        "registered_candidate_id": str(candidate.id),
+        "registered_version": candidate.version,
+    }
 
 
 def mark_failed(session: Session, run_id: str | uuid.UUID, reason: str) -> None:

@@ -33,12 +33,12 @@ from gatekeeper.clock import ManualClock, utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.drift import daemon as drift_daemon
-from gatekeeper.drift import service as drift
+from gatekeeper.drift import references as drift_references
 from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.artifacts import artifact_sha256, file_sha256
 from tests.conftest import ROOT, TAGS, LiveServer
-from tests.drift.test_service import HOUR, HOURLY, MIN_SAMPLES, ingest, labels_for, reference_frame, traffic
+from tests.drift.world import HOUR, HOURLY, MIN_SAMPLES, ingest, labels_for, reference_frame, traffic
 from tests.promotion.conftest import gate_pass, shadow_records
 
 DAY = timedelta(days=1)
@@ -146,7 +146,7 @@ def seed_drift(db: Database, settings: Settings, champion_id: str) -> dict[str, 
     begin = end.replace(hour=0) - DRIFT_DAYS * DAY
     with db.transaction() as session:
         candidate = registry.get_candidate(session, champion_id)
-        ref = drift.store_reference(
+        ref = drift_references.store_reference(
             session,
             candidate=candidate,
             frame=reference_frame(),

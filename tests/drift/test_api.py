@@ -14,7 +14,7 @@ import pytest
 from gatekeeper.clock import utcnow
 from gatekeeper.drift import daemon
 from tests.conftest import snapshot
-from tests.drift.test_service import (
+from tests.drift.world import (
     HOUR,
     HOURLY,
     T0,

@@ -19,14 +19,15 @@ from gatekeeper.clock import ManualClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.drift import daemon
-from gatekeeper.drift import service as drift
+from gatekeeper.drift import events as drift_events
+from gatekeeper.drift import windows as drift_windows
 from gatekeeper.drift.models import DriftEvent, DriftResult
 from gatekeeper.drift.schemas import AckIn
 from gatekeeper.jobs.models import Job
 from gatekeeper.notify.models import OutboxMessage
 from gatekeeper.registry.models import AuditEvent, Decision, TrainingRun
 from tests.conftest import TAGS, snapshot
-from tests.drift.test_service import (
+from tests.drift.world import (
     DAY,
     HOUR,
     HOURLY,
@@ -203,7 +204,7 @@ def test_seasonal_acknowledgement_suppresses_until_its_end_and_is_audited(db, se
     until = T0 + 120 * HOUR
     with db.transaction() as session:
         spec = AckIn(reason="volume 4 release Friday: known spike", seasonal=True, until=until)
-        drift.acknowledge(session, event_id=first, spec=spec, actor="oncall", now=T0 + 61 * HOUR)
+        drift_events.acknowledge(session, event_id=first, spec=spec, actor="oncall", now=T0 + 61 * HOUR)
     with db.session() as session:
         ack = session.scalar(select(AuditEvent).where(AuditEvent.action == "drift.event.ack"))
     assert (ack.actor, ack.entity_id, ack.note) == ("oncall", first, "volume 4 release Friday: known spike")
@@ -337,7 +338,7 @@ def test_kinds_drifting_together_share_one_retrain(db, settings) -> None:
     champion = _trained_champion(db, settings)
     shift = {**LANG_SHIFT, "confuse": {"escalation": 0.9}}  # inputs move and escalations go to faq
     _labelled_days(db, champion, days=3, per_hour=22, shift_from=2, shift=shift)
-    daily = drift.Cadence(fast=DAY, settle=timedelta(0))
+    daily = drift_windows.Cadence(fast=DAY, settle=timedelta(0))
     for day in (1, 2):
         assert not daemon.run_pass(db, settings, now=T0 + day * DAY, cadence=daily)[0].opened
     [out] = daemon.run_pass(db, settings, now=T0 + 3 * DAY, cadence=daily)  # one daily window covers 24 h

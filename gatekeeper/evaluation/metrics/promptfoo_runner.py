@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from gatekeeper.evaluation.metrics.generation import normalise_tool_calls
+from gatekeeper.evaluation.metrics.generation_common import normalise_tool_calls
 
 PROMPTFOO_VERSION = "0.121.20"
 REPO_ROOT = Path(__file__).resolve().parents[3]

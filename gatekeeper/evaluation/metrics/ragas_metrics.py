@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gatekeeper.evaluation.metrics.generation import MetricError, finite_or_error
+from gatekeeper.evaluation.metrics.generation_common import MetricError, finite_or_error
 
 NOT_COMPUTED = {"status": "not_computed", "reason": "no judge endpoint configured"}
 JUDGED_METRICS: tuple[str, ...] = ("faithfulness", "answer_relevancy")
