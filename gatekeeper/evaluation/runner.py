@@ -307,14 +307,8 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
         registry.transition(
             session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
         )
-        audit.record(
-            session,
-            actor="system",
-            action="evaluation.finish",
-            entity_type="evaluation",
-            entity_id=evaluation.id,
-            after={"verdict": decision.verdict, "summary": decision.summary},
-        )
+        after = {"verdict": decision.verdict, "summary": decision.summary}
+        _audit(session, evaluation.id, "evaluation.finish", after)
 
 
 def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
@@ -329,13 +323,12 @@ def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
         registry.transition(
             session, candidate, Status.REGISTERED, actor="system", note=f"evaluation error: {reason[:300]}"
         )
+    _audit(session, evaluation.id, "evaluation.error", {"error": reason[:1000]})
+
+
+def _audit(session: Any, evaluation_id: uuid.UUID, action: str, after: dict[str, Any]) -> None:
     audit.record(
-        session,
-        actor="system",
-        action="evaluation.error",
-        entity_type="evaluation",
-        entity_id=evaluation.id,
-        after={"error": reason[:1000]},
+        session, actor="system", action=action, entity_type="evaluation", entity_id=evaluation_id, after=after
     )
 
 

@@ -114,13 +114,15 @@ def _floors(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
     return [_floor(golden, metric, floor, intervals) for metric, floor in policy.golden.floors.items()]
 
 
-def _vs_champion(check: str, metric: str, c: Mapping[str, Any], bound: float, message: str) -> Reason:
-    """A hard check of the candidate against the champion minus what the policy lets it lose."""
+def _paired(
+    check: str, metric: str, severity: Severity, ok: bool, message: str, c: Mapping[str, Any], bound: float
+) -> Reason:
+    """A check of a paired comparison: both figures, the bound, and the comparison's CI and p-value."""
     return Reason(
         check,
         metric,
-        "hard",
-        c["candidate"] >= bound,
+        severity,
+        ok,
         message,
         value=c["candidate"],
         baseline=c["champion"],
@@ -129,6 +131,11 @@ def _vs_champion(check: str, metric: str, c: Mapping[str, Any], bound: float, me
         ci=_ci(c),
         p_value=c.get("p_value"),
     )
+
+
+def _vs_champion(check: str, metric: str, c: Mapping[str, Any], bound: float, message: str) -> Reason:
+    """A hard check of the candidate against the champion minus what the policy lets it lose."""
+    return _paired(check, metric, "hard", c["candidate"] >= bound, message, c, bound)
 
 
 def _tolerances(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
@@ -368,22 +375,12 @@ def _replay_quality(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
         return []
     drop = policy.replay.max_quality_drop
     ok = quality["delta"] >= -drop
-    return [
-        Reason(
-            "replay",
-            "routing_accuracy",
-            "soft" if not ok else "info",
-            ok,
-            f"on {replay['n_labelled']} labelled sessions: {_fmt(quality['candidate'])} vs served "
-            f"{_fmt(quality['champion'])}",
-            value=quality["candidate"],
-            baseline=quality["champion"],
-            threshold=quality["champion"] - drop,
-            significant=_significant(quality),
-            ci=_ci(quality),
-            p_value=quality.get("p_value"),
-        )
-    ]
+    message = (
+        f"on {replay['n_labelled']} labelled sessions: {_fmt(quality['candidate'])} vs served "
+        f"{_fmt(quality['champion'])}"
+    )
+    bound = quality["champion"] - drop
+    return [_paired("replay", "routing_accuracy", "info" if ok else "soft", ok, message, quality, bound)]
 
 
 def _replay_cost(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
@@ -392,22 +389,12 @@ def _replay_cost(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
         return []
     most = policy.replay.max_cost_increase
     ok, cost = change <= most, replay["cost"]
-    return [
-        Reason(
-            "replay",
-            "cost_per_session",
-            "soft" if not ok else "info",
-            ok,
-            f"cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f} "
-            f"({change:+.1%}, at most +{most:.0%})",
-            value=cost["candidate"],
-            baseline=cost["champion"],
-            threshold=cost["champion"] * (1 + most),
-            significant=_significant(cost),
-            ci=_ci(cost),
-            p_value=cost.get("p_value"),
-        )
-    ]
+    message = (
+        f"cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f} "
+        f"({change:+.1%}, at most +{most:.0%})"
+    )
+    bound = cost["champion"] * (1 + most)
+    return [_paired("replay", "cost_per_session", "info" if ok else "soft", ok, message, cost, bound)]
 
 
 def replay_checks(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
