@@ -35,7 +35,8 @@ def parse_slice_key(key: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def _value(row: dict[str, Any], dimension: str) -> str | None:
+def dimension_value(row: dict[str, Any], dimension: str) -> str | None:
+    """The row's value for a slice dimension ("intent" is the true label), as a string."""
     value = row.get(FIELD_ALIASES.get(dimension, dimension))
     return None if value is None else str(value)
 
@@ -48,7 +49,7 @@ def group_rows(
     for combo in [[d] for d in dimensions] + [list(i) for i in intersections]:
         members: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for index, row in enumerate(rows):
-            values = tuple(_value(row, d) for d in combo)
+            values = tuple(dimension_value(row, d) for d in combo)
             if None not in values:
                 members[values].append(index)  # type: ignore[arg-type]
         for values in sorted(members, key=lambda v: tuple(map(str, v))):
@@ -118,5 +119,5 @@ def slice_table(
 
 def all_values(dimensions: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     """Every combination of observed values (used by the report to show empty intersections)."""
-    observed = [sorted({v for r in rows if (v := _value(r, d)) is not None}) for d in dimensions]
+    observed = [sorted({v for r in rows if (v := dimension_value(r, d)) is not None}) for d in dimensions]
     return list(product(*observed))
