@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,9 @@ from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
 from gatekeeper.registry.states import Status
+
+if TYPE_CHECKING:  # the generation metric stack loads only when a generator is gated
+    from gatekeeper.evaluation.tasks.generation import GenerationConfig
 
 Echo = Callable[[str], None]
 LATENCY_KEY = "latency:single-example-cpu"
@@ -374,7 +377,7 @@ def run(
     return decision
 
 
-def generation_config(plan: Plan, loaded: evalsets.EvalSet, settings: Settings) -> Any:
+def generation_config(plan: Plan, loaded: evalsets.EvalSet, settings: Settings) -> GenerationConfig:
     """Read the generator evalset's tool schemas and promptfoo assertions, load the scorer and the judge.
 
     Generation's metric stack (BERTScore, RAGAS, promptfoo) loads only when a generator is gated.
