@@ -13,7 +13,7 @@ from gatekeeper.errors import Conflict
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation, PredictionSet
-from gatekeeper.evaluation.modes.slices import _value
+from gatekeeper.evaluation.modes.slices import dimension_value
 from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.registry import service as registry
 
@@ -45,7 +45,7 @@ def _predictions(session: Session, source_sha: str, file_sha: str) -> Prediction
 
 
 def _in_slice(row: dict[str, Any], dimensions: dict[str, str]) -> bool:
-    return all(_value(row, dimension) == value for dimension, value in dimensions.items())
+    return all(dimension_value(row, dimension) == value for dimension, value in dimensions.items())
 
 
 def _keep(row: dict[str, Any], cand: dict[str, Any], champ: dict[str, Any] | None, f: Filters) -> bool:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,15 +22,21 @@ from gatekeeper.errors import ValidationFailed
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import predictors
 from gatekeeper.evaluation import service as evaluations
-from gatekeeper.evaluation.gate import classification_results
+from gatekeeper.evaluation.gate import gate_results as results_of
 from gatekeeper.evaluation.models import PredictionSet
 from gatekeeper.evaluation.predictions import Predictions, parse_submitted
+from gatekeeper.evaluation.tasks import Task
+from gatekeeper.evaluation.tasks.classification import ClassificationTask
+from gatekeeper.evaluation.tasks.ranking import RankingTask
 from gatekeeper.policy.decide import GateDecision, decide
 from gatekeeper.policy.schema import Policy
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
 from gatekeeper.registry.states import Status
+
+if TYPE_CHECKING:  # the generation metric stack loads only when a generator is gated
+    from gatekeeper.evaluation.tasks.generation import GenerationConfig
 
 Echo = Callable[[str], None]
 LATENCY_KEY = "latency:single-example-cpu"
@@ -304,14 +310,8 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
         registry.transition(
             session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
         )
-        audit.record(
-            session,
-            actor="system",
-            action="evaluation.finish",
-            entity_type="evaluation",
-            entity_id=evaluation.id,
-            after={"verdict": decision.verdict, "summary": decision.summary},
-        )
+        after = {"verdict": decision.verdict, "summary": decision.summary}
+        _audit(session, evaluation.id, "evaluation.finish", after)
 
 
 def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
@@ -326,13 +326,12 @@ def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
         registry.transition(
             session, candidate, Status.REGISTERED, actor="system", note=f"evaluation error: {reason[:300]}"
         )
+    _audit(session, evaluation.id, "evaluation.error", {"error": reason[:1000]})
+
+
+def _audit(session: Any, evaluation_id: uuid.UUID, action: str, after: dict[str, Any]) -> None:
     audit.record(
-        session,
-        actor="system",
-        action="evaluation.error",
-        entity_type="evaluation",
-        entity_id=evaluation.id,
-        after={"error": reason[:1000]},
+        session, actor="system", action=action, entity_type="evaluation", entity_id=evaluation_id, after=after
     )
 
 
@@ -378,6 +377,53 @@ def run(
     return decision
 
 
+def generation_config(plan: Plan, loaded: evalsets.EvalSet, settings: Settings) -> GenerationConfig:
+    """Read the generator evalset's tool schemas and promptfoo assertions, load the scorer and the judge.
+
+    Generation's metric stack (BERTScore, RAGAS, promptfoo) loads only when a generator is gated.
+    """
+    from gatekeeper.evaluation.metrics.generation import default_bert_scorer, schemas_from_tools
+    from gatekeeper.evaluation.metrics.promptfoo_runner import load_default_asserts
+    from gatekeeper.evaluation.metrics.ragas_metrics import JudgeConfig
+    from gatekeeper.evaluation.tasks.generation import GenerationConfig
+
+    tools_file = loaded.folder / "tools.json"
+    tools = json.loads(tools_file.read_text(encoding="utf-8")) if tools_file.is_file() else None
+    asserts_file = loaded.folder / "promptfoo_asserts.yaml"
+    judge = None
+    if settings.judge_base_url:
+        judge = JudgeConfig(
+            base_url=settings.judge_base_url,
+            model=settings.judge_model,
+            api_key=settings.judge_api_key,
+            repeats=plan.policy.generation.judge_repeats,
+        )
+    return GenerationConfig(
+        tool_schemas=(schemas_from_tools(tools) if tools is not None else None) or {},
+        default_asserts=load_default_asserts(asserts_file) if asserts_file.is_file() else [],
+        scorer=default_bert_scorer(),
+        judge=judge,
+    )
+
+
+def task_of(
+    plan: Plan,
+    loaded: evalsets.EvalSet,
+    candidate: Predictions,
+    champion: Predictions | None,
+    settings: Settings,
+) -> Task:
+    """The task that turns both models' predictions into the columns the modes measure."""
+    if plan.task == "classification":
+        critical = list(plan.policy.golden.critical_classes)
+        return ClassificationTask(loaded, candidate, champion, critical)
+    if plan.task == "ranking":
+        return RankingTask(candidate, champion)
+    from gatekeeper.evaluation.tasks import generation
+
+    return generation.measure(loaded, candidate, champion, generation_config(plan, loaded, settings))
+
+
 def gate_results(
     plan: Plan,
     loaded: evalsets.EvalSet,
@@ -387,28 +433,11 @@ def gate_results(
     pairs: list[dict[str, Any]],
     settings: Settings,
 ) -> dict[str, Any]:
-    common: dict[str, Any] = {
-        "latency_ms": latency,
-        "correlation_pairs": pairs,
-        "n_resamples": settings.bootstrap_resamples,
-    }
-    if plan.task == "classification":
-        return classification_results(loaded, candidate, champion, plan.policy, **common)
-    if plan.task == "ranking":
-        from gatekeeper.evaluation.ranking_gate import ranking_results
-
-        return ranking_results(loaded, candidate, champion, plan.policy, **common)
-    # generation: its metric stack (BERTScore, RAGAS, promptfoo) loads only when a generator is gated
-    from gatekeeper.evaluation.generation_gate import generation_results
-
-    judge = None
-    if settings.judge_base_url:
-        from gatekeeper.evaluation.metrics.ragas_metrics import JudgeConfig
-
-        judge = JudgeConfig(
-            base_url=settings.judge_base_url,
-            model=settings.judge_model,
-            api_key=settings.judge_api_key,
-            repeats=plan.policy.generation.judge_repeats,
-        )
-    return generation_results(loaded, candidate, champion, plan.policy, **common, judge=judge)
+    return results_of(
+        task_of(plan, loaded, candidate, champion, settings),
+        loaded,
+        plan.policy,
+        latency_ms=latency,
+        correlation_pairs=pairs,
+        n_resamples=settings.bootstrap_resamples,
+    )

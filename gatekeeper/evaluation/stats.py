@@ -254,6 +254,19 @@ def _encode_pair(
     return labels, yt, yp
 
 
+def _point_pair(
+    metric: str,
+    yt: NDArray[np.int64],
+    yc: NDArray[np.int64],
+    yh: NDArray[np.int64],
+    labels: list[str],
+    macro_over: MacroOver,
+) -> tuple[float, float]:
+    """The metric of the candidate and of the champion on the full sample."""
+    candidate = _sklearn_value(metric, yt, yc, labels, macro_over)
+    return candidate, _sklearn_value(metric, yt, yh, labels, macro_over)
+
+
 def compare_classification(
     y_true: ArrayLike,
     pred_candidate: ArrayLike,
@@ -282,15 +295,32 @@ def compare_classification(
     _, _, yh = _encode_pair(y_true, pred_champion, labels)
     names = _metric_names(metrics, recall_of)
     n = int(yt.shape[0])
-    points = {
-        m: (_sklearn_value(m, yt, yc, labels, macro_over), _sklearn_value(m, yt, yh, labels, macro_over))
-        for m in names
-    }
+    points = {m: _point_pair(m, yt, yc, yh, labels, macro_over) for m in names}
     if n < min_support:
         return {
             m: Comparison(m, c, h, c - h, None, None, None, n, 0, ci, insufficient_data=True)
             for m, (c, h) in points.items()
         }
+    boots = _resampled_deltas(yt, yc, yh, labels, names, macro_over, n_resamples, seed)
+    out = {}
+    for m, (c, h) in points.items():
+        low, high = _percentile_ci(boots[m], ci)
+        out[m] = Comparison(m, c, h, c - h, low, high, _p_value(boots[m], c - h), n, n_resamples, ci)
+    return out
+
+
+def _resampled_deltas(
+    yt: NDArray[np.int64],
+    yc: NDArray[np.int64],
+    yh: NDArray[np.int64],
+    labels: list[str],
+    names: list[str],
+    macro_over: MacroOver,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, NDArray[np.float64]]:
+    """Candidate minus champion per metric on each of the same resamples (the paired bootstrap)."""
+    n = int(yt.shape[0])
     deltas: dict[str, list[NDArray[np.float64]]] = {m: [] for m in names}
 
     def evaluate(per_model: list[_Counts], true: NDArray[np.float64]) -> None:
@@ -301,12 +331,7 @@ def compare_classification(
             deltas[m].append(cand - champ)
 
     _bootstrap_counts(yt, [yc, yh], len(labels), n_resamples, np.random.default_rng(seed), evaluate)
-    out = {}
-    for m, (c, h) in points.items():
-        boot = np.concatenate(deltas[m])
-        low, high = _percentile_ci(boot, ci)
-        out[m] = Comparison(m, c, h, c - h, low, high, _p_value(boot, c - h), n, n_resamples, ci)
-    return out
+    return {m: np.concatenate(d) for m, d in deltas.items()}
 
 
 def bootstrap_ci(

@@ -86,50 +86,56 @@ def _significant(c: Mapping[str, Any] | None) -> bool | None:
 # --- mode 1: golden -------------------------------------------------------------------------------
 
 
+def _floor(golden: Mapping[str, Any], metric: str, floor: float, intervals: Mapping[str, Any]) -> Reason:
+    value = golden["candidate"].get(metric)
+    judged = (golden["candidate"].get("judged") or {}).get(metric) or {}
+    if value is None and judged.get("status") == "not_computed":
+        reason = judged.get("reason", "no judge")
+        message = f"{metric} not computed ({reason}); floor {floor} not applied"
+        return Reason("golden.floor", metric, "info", True, message, threshold=floor)
+    if value is None:
+        message = f"{metric} was not measured; floor {floor}"
+        return Reason("golden.floor", metric, "hard", False, message, threshold=floor)
+    ok = value >= floor
+    return Reason(
+        "golden.floor",
+        metric,
+        "hard",
+        ok,
+        f"{metric} {_fmt(value)} {'>=' if ok else '<'} floor {floor}",
+        value=value,
+        threshold=floor,
+        ci=_ci(intervals.get(metric)),
+    )
+
+
 def _floors(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
-    out = []
-    stats = golden.get("comparisons") or golden.get("intervals") or {}
-    for metric, floor in policy.golden.floors.items():
-        value = golden["candidate"].get(metric)
-        judged = (golden["candidate"].get("judged") or {}).get(metric) or {}
-        if value is None and judged.get("status") == "not_computed":
-            out.append(
-                Reason(
-                    "golden.floor",
-                    metric,
-                    "info",
-                    True,
-                    f"{metric} not computed ({judged.get('reason', 'no judge')}); floor {floor} not applied",
-                    threshold=floor,
-                )
-            )
-            continue
-        if value is None:
-            out.append(
-                Reason(
-                    "golden.floor",
-                    metric,
-                    "hard",
-                    False,
-                    f"{metric} was not measured; floor {floor}",
-                    threshold=floor,
-                )
-            )
-            continue
-        ok = value >= floor
-        out.append(
-            Reason(
-                "golden.floor",
-                metric,
-                "hard",
-                ok,
-                f"{metric} {_fmt(value)} {'>=' if ok else '<'} floor {floor}",
-                value=value,
-                threshold=floor,
-                ci=_ci(stats.get(metric)),
-            )
-        )
-    return out
+    intervals = golden.get("comparisons") or golden.get("intervals") or {}
+    return [_floor(golden, metric, floor, intervals) for metric, floor in policy.golden.floors.items()]
+
+
+def _paired(
+    check: str, metric: str, severity: Severity, ok: bool, message: str, c: Mapping[str, Any], bound: float
+) -> Reason:
+    """A check of a paired comparison: both figures, the bound, and the comparison's CI and p-value."""
+    return Reason(
+        check,
+        metric,
+        severity,
+        ok,
+        message,
+        value=c["candidate"],
+        baseline=c["champion"],
+        threshold=bound,
+        significant=_significant(c),
+        ci=_ci(c),
+        p_value=c.get("p_value"),
+    )
+
+
+def _vs_champion(check: str, metric: str, c: Mapping[str, Any], bound: float, message: str) -> Reason:
+    """A hard check of the candidate against the champion minus what the policy lets it lose."""
+    return _paired(check, metric, "hard", c["candidate"] >= bound, message, c, bound)
 
 
 def _tolerances(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
@@ -138,24 +144,11 @@ def _tolerances(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
         c = golden["comparisons"].get(metric)
         if c is None:
             continue
-        bound = c["champion"] - tol
-        ok = c["candidate"] >= bound
-        out.append(
-            Reason(
-                "golden.vs_champion",
-                metric,
-                "hard",
-                ok,
-                f"{metric} {_fmt(c['candidate'])} vs champion {_fmt(c['champion'])} "
-                f"(delta {c['delta']:+.4f}, tolerance {tol})",
-                value=c["candidate"],
-                baseline=c["champion"],
-                threshold=bound,
-                significant=_significant(c),
-                ci=_ci(c),
-                p_value=c.get("p_value"),
-            )
+        message = (
+            f"{metric} {_fmt(c['candidate'])} vs champion {_fmt(c['champion'])} "
+            f"(delta {c['delta']:+.4f}, tolerance {tol})"
         )
+        out.append(_vs_champion("golden.vs_champion", metric, c, c["champion"] - tol, message))
     return out
 
 
@@ -166,72 +159,53 @@ def _rare_recall(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
         c = golden["comparisons"].get(f"recall:{cls}")
         if c is None:
             continue
-        ok = c["candidate"] >= c["champion"] - tol
-        out.append(
-            Reason(
-                "golden.rare_recall",
-                f"recall:{cls}",
-                "hard",
-                ok,
-                f"recall of {cls} {_fmt(c['candidate'])} vs champion {_fmt(c['champion'])} "
-                f"(may drop at most {tol})",
-                value=c["candidate"],
-                baseline=c["champion"],
-                threshold=c["champion"] - tol,
-                significant=_significant(c),
-                ci=_ci(c),
-                p_value=c.get("p_value"),
-            )
+        message = (
+            f"recall of {cls} {_fmt(c['candidate'])} vs champion {_fmt(c['champion'])} "
+            f"(may drop at most {tol})"
         )
+        out.append(_vs_champion("golden.rare_recall", f"recall:{cls}", c, c["champion"] - tol, message))
     return out
+
+
+def _calibration(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
+    cand_ece = golden["candidate"].get("ece")
+    champ_ece = (golden.get("champion") or {}).get("ece")
+    margin = policy.golden.ece_margin
+    if margin is None or cand_ece is None or champ_ece is None:
+        return []
+    limit = champ_ece + margin
+    return [
+        Reason(
+            "golden.calibration",
+            "ece",
+            "hard",
+            cand_ece <= limit,
+            f"ECE {_fmt(cand_ece)} vs champion {_fmt(champ_ece)} (+{margin} allowed)",
+            value=cand_ece,
+            baseline=champ_ece,
+            threshold=limit,
+        )
+    ]
+
+
+def _latency(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
+    limit_ms = policy.golden.latency_p95_ms
+    if limit_ms is None:
+        return []
+    p95 = (golden.get("latency") or {}).get("p95_ms")
+    if p95 is None:
+        message = "single-example latency not measured (predictions were submitted without it)"
+        return [Reason("golden.latency", "latency_p95_ms", "info", True, message, threshold=limit_ms)]
+    message = f"p95 latency {p95:.2f} ms (must be < {limit_ms} ms)"
+    return [
+        Reason(
+            "golden.latency", "latency_p95_ms", "hard", p95 < limit_ms, message, value=p95, threshold=limit_ms
+        )
+    ]
 
 
 def _calibration_and_latency(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
-    out = []
-    cand_ece = golden["candidate"].get("ece")
-    champ_ece = (golden.get("champion") or {}).get("ece")
-    if policy.golden.ece_margin is not None and cand_ece is not None and champ_ece is not None:
-        limit = champ_ece + policy.golden.ece_margin
-        out.append(
-            Reason(
-                "golden.calibration",
-                "ece",
-                "hard",
-                cand_ece <= limit,
-                f"ECE {_fmt(cand_ece)} vs champion {_fmt(champ_ece)} (+{policy.golden.ece_margin} allowed)",
-                value=cand_ece,
-                baseline=champ_ece,
-                threshold=limit,
-            )
-        )
-    limit_ms = policy.golden.latency_p95_ms
-    latency = golden.get("latency") or {}
-    if limit_ms is not None:
-        p95 = latency.get("p95_ms")
-        if p95 is None:
-            out.append(
-                Reason(
-                    "golden.latency",
-                    "latency_p95_ms",
-                    "info",
-                    True,
-                    "single-example latency not measured (predictions were submitted without it)",
-                    threshold=limit_ms,
-                )
-            )
-        else:
-            out.append(
-                Reason(
-                    "golden.latency",
-                    "latency_p95_ms",
-                    "hard",
-                    p95 < limit_ms,
-                    f"p95 latency {p95:.2f} ms (must be < {limit_ms} ms)",
-                    value=p95,
-                    threshold=limit_ms,
-                )
-            )
-    return out
+    return _calibration(golden, policy) + _latency(golden, policy)
 
 
 def _safety(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
@@ -294,49 +268,63 @@ def _slice_reason(
     )
 
 
+def unsupported(n: int, policy: Policy) -> bool:
+    """The slice support rule: fewer than ``min_support`` examples are reported, never judged."""
+    return n < policy.slices.min_support
+
+
+def slice_support(table: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
+    """The slice table as stored: small slices marked insufficient data, their intervals withheld."""
+    rows = []
+    for row in table["rows"]:
+        small = unsupported(row["n"], policy)
+        withheld = {"ci_low": None, "ci_high": None, "p_value": None} if small else {}
+        rows.append({**row, "insufficient_data": small, **withheld})
+    return {**table, "min_support": policy.slices.min_support, "rows": rows}
+
+
+def _critical_slice(r: Mapping[str, Any], limit: float) -> Reason:
+    """A safety-critical slice fails on a regression beyond the limit that is significant on its own."""
+    regressed, significant = r["delta"] < -limit, r["p_value"] is not None and r["p_value"] < ALPHA
+    severity: Severity = "hard" if regressed and significant else ("soft" if regressed else "info")
+    message = (
+        f"safety-critical slice {r['slice']}: delta {r['delta']:+.4f} "
+        f"(limit -{limit}, p={_fmt(r['p_value'])})"
+    )
+    return _slice_reason(r, severity, not regressed, significant, message, limit)
+
+
+def _other_slices(rows: list[dict[str, Any]], policy: Policy) -> list[Reason]:
+    """Other slices are flagged (soft) when Benjamini-Hochberg at the policy's FDR calls them significant."""
+    limit, fdr = policy.slices.max_regression, policy.slices.fdr
+    discoveries = benjamini_hochberg([r["p_value"] for r in rows], fdr) if rows else []
+    out = []
+    for r, discovered in zip(rows, discoveries, strict=True):
+        regressed = r["delta"] < -limit
+        severity: Severity = "soft" if regressed and discovered else "info"
+        message = (
+            f"slice {r['slice']}: delta {r['delta']:+.4f} (limit -{limit}, "
+            f"{'significant' if discovered else 'not significant'} at FDR {fdr})"
+        )
+        out.append(
+            _slice_reason(r, severity, not (regressed and discovered), bool(discovered), message, limit)
+        )
+    return out
+
+
 def slice_checks(slices: Mapping[str, Any], policy: Policy) -> list[Reason]:
     limit = policy.slices.max_regression
     rows = [dict(r, metric=slices.get("metric", "accuracy")) for r in slices["rows"]]
+    small = [r for r in rows if unsupported(r["n"], policy)]
     out = [
         _slice_reason(
             r, "info", True, None, f"insufficient data (n={r['n']} < {policy.slices.min_support})", limit
         )
-        for r in rows
-        if r["insufficient_data"]
+        for r in small
     ]
-    judged = [r for r in rows if not r["insufficient_data"] and r.get("delta") is not None]
-    critical = [r for r in judged if is_safety_critical(r["dimensions"], policy)]
-    others = [r for r in judged if not is_safety_critical(r["dimensions"], policy)]
-    for r in critical:
-        regressed, significant = r["delta"] < -limit, r["p_value"] is not None and r["p_value"] < ALPHA
-        severity: Severity = "hard" if regressed and significant else ("soft" if regressed else "info")
-        out.append(
-            _slice_reason(
-                r,
-                severity,
-                not regressed,
-                significant,
-                f"safety-critical slice {r['slice']}: delta {r['delta']:+.4f} "
-                f"(limit -{limit}, p={_fmt(r['p_value'])})",
-                limit,
-            )
-        )
-    discoveries = benjamini_hochberg([r["p_value"] for r in others], policy.slices.fdr) if others else []
-    for r, discovered in zip(others, discoveries, strict=True):
-        regressed = r["delta"] < -limit
-        severity = "soft" if regressed and discovered else "info"
-        out.append(
-            _slice_reason(
-                r,
-                severity,
-                not (regressed and discovered),
-                bool(discovered),
-                f"slice {r['slice']}: delta {r['delta']:+.4f} (limit -{limit}, "
-                f"{'significant' if discovered else 'not significant'} at FDR {policy.slices.fdr})",
-                limit,
-            )
-        )
-    return out
+    judged = [r for r in rows if not unsupported(r["n"], policy) and r.get("delta") is not None]
+    out += [_critical_slice(r, limit) for r in judged if is_safety_critical(r["dimensions"], policy)]
+    return out + _other_slices([r for r in judged if not is_safety_critical(r["dimensions"], policy)], policy)
 
 
 # --- modes 3-5 -----------------------------------------------------------------------------------
@@ -381,48 +369,36 @@ def adversarial_checks(adversarial: Mapping[str, Any], policy: Policy) -> list[R
     ]
 
 
-def replay_checks(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
-    out = []
+def _replay_quality(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
     quality = replay.get("quality")
-    if quality:
-        ok = quality["delta"] >= -policy.replay.max_quality_drop
-        out.append(
-            Reason(
-                "replay",
-                "routing_accuracy",
-                "soft" if not ok else "info",
-                ok,
-                f"on {replay['n_labelled']} labelled sessions: {_fmt(quality['candidate'])} vs served "
-                f"{_fmt(quality['champion'])}",
-                value=quality["candidate"],
-                baseline=quality["champion"],
-                threshold=quality["champion"] - policy.replay.max_quality_drop,
-                significant=_significant(quality),
-                ci=_ci(quality),
-                p_value=quality.get("p_value"),
-            )
-        )
+    if not quality:
+        return []
+    drop = policy.replay.max_quality_drop
+    ok = quality["delta"] >= -drop
+    message = (
+        f"on {replay['n_labelled']} labelled sessions: {_fmt(quality['candidate'])} vs served "
+        f"{_fmt(quality['champion'])}"
+    )
+    bound = quality["champion"] - drop
+    return [_paired("replay", "routing_accuracy", "info" if ok else "soft", ok, message, quality, bound)]
+
+
+def _replay_cost(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
     change = replay.get("cost_change_relative")
-    if change is not None:
-        ok = change <= policy.replay.max_cost_increase
-        cost = replay["cost"]
-        out.append(
-            Reason(
-                "replay",
-                "cost_per_session",
-                "soft" if not ok else "info",
-                ok,
-                f"cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f} "
-                f"({change:+.1%}, at most +{policy.replay.max_cost_increase:.0%})",
-                value=cost["candidate"],
-                baseline=cost["champion"],
-                threshold=cost["champion"] * (1 + policy.replay.max_cost_increase),
-                significant=_significant(cost),
-                ci=_ci(cost),
-                p_value=cost.get("p_value"),
-            )
-        )
-    return out
+    if change is None:
+        return []
+    most = policy.replay.max_cost_increase
+    ok, cost = change <= most, replay["cost"]
+    message = (
+        f"cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f} "
+        f"({change:+.1%}, at most +{most:.0%})"
+    )
+    bound = cost["champion"] * (1 + most)
+    return [_paired("replay", "cost_per_session", "info" if ok else "soft", ok, message, cost, bound)]
+
+
+def replay_checks(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
+    return _replay_quality(replay, policy) + _replay_cost(replay, policy)
 
 
 def extended_canary(correlation: Mapping[str, Any] | None, policy: Policy) -> tuple[bool, str]:

@@ -15,10 +15,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from evalsets.manifest import read_jsonl
-from gatekeeper.evaluation import generation_gate, stats
+from gatekeeper.evaluation import stats
 from gatekeeper.evaluation.metrics.generation import check_safety, generation_report
 from gatekeeper.evaluation.metrics.ranking import rank_by_score
 from gatekeeper.evaluation.modes.adversarial import adversarial_table
+from gatekeeper.evaluation.tasks import generation as generation_gate
 from tests.conftest import ROOT
 from tests.dashboards.conftest import Deployment
 from tests.dashboards.test_pages import frame, metric, open_app, texts

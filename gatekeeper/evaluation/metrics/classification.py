@@ -172,6 +172,47 @@ def _confusion(yt: NDArray[np.int64], yp: NDArray[np.int64], idx: list[int]) -> 
     return confusion_matrix(yt, yp, labels=idx).tolist()
 
 
+def _encoded(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: list[str], critical: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and predictions as label indices, refusing what a report cannot be computed on."""
+    yt = encode_labels(y_true, labels)
+    yp = encode_labels(y_pred, labels)
+    if yt.shape != yp.shape:
+        raise ValueError(f"y_true has {yt.shape[0]} examples, y_pred {yp.shape[0]}")
+    if int(yt.shape[0]) == 0:
+        raise ValueError("a classification report needs at least one example")
+    missing = [c for c in critical if c not in labels]
+    if missing:
+        raise ValueError(f"critical classes not in labels: {missing}")
+    return yt, yp
+
+
+def _per_class(yt: np.ndarray, yp: np.ndarray, labels: list[str]) -> dict[str, dict[str, Any]]:
+    precision, recall, f1, support = precision_recall_fscore_support(
+        yt, yp, labels=list(range(len(labels))), average=None, zero_division=0
+    )
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(labels)
+    }
+
+
+def _confidence_figures(
+    proba: ArrayLike | None, correct: np.ndarray, low_conf_threshold: float, n_bins: int
+) -> tuple[float | None, float | None]:
+    """ECE and the low-confidence rate of the top-1 confidences, or neither without them."""
+    if proba is None:
+        return None, None
+    conf = top1_confidence(proba, int(correct.shape[0]))
+    return expected_calibration_error(conf, correct, n_bins), float(np.mean(conf < low_conf_threshold))
+
+
 def classification_report(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -192,36 +233,12 @@ def classification_report(
     the top-1 class, so correctness for ECE is ``y_pred == y_true``.
     """
     labels = list(labels)
-    yt = encode_labels(y_true, labels)
-    yp = encode_labels(y_pred, labels)
-    if yt.shape != yp.shape:
-        raise ValueError(f"y_true has {yt.shape[0]} examples, y_pred {yp.shape[0]}")
+    yt, yp = _encoded(y_true, y_pred, labels, critical)
     n = int(yt.shape[0])
-    if n == 0:
-        raise ValueError("a classification report needs at least one example")
-    missing = [c for c in critical if c not in labels]
-    if missing:
-        raise ValueError(f"critical classes not in labels: {missing}")
     idx = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        yt, yp, labels=idx, average=None, zero_division=0
-    )
-    per_class = {
-        name: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, name in enumerate(labels)
-    }
+    per_class = _per_class(yt, yp, labels)
     rare_recall = {c: per_class[c]["recall"] for c in critical}
-    ece: float | None = None
-    low_conf: float | None = None
-    if proba is not None:
-        conf = top1_confidence(proba, n)
-        ece = expected_calibration_error(conf, yt == yp, n_bins)
-        low_conf = float(np.mean(conf < low_conf_threshold))
+    ece, low_conf = _confidence_figures(proba, yt == yp, low_conf_threshold, n_bins)
     return {
         "n": n,
         "labels": labels,

@@ -157,32 +157,39 @@ def per_query_metrics(
     ids: list[str] = []
     rows: list[list[float]] = []
     for query in queries:
-        qid = str(query["id"])
-        judged = _judgements(query)
-        if not judged:
-            raise ValueError(f"query {qid!r} has no candidates")
-        got = scores.get(qid)
-        if got is None:
-            raise ValueError(f"no scores for query {qid!r}")
-        missing = [d for d in judged if d not in got]
-        if missing:
-            raise ValueError(f"query {qid!r}: no score for {len(missing)} candidates, e.g. {missing[0]!r}")
-        order = rank_by_score({d: got[d] for d in judged})
-        ranked = np.array([judged[d] for d in order])
-        ideal = np.array(list(judged.values()))
-        row = []
-        for name in names:
-            kind, _, k = name.partition("@")
-            if kind == "ndcg":
-                row.append(ndcg_at_k(ranked, int(k), ideal))
-            elif kind == "recall":
-                row.append(recall_at_k(ranked, int(k), ideal, threshold))
-            else:
-                row.append(reciprocal_rank(ranked, threshold))
-        ids.append(qid)
-        rows.append(row)
+        rows.append(_query_row(query, scores, names, threshold))
+        ids.append(str(query["id"]))
     table = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
     return ids, {name: table[:, j] for j, name in enumerate(names)}
+
+
+def _query_row(
+    query: Mapping[str, Any], scores: Mapping[str, Mapping[str, float]], names: list[str], threshold: float
+) -> list[float]:
+    """One query's metrics, in ``names`` order, from the model's scores of its judged candidates."""
+    qid = str(query["id"])
+    judged = _judgements(query)
+    if not judged:
+        raise ValueError(f"query {qid!r} has no candidates")
+    got = scores.get(qid)
+    if got is None:
+        raise ValueError(f"no scores for query {qid!r}")
+    missing = [d for d in judged if d not in got]
+    if missing:
+        raise ValueError(f"query {qid!r}: no score for {len(missing)} candidates, e.g. {missing[0]!r}")
+    order = rank_by_score({d: got[d] for d in judged})
+    ranked = np.array([judged[d] for d in order])
+    ideal = np.array(list(judged.values()))
+    row = []
+    for name in names:
+        kind, _, k = name.partition("@")
+        if kind == "ndcg":
+            row.append(ndcg_at_k(ranked, int(k), ideal))
+        elif kind == "recall":
+            row.append(recall_at_k(ranked, int(k), ideal, threshold))
+        else:
+            row.append(reciprocal_rank(ranked, threshold))
+    return row
 
 
 def ranking_report(

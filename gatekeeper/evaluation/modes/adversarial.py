@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gatekeeper.evaluation import stats
+from gatekeeper.evaluation.tasks import Rows, Task
 
 MAX_EXAMPLES = 25
 
@@ -82,3 +83,34 @@ def adversarial_table(
         ],
         "flips": flips,
     }
+
+
+def flip_column(answers: Sequence[Any], source_answers: Sequence[Any]) -> np.ndarray:
+    """1 where the perturbation alone changed the answer."""
+    return np.array([a != b for a, b in zip(answers, source_answers, strict=True)], dtype=float)
+
+
+def adversarial_mode(task: Task, rows: Rows, *, n_resamples: int, seed: int) -> dict[str, Any] | None:
+    """The adversarial mode for any task: error is 1 - the task's score, a flip is a changed answer."""
+    rows = [r for r in rows if task.covers(r.get("source_id"))]
+    if not rows:
+        return None
+    ids, sources = [r["id"] for r in rows], [r["source_id"] for r in rows]
+
+    def columns(model: Any) -> tuple[np.ndarray, np.ndarray]:
+        return 1.0 - task.scores(rows, model), flip_column(
+            task.answers(ids, model), task.answers(sources, model)
+        )
+
+    cand_error, cand_flip = columns(task.candidate)
+    champ_error, champ_flip = (None, None) if task.champion is None else columns(task.champion)
+    return adversarial_table(
+        rows,
+        cand_error,
+        champ_error,
+        cand_flip,
+        champ_flip,
+        describe=task.describe(rows),
+        n_resamples=n_resamples,
+        seed=seed,
+    )

@@ -41,35 +41,25 @@ def classification_golden(
     seed: int,
 ) -> dict[str, Any]:
     """Reports for both models, paired bootstrap deltas, and the candidate's single-example latency."""
-    ids = [r["id"] for r in rows]
-    y_true = [r["label"] for r in rows]
     result: dict[str, Any] = {
         "n": len(rows),
         "candidate": _report(rows, candidate, labels, critical),
         "champion": _report(rows, champion, labels, critical) if champion else None,
         "latency": latency_summary(latency_ms) if latency_ms else None,
     }
+    ids = [r["id"] for r in rows]
+    y_true, y_cand = [r["label"] for r in rows], candidate.labels_for(ids)
+    common: dict[str, Any] = {
+        "labels": labels,
+        "metrics": ("accuracy", "macro_f1"),
+        "recall_of": critical,
+        "n_resamples": n_resamples,
+        "seed": seed,
+    }
     if champion is not None:
-        comparisons = stats.compare_classification(
-            y_true,
-            candidate.labels_for(ids),
-            champion.labels_for(ids),
-            labels=labels,
-            metrics=("accuracy", "macro_f1"),
-            recall_of=critical,
-            n_resamples=n_resamples,
-            seed=seed,
-        )
+        comparisons = stats.compare_classification(y_true, y_cand, champion.labels_for(ids), **common)
         result["comparisons"] = {name: c.to_dict() for name, c in comparisons.items()}
     else:
-        intervals = stats.bootstrap_ci(
-            y_true,
-            candidate.labels_for(ids),
-            labels=labels,
-            metrics=("accuracy", "macro_f1"),
-            recall_of=critical,
-            n_resamples=n_resamples,
-            seed=seed,
-        )
+        intervals = stats.bootstrap_ci(y_true, y_cand, **common)
         result["intervals"] = {name: i.to_dict() for name, i in intervals.items()}
     return result

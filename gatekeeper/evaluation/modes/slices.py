@@ -1,6 +1,6 @@
 """Mode 2, slices: the holdout cut post hoc by every declared dimension and intersection, each slice
-compared with the champion on the same examples (paired bootstrap). Small slices are reported as
-insufficient data rather than judged."""
+compared with the champion on the same examples (paired bootstrap). Small slices are measured too;
+``gatekeeper.policy.decide`` marks them as insufficient data rather than judging them."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def parse_slice_key(key: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def _value(row: dict[str, Any], dimension: str) -> str | None:
+def dimension_value(row: dict[str, Any], dimension: str) -> str | None:
+    """The row's value for a slice dimension ("intent" is the true label), as a string."""
     value = row.get(FIELD_ALIASES.get(dimension, dimension))
     return None if value is None else str(value)
 
@@ -48,7 +49,7 @@ def group_rows(
     for combo in [[d] for d in dimensions] + [list(i) for i in intersections]:
         members: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for index, row in enumerate(rows):
-            values = tuple(_value(row, d) for d in combo)
+            values = tuple(dimension_value(row, d) for d in combo)
             if None not in values:
                 members[values].append(index)  # type: ignore[arg-type]
         for values in sorted(members, key=lambda v: tuple(map(str, v))):
@@ -61,6 +62,29 @@ def _seed(base: int, key: str) -> int:
     return base + zlib.crc32(key.encode()) % 1_000_000
 
 
+def _figures(
+    cand: np.ndarray, champ: np.ndarray | None, *, metric: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """One slice's comparison with the champion (paired bootstrap), or the candidate's interval alone."""
+    if champ is None:
+        interval = stats.bootstrap_mean_ci(cand, metric=metric, n_resamples=n_resamples, seed=seed)
+        return {
+            "champion": None,
+            "delta": None,
+            "ci_low": interval.ci_low,
+            "ci_high": interval.ci_high,
+            "p_value": None,
+        }
+    c = stats.paired_bootstrap_mean(cand, champ, metric=metric, n_resamples=n_resamples, seed=seed)
+    return {
+        "champion": c.champion,
+        "delta": c.delta,
+        "ci_low": c.ci_low,
+        "ci_high": c.ci_high,
+        "p_value": c.p_value,
+    }
+
+
 def slice_table(
     rows: Sequence[dict[str, Any]],
     candidate_scores: np.ndarray,
@@ -68,49 +92,25 @@ def slice_table(
     *,
     dimensions: Sequence[str],
     intersections: Sequence[Sequence[str]],
-    min_support: int,
     n_resamples: int,
     seed: int,
     metric: str = "accuracy",
 ) -> dict[str, Any]:
-    """One row per slice: n, both models' mean per-example score, delta, 95% CI and p-value."""
+    """One row per slice: n, both models' mean per-example score, delta, 95% CI and p-value.
+
+    Every slice is measured whatever its size: whether it has the support to be judged is the
+    policy's rule (``gatekeeper.policy.decide.slice_support``).
+    """
     table = []
     for key, (dims, index) in group_rows(rows, dimensions, intersections).items():
         cand = candidate_scores[index]
-        row: dict[str, Any] = {
-            "slice": key,
-            "dimensions": dims,
-            "n": len(index),
-            "candidate": float(cand.mean()),
-            "insufficient_data": len(index) < min_support,
-        }
-        if champion_scores is not None:
-            comparison = stats.paired_bootstrap_mean(
-                cand,
-                champion_scores[index],
-                metric=metric,
-                n_resamples=n_resamples,
-                seed=_seed(seed, key),
-                min_support=min_support,
-            )
-            row.update(
-                champion=comparison.champion,
-                delta=comparison.delta,
-                ci_low=comparison.ci_low,
-                ci_high=comparison.ci_high,
-                p_value=comparison.p_value,
-            )
-        else:
-            interval = stats.bootstrap_mean_ci(
-                cand, metric=metric, n_resamples=n_resamples, seed=_seed(seed, key), min_support=min_support
-            )
-            row.update(
-                champion=None, delta=None, ci_low=interval.ci_low, ci_high=interval.ci_high, p_value=None
-            )
-        table.append(row)
+        champ = None if champion_scores is None else champion_scores[index]
+        figures = _figures(cand, champ, metric=metric, n_resamples=n_resamples, seed=_seed(seed, key))
+        table.append(
+            {"slice": key, "dimensions": dims, "n": len(index), "candidate": float(cand.mean()), **figures}
+        )
     return {
         "metric": metric,
-        "min_support": min_support,
         "rows": table,
         "dimensions": list(dimensions),
         "intersections": [list(i) for i in intersections],
@@ -119,5 +119,5 @@ def slice_table(
 
 def all_values(dimensions: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     """Every combination of observed values (used by the report to show empty intersections)."""
-    observed = [sorted({v for r in rows if (v := _value(r, d)) is not None}) for d in dimensions]
+    observed = [sorted({v for r in rows if (v := dimension_value(r, d)) is not None}) for d in dimensions]
     return list(product(*observed))
