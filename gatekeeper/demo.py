@@ -91,6 +91,14 @@ class Story:
         print(f"total {sum(s[2] for s in self.steps):.0f}s")
 
 
+def _before_peak(start: datetime) -> timedelta:
+    """From ``start`` to an hour before the simulated daily traffic peak: a regression injected there
+    lands on busy traffic (night windows are thin evidence, and the baseline hour may be busier)."""
+    from gatekeeper.canary.simulate import Profile
+
+    return timedelta(hours=(Profile().peak_hour - 1 - (start.timestamp() % 86400) / 3600) % 24)
+
+
 def say(line: str) -> None:
     print(f"    {line}", flush=True)
 
@@ -406,10 +414,12 @@ class Demo:
 
         canary_id, start = self.ids["canary_v3"], self.clock.now()
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
-        days = sum(float(s["days"]) for s in canary["plan"][canary["stage"] :]) + 0.5
+        later = sum(float(s["days"]) for s in canary["plan"][canary["stage"] + 1 :])
+        until = datetime.fromisoformat(canary["stage_ends_at"]) + timedelta(days=later, minutes=10)
+        days = (until - start) / timedelta(days=1)
         self.post_windows(canary_id, healthy_stream(start, days=days, seed=22, baseline=False))
-        say(f"serving layer posts {days:g} days of healthy windows (replayed in seconds)")
-        self.tick_until(self.daemon, start + timedelta(days=days), stop_on_abort=False)
+        say(f"serving layer posts {days:.1f} days of healthy windows as they close (replayed in seconds)")
+        self.tick_until(self.daemon, until, stop_on_abort=False)
         return f"v3 is champion at the end of its plan, v1 retired; routing {self.routing()}"
 
     def bake(self) -> str:
@@ -467,14 +477,17 @@ class Demo:
             canary_id,
             healthy_stream(
                 start,
-                days=1,
+                days=1.5,
                 seed=32,
                 baseline=False,
-                regression=Regression("error_rate", timedelta(hours=9), timedelta(hours=3), 4.0),
+                regression=Regression("error_rate", _before_peak(start), timedelta(hours=3), 4.0),
             ),
         )
-        say("v4's canary error rate quadruples at 09:00 for three hours (a serving bug no offline set shows)")
-        self.tick_until(self.daemon, start + timedelta(days=1), stop_on_abort=True)
+        say(
+            "v4's canary error rate quadruples around the daily peak for three hours "
+            "(a serving bug no offline set shows)"
+        )
+        self.tick_until(self.daemon, start + timedelta(days=1.5), stop_on_abort=True)
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
         say(f"daemon: aborted on {canary['trigger']['rule']}; routing {self.routing()}")
         self.deliver_pages()
