@@ -424,7 +424,7 @@ class Demo:
 
     def bake(self) -> str:
         """v3 is champion but not yet trusted: a day judged against v1's day before, v1 kept warm."""
-        from gatekeeper.canary.simulate import healthy_stream
+        from gatekeeper.canary.simulate import Profile, healthy_stream
 
         canary_id, reader = self.ids["canary_v3"], self.client("reviewer")
         canary = reader.get(f"/v1/canaries/{canary_id}")
@@ -432,7 +432,11 @@ class Demo:
         say(f"v3 {canary['state']} until {until:%m-%d %H:%M}; routing {self.routing()}")
         # The windows served since the promotion are in; the serving layer goes on posting v3's.
         days = (until - self.clock.now()) / timedelta(days=1) + 0.01
-        stream = healthy_stream(self.clock.now(), days=days, seed=23, baseline=False)
+        # A quiet day upstream: the bake has no concurrent control, so an upstream outage that hits every
+        # model alike would read as v3's regression and roll it back (fail-closed; see DESIGN section 8).
+        stream = healthy_stream(
+            self.clock.now(), days=days, seed=23, baseline=False, profile=Profile(outages_per_day=0.0)
+        )
         self.post_windows(canary_id, [w for w in stream if w.group == "canary"])
         self.tick_until(self.daemon, until + timedelta(minutes=10), stop_on_abort=True)
         done = reader.get(f"/v1/canaries/{canary_id}")
