@@ -439,6 +439,7 @@ class Demo:
         )
         self.post_windows(canary_id, [w for w in stream if w.group == "canary"])
         self.tick_until(self.daemon, until + timedelta(minutes=10), stop_on_abort=True)
+        self.pending.pop(canary_id, None)  # the bake is over: what was not served yet never will be
         done = reader.get(f"/v1/canaries/{canary_id}")
         return f"bake {done['state']}: every hour judged against v1's day before; routing {self.routing()}"
 
