@@ -145,6 +145,13 @@ class SlotFiller:
         return self.cache[slot]
 
     def _draw(self, slot: str) -> str:
+        value = self._draw_title(slot)
+        if value is None:
+            value = self._draw_other(slot)
+        return value
+
+    def _draw_title(self, slot: str) -> str | None:
+        """The slots about the titles in the query, or None for any other slot."""
         rng, lang = self.rng, self.lang
         match slot:
             case "title":
@@ -163,6 +170,11 @@ class SlotFiller:
             case "vol_lo" | "vol_hi":  # ranges read low to high
                 pick = min if slot == "vol_lo" else max
                 return str(pick(self.vol, self.vol2))
+        return None
+
+    def _draw_other(self, slot: str) -> str:
+        rng, lang = self.rng, self.lang
+        match slot:
             case "genre":
                 genre = self.title.genre
                 return GENRES_JA[genre] if _side(lang, rng) == "ja" else genre

@@ -40,26 +40,31 @@ def _cadence(fast_minutes: float, log_retention_days: float, label_retention_day
     )
 
 
+_Once = Annotated[bool, typer.Option("--once", help="Run one pass, print what it did, exit.")]
+_At = Annotated[
+    str | None, typer.Option(help="With --once: the pass's time (ISO 8601, UTC if no offset), for replays.")
+]
+_Interval = Annotated[float, typer.Option(help="Seconds between passes.")]
+_FastMinutes = Annotated[
+    float, typer.Option(help="Input/prediction window length in minutes (label/concept: daily).")
+]
+_LogRetention = Annotated[
+    float, typer.Option(help="Keep prediction logs this long (longer than your label latency).")
+]
+_LabelRetention = Annotated[float, typer.Option(help="Keep labels this long.")]
+_Targets = Annotated[list[str] | None, typer.Option("--target", help="Only these targets (repeatable).")]
+_Report = Annotated[bool, typer.Option(help="Save the Evidently report of each target's latest window.")]
+
+
 def drift_daemon(
-    once: Annotated[bool, typer.Option("--once", help="Run one pass, print what it did, exit.")] = False,
-    at: Annotated[
-        str | None,
-        typer.Option(help="With --once: the pass's time (ISO 8601, UTC if no offset), for replays."),
-    ] = None,
-    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 300.0,
-    fast_minutes: Annotated[
-        float, typer.Option(help="Input/prediction window length in minutes (label/concept: daily).")
-    ] = 5.0,
-    log_retention_days: Annotated[
-        float, typer.Option(help="Keep prediction logs this long (longer than your label latency).")
-    ] = 8.0,
-    label_retention_days: Annotated[float, typer.Option(help="Keep labels this long.")] = 90.0,
-    target: Annotated[
-        list[str] | None, typer.Option("--target", help="Only these targets (repeatable).")
-    ] = None,
-    report: Annotated[
-        bool, typer.Option(help="Save the Evidently report of each target's latest window.")
-    ] = False,
+    once: _Once = False,
+    at: _At = None,
+    interval: _Interval = 300.0,
+    fast_minutes: _FastMinutes = 5.0,
+    log_retention_days: _LogRetention = 8.0,
+    label_retention_days: _LabelRetention = 90.0,
+    target: _Targets = None,
+    report: _Report = False,
 ) -> None:
     """Input and prediction drift every 5 minutes, label and concept drift daily, with triage."""
     from gatekeeper.db import Database

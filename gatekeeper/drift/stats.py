@@ -535,6 +535,29 @@ def _reference_f1(both: pd.DataFrame, classes: tuple[str, ...]) -> float | None:
     return macro_f1(both[labels].astype(str).tolist(), both[predictions].astype(str).tolist(), classes)
 
 
+def _feature_profiles(
+    df: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], bins: int
+) -> dict[str, dict[str, Any]]:
+    return {
+        "numeric": {f: _numeric_profile(df[f].to_numpy(), bins) for f in numeric},
+        "categorical": {f: _categorical_profile(df[f]) for f in categorical},
+    }
+
+
+def _outcome_profiles(
+    df: pd.DataFrame, prediction_field: str | None, label_field: str | None
+) -> tuple[CategoricalProfile | None, CategoricalProfile | None, tuple[str, ...], float | None]:
+    """Prediction and label proportions, the classes either names, and the reference F1 when both exist."""
+    predictions = _categorical_profile(df[prediction_field]) if prediction_field is not None else None
+    labels = _categorical_profile(df[label_field]) if label_field is not None else None
+    seen = {*(labels.categories if labels else ()), *(predictions.categories if predictions else ())}
+    classes = tuple(sorted(seen - {MISSING}))
+    ref_f1 = None
+    if labels is not None and predictions is not None:
+        ref_f1 = _reference_f1(df[[label_field, prediction_field]].dropna(), classes)
+    return predictions, labels, classes, ref_f1 if ref_f1 is not None and math.isfinite(ref_f1) else None
+
+
 def build_reference(
     data: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
     *,
@@ -550,34 +573,19 @@ def build_reference(
     seed: int = 0,
     eps: float = EPS,
 ) -> ReferenceProfile:
-    """Precompute bins, proportions, token top-k, a confidence sample and the reference F1.
-
-    The confidence sample is a seeded uniform subsample of at most ``confidence_cap`` values (a random
-    sample, not a quantile sketch, so the KS p-value keeps its meaning). The reference F1 uses rows that
-    have both a label and a prediction.
-    """
+    """Bins, proportions, token top-k, a seeded uniform confidence subsample (not a quantile sketch, so the
+    KS p-value keeps its meaning) and the F1 of the rows with a label and a prediction."""
     df = _frame(data)
-    text = _text_profile(df[text_feature].tolist(), bins, top_k) if text_feature is not None else None
+    text = None if text_feature is None else _text_profile(df[text_feature].tolist(), bins, top_k)
     sample = (
-        _confidence_sample(df[confidence_field], confidence_cap, seed) if confidence_field is not None else ()
+        () if confidence_field is None else _confidence_sample(df[confidence_field], confidence_cap, seed)
     )
-    predictions = _categorical_profile(df[prediction_field]) if prediction_field is not None else None
-    labels = _categorical_profile(df[label_field]) if label_field is not None else None
-    classes = tuple(
-        sorted(
-            {*(labels.categories if labels else ()), *(predictions.categories if predictions else ())}
-            - {MISSING}
-        )
-    )
-    ref_f1 = None
-    if labels is not None and predictions is not None:
-        ref_f1 = _reference_f1(df[[label_field, prediction_field]].dropna(), classes)
+    predictions, labels, classes, ref_f1 = _outcome_profiles(df, prediction_field, label_field)
     return ReferenceProfile(
         n=len(df),
         bins=bins,
         eps=eps,
-        numeric={f: _numeric_profile(df[f].to_numpy(), bins) for f in numeric_features},
-        categorical={f: _categorical_profile(df[f]) for f in categorical_features},
+        **_feature_profiles(df, numeric_features, categorical_features, bins),
         text_feature=text_feature,
         text=text,
         prediction_field=prediction_field,
@@ -587,7 +595,7 @@ def build_reference(
         labels=labels,
         confidence_sample=sample,
         classes=classes,
-        reference_f1=None if ref_f1 is None or not math.isfinite(ref_f1) else ref_f1,
+        reference_f1=ref_f1,
     )
 
 

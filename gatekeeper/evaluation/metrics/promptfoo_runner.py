@@ -205,24 +205,9 @@ def parse_results(
     return passed, assertions, errors
 
 
-def run_promptfoo(
-    examples: Sequence[Mapping[str, Any]],
-    outputs: Sequence[Mapping[str, Any]],
-    asserts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-    workdir: Path | None = None,
-    *,
-    default_asserts: Sequence[Mapping[str, Any]] = (),
-    binary: Path | str | None = None,
-    timeout_s: float = 900.0,
-    max_concurrency: int = 8,
-) -> PromptfooResult:
-    """Evaluate the assertions with the real promptfoo CLI; per-example pass and per-assertion results."""
-    exe = find_promptfoo(binary)
-    if workdir is None:
-        raise ValueError("run_promptfoo needs a workdir (the config, answers and output are written there)")
-    workdir = Path(workdir)
+def _write_workdir(workdir: Path, config: dict[str, Any], answers: Any) -> Path:
+    """The config, the answers and the provider promptfoo reads; returns where it must write its output."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config, answers = build_config(examples, outputs, asserts, default_asserts)
     (workdir / "config.yaml").write_text(
         yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
@@ -230,21 +215,17 @@ def run_promptfoo(
     (workdir / "provider.js").write_text(_PROVIDER_JS, encoding="utf-8")
     out_path = workdir / "out.json"
     out_path.unlink(missing_ok=True)
-    cmd = [
-        str(exe),
-        "eval",
-        "-c",
-        "config.yaml",
-        "-o",
-        str(out_path),
-        "--no-cache",
-        "--no-progress-bar",
-        "--no-table",
-        "--no-write",
-        "--no-share",
-        "-j",
-        str(max_concurrency),
-    ]
+    return out_path
+
+
+def _eval_command(exe: Path, out_path: Path, max_concurrency: int) -> list[str]:
+    """No cache, no share, no local database: each run is self-contained and leaves nothing behind."""
+    flags = ["--no-cache", "--no-progress-bar", "--no-table", "--no-write", "--no-share"]
+    return [str(exe), "eval", "-c", "config.yaml", "-o", str(out_path), *flags, "-j", str(max_concurrency)]
+
+
+def _run_cli(cmd: list[str], workdir: Path, out_path: Path, timeout_s: float) -> tuple[int, float]:
+    """Run promptfoo; its exit code (100 means some checks failed, which is a result) and wall time."""
     started = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -262,18 +243,31 @@ def run_promptfoo(
     if proc.returncode not in (0, 100) or not out_path.is_file():
         tail = (proc.stderr or proc.stdout or "")[-2000:]
         raise PromptfooError(f"promptfoo exited with code {proc.returncode}: {tail}")
+    return proc.returncode, wall
+
+
+def run_promptfoo(
+    examples: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    asserts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    workdir: Path | None = None,
+    *,
+    default_asserts: Sequence[Mapping[str, Any]] = (),
+    binary: Path | str | None = None,
+    timeout_s: float = 900.0,
+    max_concurrency: int = 8,
+) -> PromptfooResult:
+    """Evaluate the assertions with the real promptfoo CLI; per-example pass and per-assertion results."""
+    exe = find_promptfoo(binary)
+    if workdir is None:
+        raise ValueError("run_promptfoo needs a workdir (the config, answers and output are written there)")
+    config, answers = build_config(examples, outputs, asserts, default_asserts)
+    out_path = _write_workdir(Path(workdir), config, answers)
+    code, wall = _run_cli(_eval_command(exe, out_path, max_concurrency), Path(workdir), out_path, timeout_s)
     data = json.loads(out_path.read_text(encoding="utf-8"))
     passed, per_assert, errors = parse_results(data, [str(ex["id"]) for ex in examples])
-    stats = {
-        k: v
-        for k, v in (data["results"].get("stats") or {}).items()
-        if k in ("successes", "failures", "errors")
-    }
+    counts = data["results"].get("stats") or {}
+    stats = {k: v for k, v in counts.items() if k in ("successes", "failures", "errors")}
     return PromptfooResult(
-        passed=passed,
-        assertions=per_assert,
-        errors=errors,
-        stats=stats,
-        exit_code=proc.returncode,
-        wall_seconds=wall,
+        passed=passed, assertions=per_assert, errors=errors, stats=stats, exit_code=code, wall_seconds=wall
     )

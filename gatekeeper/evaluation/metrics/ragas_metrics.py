@@ -248,16 +248,13 @@ def _calls(
     return calls
 
 
-def judged_metrics(
-    examples: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, Any]], judge: JudgeConfig | None
-) -> dict[str, dict[str, Any]]:
-    """Faithfulness and answer relevancy, each judged ``judge.repeats`` times; not_computed without judge."""
-    if judge is None:
-        return {name: dict(NOT_COMPUTED) for name in JUDGED_METRICS}
-    rows = _judged_rows(examples, outputs)
-    if not rows:
-        reason = "no example with an answer and passages to judge"
-        return {name: {"status": "not_computed", "reason": reason} for name in JUDGED_METRICS}
+def _judge_scores(
+    examples: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    rows: list[int],
+    judge: JudgeConfig,
+) -> dict[tuple[str, int, int], float]:
+    """Every (metric, example, repeat) score from the remote judge, or a MetricError naming it."""
     from ragas.metrics.collections import AnswerRelevancy, Faithfulness
 
     llm, client = _judge_llm(judge)
@@ -269,30 +266,39 @@ def judged_metrics(
     async def score_then_close() -> dict[tuple[str, int, int], float]:
         # an unclosed client leaves its connections to be collected after the loop is gone
         try:
-            calls = _calls(examples, outputs, rows, judge.repeats)
-            return await _score_all(metrics, calls, judge.max_concurrency)
+            return await _score_all(
+                metrics, _calls(examples, outputs, rows, judge.repeats), judge.max_concurrency
+            )
         finally:
             await client.close()
 
     try:
-        scores = asyncio.run(score_then_close())
+        return asyncio.run(score_then_close())
     except Exception as exc:  # the judge is remote: name the failure, never turn it into a score
         raise MetricError(
             f"judge {judge.model} at {judge.base_url} failed: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def judged_metrics(
+    examples: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, Any]], judge: JudgeConfig | None
+) -> dict[str, dict[str, Any]]:
+    """Faithfulness and answer relevancy, each judged ``judge.repeats`` times; not_computed without judge."""
+    if judge is None:
+        return {name: dict(NOT_COMPUTED) for name in JUDGED_METRICS}
+    rows = _judged_rows(examples, outputs)
+    if not rows:
+        reason = "no example with an answer and passages to judge"
+        return {name: {"status": "not_computed", "reason": reason} for name in JUDGED_METRICS}
+    scores = _judge_scores(examples, outputs, rows, judge)
+
+    def score(name: str, i: int, rep: int) -> float:
+        return finite_or_error(
+            scores[(name, i, rep)], f"ragas {name} for {examples[i]['id']} (repeat {rep + 1})"
+        )
+
     out = {}
     for name in JUDGED_METRICS:
-        values = np.array(
-            [
-                [
-                    finite_or_error(
-                        scores[(name, i, rep)], f"ragas {name} for {examples[i]['id']} (repeat {rep + 1})"
-                    )
-                    for i in rows
-                ]
-                for rep in range(judge.repeats)
-            ],
-            dtype=float,
-        )
+        values = np.array([[score(name, i, rep) for i in rows] for rep in range(judge.repeats)], dtype=float)
         out[name] = _summary(values, rows, len(examples), judge.model)
     return out
