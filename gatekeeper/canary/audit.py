@@ -21,13 +21,4 @@ def record(
     note: str | None = None,
 ) -> None:
     """Add the audit row of ``action`` on ``canary`` to the caller's transaction."""
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        entity_type="canary",
-        entity_id=canary.id,
-        before=before,
-        after=after,
-        note=note,
-    )
+    audit.record(session, actor, action, "canary", canary.id, before=before, after=after, note=note)

@@ -271,15 +271,7 @@ class _Pass:
     def record(
         self, action: str, event: DriftEvent, before: dict[str, Any] | None, after: dict[str, Any]
     ) -> None:
-        audit.record(
-            self.session,
-            actor=self.actor,
-            action=action,
-            entity_type="drift_event",
-            entity_id=event.id,
-            before=before,
-            after=after,
-        )
+        audit.record(self.session, self.actor, action, "drift_event", event.id, before=before, after=after)
 
 
 def _live_event(session: Session, target_id: int, kind: str) -> DriftEvent | None:

@@ -60,19 +60,20 @@ def acknowledge(session: Session, *, event_id: str, spec: AckIn, actor: str, now
         decision = triage(kind=event.kind, sustained_for=now - event.since, seasonal=True)
         event.action, event.reasons = decision.action, [*decision.reasons, f"on-call: {spec.reason}"]
     session.flush()
+    after = {
+        "status": event.status,
+        "action": event.action,
+        "seasonal": spec.seasonal,
+        "until": spec.until.isoformat() if spec.until else None,
+    }
     audit.record(
         session,
-        actor=actor,
-        action="drift.event.ack",
-        entity_type="drift_event",
-        entity_id=event.id,
+        actor,
+        "drift.event.ack",
+        "drift_event",
+        event.id,
         before=before,
-        after={
-            "status": event.status,
-            "action": event.action,
-            "seasonal": spec.seasonal,
-            "until": spec.until.isoformat() if spec.until else None,
-        },
+        after=after,
         note=spec.reason,
     )
     return event

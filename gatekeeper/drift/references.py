@@ -95,21 +95,15 @@ def store_reference(
 
 def _audit_reference(session: Session, ref: DriftReference, profile: ReferenceProfile, actor: str) -> None:
     """The new reference on the candidate's audit trail."""
-    audit.record(
-        session,
-        actor=actor,
-        action="drift.reference.create",
-        entity_type="candidate",
-        entity_id=ref.candidate_id,
-        after={
-            "reference_id": ref.id,
-            "version": ref.version,
-            "policy_version": ref.policy_version,
-            "rows": profile.n,
-            "reference_f1": profile.reference_f1,
-            "source": ref.source,
-        },
-    )
+    after = {
+        "reference_id": ref.id,
+        "version": ref.version,
+        "policy_version": ref.policy_version,
+        "rows": profile.n,
+        "reference_f1": profile.reference_f1,
+        "source": ref.source,
+    }
+    audit.record(session, actor, "drift.reference.create", "candidate", ref.candidate_id, after=after)
 
 
 def latest_reference(session: Session, candidate_id: uuid.UUID) -> DriftReference | None:

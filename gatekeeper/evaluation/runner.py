@@ -330,9 +330,7 @@ def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
 
 
 def _audit(session: Any, evaluation_id: uuid.UUID, action: str, after: dict[str, Any]) -> None:
-    audit.record(
-        session, actor="system", action=action, entity_type="evaluation", entity_id=evaluation_id, after=after
-    )
+    audit.record(session, "system", action, "evaluation", evaluation_id, after=after)
 
 
 def _timed(plan: Plan, name: str, started: float) -> None:

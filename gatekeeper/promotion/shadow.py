@@ -296,14 +296,8 @@ def record(
     new = _new_rows(session, candidate, [_row(r) for r in records], actor)
     if new:
         session.execute(insert(ShadowRecord), new)
-    audit.record(
-        session,
-        actor=actor,
-        action="shadow.records",
-        entity_type="candidate",
-        entity_id=candidate.id,
-        after={"records": len(new), "repeats": len(records) - len(new)},
-    )
+    after = {"records": len(new), "repeats": len(records) - len(new)}
+    audit.record(session, actor, "shadow.records", "candidate", candidate.id, after=after)
     ended = conclude_if_due(session, candidate_id=candidate_id, now=now, settings=settings, actor=SYSTEM)
     return {"accepted": len(new), "repeats": len(records) - len(new), "verdict": ended or "pending"}
 
@@ -358,14 +352,16 @@ def _record_verdict(
             "ended_at": stage.ended_at.isoformat() if stage.ended_at else None,
         },
     )
+    before = {"verdict": None}
+    after = {"verdict": summary["verdict"], "reasons": summary["reasons"]}
     audit.record(
         session,
-        actor=actor,
-        action=f"shadow.{summary['verdict']}",
-        entity_type="candidate",
-        entity_id=candidate.id,
-        before={"verdict": None},
-        after={"verdict": summary["verdict"], "reasons": summary["reasons"]},
+        actor,
+        f"shadow.{summary['verdict']}",
+        "candidate",
+        candidate.id,
+        before=before,
+        after=after,
     )
 
 

@@ -13,16 +13,19 @@ from gatekeeper.registry.models import AuditEvent
 
 def record(
     session: Session,
-    *,
     actor: str,
     action: str,
     entity_type: str,
     entity_id: object,
+    *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> AuditEvent:
-    """Add an audit row to the caller's transaction (it commits or rolls back with the change)."""
+    """Add an audit row to the caller's transaction (it commits or rolls back with the change).
+
+    Who, what and on which entity are positional so that a call reads as one line: the audit log is
+    written at every state change, and the calls should not drown the change they record."""
     event = AuditEvent(
         actor=actor,
         action=action,

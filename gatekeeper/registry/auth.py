@@ -63,14 +63,8 @@ def create_token(session: Session, *, name: str, role: str, actor: str) -> tuple
     token = ApiToken(name=name, role=role_value.value, secret_sha256=hash_secret(secret))
     session.add(token)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="token.create",
-        entity_type="token",
-        entity_id=name,
-        after={"name": name, "role": role_value.value},
-    )
+    after = {"name": name, "role": role_value.value}
+    audit.record(session, actor, "token.create", "token", name, after=after)
     return token, secret
 
 
@@ -80,15 +74,9 @@ def revoke_token(session: Session, *, name: str, actor: str) -> ApiToken:
         raise NotFound(f"no token named {name!r}", field="name")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        audit.record(
-            session,
-            actor=actor,
-            action="token.revoke",
-            entity_type="token",
-            entity_id=name,
-            before={"revoked": False},
-            after={"revoked": True},
-        )
+        before = {"revoked": False}
+        after = {"revoked": True}
+        audit.record(session, actor, "token.revoke", "token", name, before=before, after=after)
     return token
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gatekeeper.clock import utcnow
 from gatekeeper.db import Base, JSONType, UTCDateTime
+from gatekeeper.registry.lineage import LINEAGE_TAGS
 
 
 class Target(Base):
@@ -123,14 +124,7 @@ class Candidate(Base):
 
     @property
     def tags(self) -> dict[str, str]:
-        return {
-            "model_target": self.model_target,
-            "code_revision": self.code_revision,
-            "data_snapshot_id": self.data_snapshot_id,
-            "label_version": self.label_version,
-            "feature_schema_version": self.feature_schema_version,
-            "seed": self.seed,
-        }
+        return {name: getattr(self, name) for name in LINEAGE_TAGS}
 
 
 class Decision(Base):

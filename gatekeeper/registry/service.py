@@ -85,14 +85,8 @@ def create_target(session: Session, *, spec: TargetCreate, actor: str) -> Target
     session.add(target)
     session.flush()
     _pin_policy(session, target, spec.policy, policy, 1, actor)
-    audit.record(
-        session,
-        actor=actor,
-        action="target.create",
-        entity_type="target",
-        entity_id=spec.name,
-        after={"task": spec.task, "policy_version": 1},
-    )
+    after = {"task": spec.task, "policy_version": 1}
+    audit.record(session, actor, "target.create", "target", spec.name, after=after)
     return target
 
 
@@ -102,14 +96,10 @@ def update_policy(session: Session, *, target_name: str, text: str, actor: str) 
     policy = _checked_policy(target.name, target.task, text)
     before = target.policy_version
     _pin_policy(session, target, text, policy, before + 1, actor)
+    before_state = {"policy_version": before}
+    after = {"policy_version": before + 1}
     audit.record(
-        session,
-        actor=actor,
-        action="target.policy_update",
-        entity_type="target",
-        entity_id=target.name,
-        before={"policy_version": before},
-        after={"policy_version": before + 1},
+        session, actor, "target.policy_update", "target", target.name, before=before_state, after=after
     )
     return target
 
@@ -341,14 +331,16 @@ def transition(
     if changes_routing(before, to.value):
         bump_routing(session, candidate.target_id)
     session.flush()
+    before_state = {"status": before}
+    after = {"status": to.value, **(details or {})}
     audit.record(
         session,
-        actor=actor,
-        action="candidate.transition",
-        entity_type="candidate",
-        entity_id=candidate.id,
-        before={"status": before},
-        after={"status": to.value, **(details or {})},
+        actor,
+        "candidate.transition",
+        "candidate",
+        candidate.id,
+        before=before_state,
+        after=after,
         note=note,
     )
     return candidate
@@ -374,14 +366,8 @@ def record_decision(
     )
     session.add(decision)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action=f"decision.{verdict}",
-        entity_type="candidate",
-        entity_id=candidate.id,
-        after={"decision_id": str(decision.id), "stage": stage, "verdict": verdict},
-    )
+    after = {"decision_id": str(decision.id), "stage": stage, "verdict": verdict}
+    audit.record(session, actor, f"decision.{verdict}", "candidate", candidate.id, after=after)
     return decision
 
 

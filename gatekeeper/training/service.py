@@ -110,14 +110,16 @@ def _start(
         output = settings.artifact_root / target / f"{run.trainer}-{run.id.hex[:12]}"
         log_path = settings.log_dir / "training" / f"{run.id}.log"
         run.log_path = str(log_path)
+        before = {"status": "queued"}
+        after = {"status": "running"}
         audit.record(
             session,
-            actor="system",
-            action="training_run.start",
-            entity_type="training_run",
-            entity_id=run.id,
-            before={"status": "queued"},
-            after={"status": "running"},
+            "system",
+            "training_run.start",
+            "training_run",
+            run.id,
+            before=before,
+            after=after,
         )
         return trainers.get(run.trainer), {"tags": run.tags, **run.params}, output, log_path
 
@@ -132,14 +134,16 @@ def _finish(
         run.metrics = trainers.summary(result)
         run.output_uri = output.relative_to(settings.artifact_root).as_posix()
         run.output_sha256 = result.artifact_sha256
+        before = {"status": "running"}
+        after = {"status": "succeeded", "output_sha256": run.output_sha256}
         audit.record(
             session,
-            actor="system",
-            action="training_run.finish",
-            entity_type="training_run",
-            entity_id=run.id,
-            before={"status": "running"},
-            after={"status": "succeeded", "output_sha256": run.output_sha256},
+            "system",
+            "training_run.finish",
+            "training_run",
+            run.id,
+            before=before,
+            after=after,
         )
         if register:
             _register_output(session, run, settings)
@@ -176,14 +180,10 @@ def mark_failed(session: Session, run_id: str | uuid.UUID, reason: str) -> None:
         return
     before = run.status
     run.status, run.error, run.finished_at = "failed", reason[:4000], utcnow()
+    before_state = {"status": before}
+    after = {"status": "failed", "error": reason[:500]}
     audit.record(
-        session,
-        actor="system",
-        action="training_run.fail",
-        entity_type="training_run",
-        entity_id=run.id,
-        before={"status": before},
-        after={"status": "failed", "error": reason[:500]},
+        session, "system", "training_run.fail", "training_run", run.id, before=before_state, after=after
     )
 
 

@@ -5,7 +5,7 @@ the error rule's power (or the stage's ``min_windows`` / ``min_requests``)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -114,16 +114,13 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (the API, the abort's figures and the console read it)."""
+        figures = {k: v for k, v in asdict(self).items() if k != "holdout_errors"}
+        met_at = self.met_at.isoformat() if self.met_at else None
         return {
-            "windows_received": self.windows_received,
-            "windows_evaluable": self.windows_evaluable,
-            "canary_requests": self.canary_requests,
-            "holdout_requests": self.holdout_requests,
+            **figures,
             "holdout_error_rate": self.holdout_error_rate,
-            "need_windows": self.need_windows,
-            "need_requests": self.need_requests,
             "enough": self.enough,
-            "met_at": self.met_at.isoformat() if self.met_at else None,
+            "met_at": met_at,
         }
 
 

@@ -23,7 +23,7 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +73,7 @@ class PromptfooResult:
         return sum(self.passed.values()) / len(self.passed) if self.passed else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pass_rate": self.pass_rate,
-            "passed": self.passed,
-            "assertions": self.assertions,
-            "errors": self.errors,
-            "stats": self.stats,
-            "exit_code": self.exit_code,
-            "wall_seconds": self.wall_seconds,
-        }
+        return {"pass_rate": self.pass_rate, **asdict(self)}
 
 
 def find_promptfoo(binary: Path | str | None = None) -> Path:
