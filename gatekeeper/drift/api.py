@@ -28,6 +28,7 @@ from gatekeeper.drift.schemas import (
     ReferenceRead,
     ResultRead,
 )
+from gatekeeper.readmodel import from_row
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Target
 
@@ -43,20 +44,14 @@ def reference_read(ref: DriftReference, target: str) -> ReferenceRead:
         *profile.categorical,
         *([profile.text_feature] if profile.text_feature else []),
     ]
-    return ReferenceRead(
-        id=ref.id,
+    return from_row(
+        ReferenceRead,
+        ref,
         target=target,
-        candidate_id=ref.candidate_id,
-        version=ref.version,
-        policy_version=ref.policy_version,
-        thresholds=ref.thresholds,
-        source=ref.source,
         rows=profile.n,
         features=features,
         classes=list(profile.classes),
         reference_f1=profile.reference_f1,
-        created_at=ref.created_at,
-        created_by=ref.created_by,
     )
 
 
@@ -66,18 +61,8 @@ def result_read(r: DriftResult, settings: Settings, target: str) -> ResultRead:
         if r.kind in drift_windows.FAST_KINDS
         else None
     )
-    return ResultRead(
-        kind=r.kind,
-        window_start=r.window_start,
-        window_end=r.window_end,
-        n=r.n,
-        value=r.value,
-        threshold=r.threshold,
-        breached=r.breached,
-        figures=r.figures or {},
-        reference_id=r.reference_id,
-        report_path=str(path) if path is not None and path.is_file() else None,
-    )
+    report = str(path) if path is not None and path.is_file() else None
+    return from_row(ResultRead, r, figures=r.figures or {}, report_path=report)
 
 
 def event_read(e: DriftEvent, target: str) -> EventRead:

@@ -20,6 +20,7 @@ from gatekeeper.evaluation.schemas import (
     OnlineMetricCreate,
     OnlineMetricRead,
 )
+from gatekeeper.readmodel import from_row
 from gatekeeper.registry import service as registry
 
 router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["evaluations"])
@@ -165,11 +166,4 @@ def record_online_metric(
         window_days=body.window_days,
         actor=actor.name,
     )
-    return OnlineMetricRead(
-        candidate_id=row.candidate_id,
-        metric=row.metric,
-        value=row.value,
-        window_days=row.window_days,
-        recorded_by=row.recorded_by,
-        recorded_at=row.recorded_at,
-    )
+    return from_row(OnlineMetricRead, row)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.readmodel import from_row
+
 Sha256 = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")
 
 
@@ -156,65 +158,16 @@ class TokenRead(BaseModel):
 
 
 def candidate_read(c: Any) -> CandidateRead:
-    return CandidateRead(
-        id=c.id,
-        target=c.target.name,
-        version=c.version,
-        status=c.status,
-        artifact_uri=c.artifact_uri,
-        artifact_sha256=c.artifact_sha256,
-        tags=c.tags,
-        training_run_id=c.training_run_id,
-        submitter=c.submitter,
-        metadata=c.meta or {},
-        created_at=c.created_at,
-        status_changed_at=c.status_changed_at,
-    )
+    return from_row(CandidateRead, c, target=c.target.name, metadata=c.meta or {})
 
 
 def training_run_read(r: Any, candidate_ids: list[uuid.UUID] | None = None) -> TrainingRunRead:
-    return TrainingRunRead(
-        id=r.id,
-        target=r.target.name,
-        trainer=r.trainer,
-        status=r.status,
-        tags=r.tags,
-        params=r.params,
-        metrics=r.metrics,
-        output_uri=r.output_uri,
-        output_sha256=r.output_sha256,
-        log_path=r.log_path,
-        error=r.error,
-        created_by=r.created_by,
-        created_at=r.created_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        candidate_ids=candidate_ids or [],
-    )
+    return from_row(TrainingRunRead, r, target=r.target.name, candidate_ids=candidate_ids or [])
 
 
 def decision_read(d: Any) -> DecisionRead:
-    return DecisionRead(
-        id=d.id,
-        candidate_id=d.candidate_id,
-        stage=d.stage,
-        verdict=d.verdict,
-        reasons=d.reasons or [],
-        details=d.details or {},
-        actor=d.actor,
-        created_at=d.created_at,
-    )
+    return from_row(DecisionRead, d, reasons=d.reasons or [], details=d.details or {})
 
 
 def audit_read(e: Any) -> AuditRead:
-    return AuditRead(
-        id=e.id,
-        at=e.at,
-        actor=e.actor,
-        action=e.action,
-        entity_type=e.entity_type,
-        entity_id=e.entity_id,
-        before=e.before,
-        after=e.after,
-        note=e.note,
-    )
+    return from_row(AuditRead, e)
