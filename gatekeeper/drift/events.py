@@ -9,10 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gatekeeper.db import get_by_id
-from gatekeeper.drift.models import (
-    LIVE_STATUSES,
-    DriftEvent,
-)
+from gatekeeper.drift.models import LIVE_STATUSES, DriftEvent
 from gatekeeper.drift.schemas import AckIn
 from gatekeeper.drift.triage import triage
 from gatekeeper.errors import Conflict, ValidationFailed

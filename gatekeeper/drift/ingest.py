@@ -17,10 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gatekeeper.db import is_postgres
-from gatekeeper.drift.models import (
-    DriftLabel,
-    PredictionLog,
-)
+from gatekeeper.drift.models import DriftLabel, PredictionLog
 from gatekeeper.drift.schemas import MAX_BATCH, IngestRead, LabelIn, LabelIngestRead, PredictionLogIn
 from gatekeeper.errors import ValidationFailed
 from gatekeeper.registry import service as registry

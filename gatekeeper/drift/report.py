@@ -11,10 +11,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.config import Settings
 from gatekeeper.drift import reference as refs
-from gatekeeper.drift.models import (
-    DriftReference,
-    DriftResult,
-)
+from gatekeeper.drift.models import DriftReference, DriftResult
 from gatekeeper.drift.references import profile_of
 from gatekeeper.drift.windows import feature_keys, log_frame
 from gatekeeper.errors import Conflict, NotFound

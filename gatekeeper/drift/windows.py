@@ -16,11 +16,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.drift import reference as refs
 from gatekeeper.drift.ingest import LABELS, LOGS
-from gatekeeper.drift.models import (
-    DriftLabel,
-    DriftReference,
-    DriftResult,
-)
+from gatekeeper.drift.models import DriftLabel, DriftReference, DriftResult
 from gatekeeper.drift.references import kl_levels, profile_of, rules_of
 from gatekeeper.drift.stats import ReferenceProfile
 
