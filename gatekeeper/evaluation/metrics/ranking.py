@@ -305,8 +305,11 @@ def counterfactual_report(
     }
 
 
+Logged = Sequence[Mapping[str, Any]]
+
+
 def ips_estimate(
-    logged: Sequence[Mapping[str, Any]],
+    logged: Logged,
     target_top1: Mapping[str, str],
     *,
     n_resamples: int = 1000,
@@ -318,7 +321,7 @@ def ips_estimate(
 
 
 def snips_estimate(
-    logged: Sequence[Mapping[str, Any]],
+    logged: Logged,
     target_top1: Mapping[str, str],
     *,
     n_resamples: int = 1000,
@@ -330,7 +333,7 @@ def snips_estimate(
 
 
 def logging_ctr(
-    logged: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000, seed: int = 0, ci: float = 0.95
+    logged: Logged, *, n_resamples: int = 1000, seed: int = 0, ci: float = 0.95
 ) -> dict[str, Any]:
     """Return the logging policy's observed top-slot CTR with its bootstrap interval."""
     shown = {
