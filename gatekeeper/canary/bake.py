@@ -215,14 +215,9 @@ def finish(session: Session, canary: Canary, *, actor: str, now: datetime) -> No
     registry.record_decision(
         session, candidate=candidate, stage="bake", verdict="pass", actor=actor, details=details
     )
-    canary_audit.record(
-        session,
-        canary,
-        "canary.bake_pass",
-        actor=actor,
-        before={"state": BAKING},
-        after={"state": "passed"},
-    )
+    before = {"state": BAKING}
+    after = {"state": "passed"}
+    canary_audit.record(session, canary, "canary.bake_pass", actor, before=before, after=after)
 
 
 def rollback(
@@ -291,14 +286,9 @@ def _record_rollback(
         reasons=[reason, *late],
         details=details,
     )
-    canary_audit.record(
-        session,
-        canary,
-        "canary.bake_rollback",
-        actor=actor,
-        before={"state": BAKING},
-        after={"state": ROLLED_BACK, "check": reason["check"], "rollback": timing},
-    )
+    before = {"state": BAKING}
+    after = {"state": ROLLED_BACK, "check": reason["check"], "rollback": timing}
+    canary_audit.record(session, canary, "canary.bake_rollback", actor, before=before, after=after)
 
 
 def _previous(session: Session, canary: Canary, current: Candidate) -> Candidate:
@@ -354,14 +344,9 @@ def end_on_manual_rollback(session: Session, *, failed: Candidate, actor: str, n
     if canary is None:
         return
     canary.state, canary.finished_at = ROLLED_BACK, now
-    canary_audit.record(
-        session,
-        canary,
-        "canary.bake_rollback",
-        actor=actor,
-        before={"state": BAKING},
-        after={"state": ROLLED_BACK, "check": "manual_rollback"},
-    )
+    before = {"state": BAKING}
+    after = {"state": ROLLED_BACK, "check": "manual_rollback"}
+    canary_audit.record(session, canary, "canary.bake_rollback", actor, before=before, after=after)
 
 
 def _iso(value: datetime | None) -> str | None:
