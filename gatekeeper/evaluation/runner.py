@@ -299,7 +299,9 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
             stage="offline",
             verdict=decision.verdict,
             actor="system",
-            reasons=[r.to_dict() for r in decision.hard_failures + decision.soft_flags],
+            reasons=[
+                r.to_dict() for r in decision.hard_failures + decision.soft_flags + decision.inconclusive
+            ],
             details={"evaluation_id": str(evaluation.id), **decision.to_dict()},
         )
         evaluation.results, evaluation.decision_id = results, row.id
