@@ -1,7 +1,8 @@
-"""A deliberately under-powered candidate through the real API, worker and CLI (issue 15): submitted
-predictions equal to the champion's except on ten golden examples of one non-critical intent (six fixed,
-four broken). It is better on every figure, but 300 golden examples cannot prove it is not worse: the
-gate says inconclusive with its need N, holds the candidate, and ``evaluate --wait`` exits 3."""
+"""A deliberately under-powered candidate through the real API, worker and CLI (issue 15), built as the
+demo builds it (``gatekeeper.demo.nudge``): submitted predictions equal to the champion's except on ten
+golden examples of one non-critical intent (six fixed, four broken). It is better on every figure, but
+ten examples cannot prove it is not worse: the gate says inconclusive with its need N, holds the
+candidate, and ``evaluate --wait`` exits 3."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 
 from evalsets.manifest import read_jsonl
 from gatekeeper.cli import app
+from gatekeeper.demo import NUDGE_BROKEN, NUDGE_FIXED, _line, nudge
+from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.jobs.handlers import install
 from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry.artifacts import file_sha256
@@ -25,17 +28,23 @@ from tests.gate.conftest import gate_policy
 RIGHT, WRONG = "faq", "promotion"
 
 
-def _predictions(folder: Path, *, fixed: int, broken: int) -> list[dict[str, Any]]:
-    """The champion gets six `faq` golden examples wrong (as `promotion`); the candidate fixes ``fixed``
-    of them and breaks ``broken`` others; every other example is answered as the champion does."""
-    out = []
+def _champion(folder: Path) -> Predictions:
+    """The champion answers every example as labelled (replay: as served), but six ``faq`` golden
+    examples as ``promotion``."""
     faq = [r["id"] for r in read_jsonl(folder / "golden.jsonl") if r["label"] == RIGHT]
-    wrong = set(faq[: 6 - fixed]) | set(faq[6 : 6 + broken])
+    ids, output = [], []
     for name in ("golden.jsonl", "holdout.jsonl", "adversarial.jsonl", "replay.jsonl"):
         for row in read_jsonl(folder / name):
-            label = row.get("served_label") or row["label"]
-            out.append({"id": row["id"], "prediction": WRONG if row["id"] in wrong else label})
-    return [{**p, "probabilities": {p["prediction"]: 1.0}, "latency_ms": 5.0} for p in out]
+            ids.append(row["id"])
+            output.append(WRONG if row["id"] in faq[:6] else row.get("served_label") or row["label"])
+    return Predictions(ids, output, [1.0] * len(ids), [[(o, 1.0)] for o in output], [])
+
+
+def _lines(answers: Predictions, changed: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        _line(i, answers.output[k], answers.topk[k], changed.get(i)) | {"latency_ms": 5.0}
+        for k, i in enumerate(answers.ids)
+    ]
 
 
 def _write(root: Path, name: str, rows: list[dict[str, Any]]) -> dict[str, str]:
@@ -55,7 +64,7 @@ def champion(api, auth, db, settings, make_artifact, mini_evalset) -> str:  # no
     assert api.post("/v1/targets", json=body, headers=auth("admin")).status_code == 201
     install()
     champion_id = _register(api, auth, make_artifact)
-    spec = _write(settings.artifact_root, "champion.jsonl", _predictions(mini_evalset, fixed=0, broken=0))
+    spec = _write(settings.artifact_root, "champion.jsonl", _lines(_champion(mini_evalset), {}))
     assert (
         api.post(f"/v1/candidates/{champion_id}/evaluations", json=spec, headers=auth("ci")).status_code
         == 202
@@ -72,7 +81,11 @@ def test_an_under_powered_candidate_is_inconclusive_held_and_exits_3(
     api, auth, db, settings, live_server, tokens, make_artifact, mini_evalset, champion, monkeypatch
 ) -> None:
     candidate_id = _register(api, auth, make_artifact)
-    _write(settings.artifact_root, "candidate.jsonl", _predictions(mini_evalset, fixed=6, broken=4))
+    # The demo's own construction: six of the champion's mistakes fixed, four right answers broken.
+    answers = _champion(mini_evalset)
+    changed = nudge(answers, read_jsonl(mini_evalset / "golden.jsonl"), {"escalation", "return_request"})
+    assert len(changed) == NUDGE_FIXED + NUDGE_BROKEN and set(changed.values()) == {RIGHT, WRONG}
+    _write(settings.artifact_root, "candidate.jsonl", _lines(answers, changed))
     monkeypatch.setenv("GATEKEEPER_ARTIFACT_ROOT", str(settings.artifact_root))
     from gatekeeper.config import get_settings
 
