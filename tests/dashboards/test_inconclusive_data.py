@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from streamlit.testing.v1 import AppTest
+
 from dashboards import data
 from gatekeeper.policy.decide import decide, slice_support
 from tests.policy.test_decide import POLICY, cmp, slice_row
@@ -25,3 +27,23 @@ def test_slice_frame_and_checks_show_inconclusive_slices_with_their_need() -> No
     checks = data.reasons_table(decision["checks"]).set_index("check")
     accuracy = checks[checks["metric"] == "accuracy"].loc["golden.vs_champion"]
     assert (accuracy["outcome"], accuracy["need"]) == ("inconclusive", "need ≈ 6,000 more examples")
+
+
+DECISION_VIEW = """
+from dashboards import report_views
+from gatekeeper.policy.decide import decide
+from tests.policy.test_decide import POLICY, cmp
+from tests.policy.test_inconclusive import healthy
+
+results = healthy()
+results["golden"]["comparisons"]["accuracy"] = cmp(0.905, 0.90)
+report_views.decision(decide(results, POLICY).to_dict())
+"""
+
+
+def test_the_decision_view_shows_an_inconclusive_banner_with_the_need() -> None:
+    at = AppTest.from_string(DECISION_VIEW, default_timeout=30).run()
+    assert not at.exception
+    banner = at.info[0].value
+    assert banner.startswith("### Gate INCONCLUSIVE") and "need ≈ 6,000 more golden examples" in banner
+    assert any("Inconclusive: not decided by this evidence (1)" in i.value for i in at.info)
