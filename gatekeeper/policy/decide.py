@@ -92,9 +92,14 @@ class GateDecision:
         }
 
 
+def _unit(check: str) -> str:
+    """What a check counts: golden examples, or logged sessions for replay."""
+    return "golden examples" if check.startswith("golden") else "sessions"
+
+
 def need_of(r: Reason) -> dict[str, Any]:
     """One line of "need N": which comparison, how many more examples, in words."""
-    unit = "examples" if r.slice else ("golden examples" if r.check.startswith("golden") else "sessions")
+    unit = "examples" if r.slice else _unit(r.check)
     where = f"slice {r.slice}" if r.slice else f"{r.check} {r.metric}"
     return {
         "check": r.check,
@@ -190,8 +195,7 @@ def _paired(
     comparison's CI and p-value, and its need N when inconclusive."""
     need = _need(c, bounds[1], outcome)
     if outcome == "inconclusive":
-        unit = "golden examples" if check.startswith("golden") else "sessions"
-        message += f"; CI {_fmt_ci(c)} straddles the bound: {need_text(need, unit)}"
+        message += f"; CI {_fmt_ci(c)} straddles the bound: {need_text(need, _unit(check))}"
     return Reason(
         check,
         metric,

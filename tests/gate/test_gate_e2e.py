@@ -95,9 +95,12 @@ def test_gate_end_to_end(
     # Issue 15: a comparison whose CI straddles its bound makes the candidate inconclusive (held).
     assert decision["verdict"] in ("pass", "fail", "inconclusive")
     status = api.get(f"/v1/candidates/{candidate_id}", headers=auth("ci")).json()["status"]
-    assert status == {"pass": "gate_passed", "fail": "gate_failed", "inconclusive": "gate_inconclusive"}[
-        decision["verdict"]
-    ]
+    assert (
+        status
+        == {"pass": "gate_passed", "fail": "gate_failed", "inconclusive": "gate_inconclusive"}[
+            decision["verdict"]
+        ]
+    )
     decisions = api.get(f"/v1/candidates/{candidate_id}/decisions", headers=auth("ci")).json()
     assert [(d["stage"], d["verdict"]) for d in decisions] == [("offline", decision["verdict"])]
 
