@@ -607,7 +607,7 @@ class Demo:
         latest = self.client("reviewer").get(f"/v1/targets/{TARGET}/latest")
         return (
             f"canary {ended['state']}; v4 failed_promotion and excluded from latest (latest is "
-            f"v{latest['version']})"
+            f"v{latest['version']}, {latest['status']})"
         )
 
     def rollback(self) -> str:
