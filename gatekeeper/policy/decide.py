@@ -156,7 +156,7 @@ def _floors(golden: Mapping[str, Any], policy: Policy) -> list[Reason]:
 
 
 def non_inferiority(
-    point_ok: bool, delta: float, delta_bound: float, ci: tuple[float, float] | None, *, lower_is_better: bool
+    point_ok: bool, delta_bound: float, ci: tuple[float, float] | None, *, lower_is_better: bool
 ) -> Verdict:
     """The one rule of every non-inferiority comparison with the champion (on the paired delta).
 
@@ -221,7 +221,7 @@ def _fmt_ci(c: Mapping[str, Any]) -> str:
 def _vs_champion(check: str, metric: str, c: Mapping[str, Any], tol: float, message: str) -> Reason:
     """A hard check of the candidate against the champion minus what the policy lets it lose."""
     bound = c["champion"] - tol
-    outcome = non_inferiority(c["candidate"] >= bound, c["delta"], -tol, _ci(c), lower_is_better=False)
+    outcome = non_inferiority(c["candidate"] >= bound, -tol, _ci(c), lower_is_better=False)
     return _paired(check, metric, "hard", outcome, message, c, (bound, -tol))
 
 
@@ -396,9 +396,7 @@ def _critical_slice(r: Mapping[str, Any], limit: float) -> Reason:
     """A safety-critical slice fails on a regression beyond the limit that is significant on its own,
     passes when its CI clears the limit, and is otherwise inconclusive (a hard check not yet decided)."""
     regressed, significant = r["delta"] < -limit, r["p_value"] is not None and r["p_value"] < ALPHA
-    outcome = non_inferiority(
-        not (regressed and significant), r["delta"], -limit, _ci(r), lower_is_better=False
-    )
+    outcome = non_inferiority(not (regressed and significant), -limit, _ci(r), lower_is_better=False)
     severity: Severity = "info" if outcome == "pass" else "hard"
     message = (
         f"safety-critical slice {r['slice']}: delta {r['delta']:+.4f} "
@@ -414,7 +412,7 @@ def _other_slices(rows: list[dict[str, Any]], policy: Policy) -> list[Reason]:
     out = []
     for r, discovered in zip(rows, discoveries, strict=True):
         flagged = r["delta"] < -limit and discovered
-        outcome = non_inferiority(not flagged, r["delta"], -limit, _ci(r), lower_is_better=False)
+        outcome = non_inferiority(not flagged, -limit, _ci(r), lower_is_better=False)
         severity: Severity = "soft" if flagged else "info"
         message = (
             f"slice {r['slice']}: delta {r['delta']:+.4f} (limit -{limit}, "
@@ -491,9 +489,7 @@ def _replay_quality(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
     if not quality:
         return []
     drop = policy.replay.max_quality_drop
-    outcome = non_inferiority(
-        quality["delta"] >= -drop, quality["delta"], -drop, _ci(quality), lower_is_better=False
-    )
+    outcome = non_inferiority(quality["delta"] >= -drop, -drop, _ci(quality), lower_is_better=False)
     message = (
         f"on {replay['n_labelled']} labelled sessions: {_fmt(quality['candidate'])} vs served "
         f"{_fmt(quality['champion'])}"
@@ -509,7 +505,7 @@ def _replay_cost(replay: Mapping[str, Any], policy: Policy) -> list[Reason]:
         return []
     most, cost = policy.replay.max_cost_increase, replay["cost"]
     bounds = (cost["champion"] * (1 + most), cost["champion"] * most)
-    outcome = non_inferiority(change <= most, cost["delta"], bounds[1], _ci(cost), lower_is_better=True)
+    outcome = non_inferiority(change <= most, bounds[1], _ci(cost), lower_is_better=True)
     message = (
         f"cost per session {cost['candidate']:.5f} vs served {cost['champion']:.5f} "
         f"({change:+.1%}, at most +{most:.0%})"

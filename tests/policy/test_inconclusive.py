@@ -23,12 +23,12 @@ def healthy() -> dict:
 
 
 def test_one_rule_three_outcomes() -> None:
-    assert non_inferiority(False, -0.03, -0.02, (-0.05, 0.01), lower_is_better=False) == "fail"
-    assert non_inferiority(True, 0.01, -0.02, (-0.01, 0.03), lower_is_better=False) == "pass"
-    assert non_inferiority(True, 0.00, -0.02, (-0.03, 0.03), lower_is_better=False) == "inconclusive"
-    assert non_inferiority(True, 0.01, 0.05, (-0.01, 0.03), lower_is_better=True) == "pass"
-    assert non_inferiority(True, 0.04, 0.05, (0.02, 0.06), lower_is_better=True) == "inconclusive"
-    assert non_inferiority(True, 0.04, 0.05, None, lower_is_better=True) == "pass"  # no CI: point estimate
+    assert non_inferiority(False, -0.02, (-0.05, 0.01), lower_is_better=False) == "fail"
+    assert non_inferiority(True, -0.02, (-0.01, 0.03), lower_is_better=False) == "pass"
+    assert non_inferiority(True, -0.02, (-0.03, 0.03), lower_is_better=False) == "inconclusive"
+    assert non_inferiority(True, 0.05, (-0.01, 0.03), lower_is_better=True) == "pass"
+    assert non_inferiority(True, 0.05, (0.02, 0.06), lower_is_better=True) == "inconclusive"
+    assert non_inferiority(True, 0.05, None, lower_is_better=True) == "pass"  # no CI: point estimate
 
 
 def test_a_straddling_golden_tolerance_is_inconclusive_with_its_need_n() -> None:
