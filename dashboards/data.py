@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from gatekeeper.client import ApiError
+from gatekeeper.evaluation.verdicts import need_text
 from gatekeeper.registry.states import Status
 
 LINEAGE_TAGS = (
@@ -240,6 +241,8 @@ def reasons_table(reasons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 "95% CI": _ci_text(r.get("ci")),
                 "p": r.get("p_value"),
                 "significant": r.get("significant"),
+                "outcome": r.get("outcome"),
+                "need": need_text(r["need_n"]) if r.get("outcome") == "inconclusive" else "",
             }
             for r in reasons
         ],
@@ -255,8 +258,20 @@ def reasons_table(reasons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "95% CI",
             "p",
             "significant",
+            "outcome",
+            "need",
         ],
     )
+
+
+def slice_needs(decision: Mapping[str, Any] | None) -> dict[str, str]:
+    """Slice key -> "need ≈ N more examples" for every slice the decision could not decide."""
+    checks = (decision or {}).get("checks") or []
+    return {
+        r["slice"]: need_text(r.get("need_n"))
+        for r in checks
+        if r.get("check") == "slice" and r.get("outcome") == "inconclusive"
+    }
 
 
 def flagged_slices(decision: Mapping[str, Any] | None) -> dict[str, str]:
@@ -268,6 +283,9 @@ def flagged_slices(decision: Mapping[str, Any] | None) -> dict[str, str]:
         key = reason.get("slice")
         if key and reason.get("check") == "slice" and out.get(key) != "hard":
             out[key] = reason.get("severity") or "soft"
+    for reason in decision.get("inconclusive") or []:
+        if reason.get("slice") and reason.get("check") == "slice":
+            out.setdefault(reason["slice"], "inconclusive")
     return out
 
 
@@ -379,43 +397,46 @@ def reliability_frame(report: Mapping[str, Any]) -> pd.DataFrame:
 def slice_frame(slices: Mapping[str, Any], decision: Mapping[str, Any] | None) -> pd.DataFrame:
     """Judged slices by worst delta first (then worst score), then the insufficient-data ones, with
     significance, support and the flag the decision raised on them."""
-    flags = flagged_slices(decision)
-    rows = [
-        {
-            "slice": r["slice"],
-            "flag": flags.get(r["slice"], ""),
-            "n": r["n"],
-            "candidate": r["candidate"],
-            "champion": r.get("champion"),
-            "delta": r.get("delta"),
-            "ci low": r.get("ci_low"),
-            "ci high": r.get("ci_high"),
-            "p": r.get("p_value"),
-            "significant": None if r.get("p_value") is None else r["p_value"] < 0.05,
-            "support": "insufficient data" if r.get("insufficient_data") else "judged",
-        }
-        for r in slices.get("rows") or []
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "slice",
-            "flag",
-            "n",
-            "candidate",
-            "champion",
-            "delta",
-            "ci low",
-            "ci high",
-            "p",
-            "significant",
-            "support",
-        ],
-    )
+    flags, needs = flagged_slices(decision), slice_needs(decision)
+    rows = [_slice_row(r, flags, needs) for r in slices.get("rows") or []]
+    frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
     # Judged slices first (worst delta on top); slices too small to judge follow, in the same order.
     rank = frame.assign(_small=frame["support"] != "judged")
     ordered = rank.sort_values(["_small", "delta", "candidate"], na_position="last", kind="stable")
     return ordered.drop(columns="_small").reset_index(drop=True)
+
+
+SLICE_COLUMNS = [
+    "slice",
+    "flag",
+    "n",
+    "candidate",
+    "champion",
+    "delta",
+    "ci low",
+    "ci high",
+    "p",
+    "significant",
+    "support",
+    "need",
+]
+
+
+def _slice_row(r: Mapping[str, Any], flags: dict[str, str], needs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "slice": r["slice"],
+        "flag": flags.get(r["slice"], ""),
+        "n": r["n"],
+        "candidate": r["candidate"],
+        "champion": r.get("champion"),
+        "delta": r.get("delta"),
+        "ci low": r.get("ci_low"),
+        "ci high": r.get("ci_high"),
+        "p": r.get("p_value"),
+        "significant": None if r.get("p_value") is None else r["p_value"] < 0.05,
+        "support": "insufficient data" if r.get("insufficient_data") else "judged",
+        "need": needs.get(r["slice"], ""),
+    }
 
 
 # column shown -> field of a classification flip in the evaluation results

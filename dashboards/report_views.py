@@ -94,6 +94,9 @@ def decision(dec: Mapping[str, Any] | None) -> None:
     summary = dec.get("summary") or verdict
     if dec.get("verdict") == "pass":
         st.success(f"### Gate {verdict}\n{summary}", icon=":material/check_circle:")
+    elif dec.get("verdict") == "inconclusive":
+        needs = "\n".join(f"- {n['text']}" for n in dec.get("need") or [])
+        st.info(f"### Gate {verdict}\n{summary}\n\n{needs}", icon=":material/help:")
     else:
         st.error(f"### Gate {verdict}\n{summary}", icon=":material/block:")
     if dec.get("extended_canary") is not None:
@@ -105,6 +108,8 @@ def decision(dec: Mapping[str, Any] | None) -> None:
         f"Hard failures ({len(dec.get('hard_failures') or [])})", dec.get("hard_failures") or [], st.error
     )
     _reason_lines(f"Soft flags ({len(dec.get('soft_flags') or [])})", dec.get("soft_flags") or [], st.warning)
+    undecided = dec.get("inconclusive") or []
+    _reason_lines(f"Inconclusive: not decided by this evidence ({len(undecided)})", undecided, st.info)
     with st.expander(f"All {len(dec.get('checks') or [])} checks"):
         common.table(
             data.reasons_table(dec.get("checks") or []),
@@ -203,7 +208,11 @@ def classification_golden(golden: Mapping[str, Any]) -> None:
 
 
 def _highlight(row: pd.Series) -> list[str]:
-    colour = {"hard": "background-color: #fce8e6", "soft": "background-color: #fff4d6"}.get(row["flag"], "")
+    colour = {
+        "hard": "background-color: #fce8e6",
+        "soft": "background-color: #fff4d6",
+        "inconclusive": "background-color: #e8eefc",
+    }.get(row["flag"], "")
     return [colour] * len(row)
 
 
@@ -214,7 +223,8 @@ def slices(api: data.Reader, ev: Mapping[str, Any], results: Results) -> None:
         f"**{len(table)} slices** of the holdout ({results['slices'].get('metric', 'accuracy')}), "
         "worst delta first; "
         f"{n_flagged} flagged by the decision; slices under {results['slices'].get('min_support')} examples "
-        "are reported as insufficient data, not judged."
+        "are reported as insufficient data, not judged; **need** is how many more examples would decide "
+        "a slice the evidence leaves undecided."
     )
     common.table(
         table.style.apply(_highlight, axis=1),

@@ -2,16 +2,18 @@
 
 Four intent routers are trained here on a small CPU budget and registered through the real HTTP API with
 their lineage. v1 becomes the first champion; the offline gate refuses v2 (better overall, worse on rare
-intents) and passes v3, which is shadowed on replayed traffic and canaried. Canary days are replayed in
-seconds with a manual clock: a holdout anomaly aborts v3's canary and on-call re-enables it after the
-baseline check; it is promoted when its plan runs out. v4 (v3 retrained) passes the gate, but its canary
-really regresses: the daemon aborts it, pages a local webhook receiver, the re-enable is refused, on-call
-ends it, and finally rolls the champion back. Everything goes through the API a CI job, the serving
-layer and on-call would use.
+intents) and passes v3, which is shadowed on replayed traffic and canaried. A deliberately under-powered
+candidate (v1's answers with ten golden answers changed) comes out inconclusive, with its need N. Canary
+days are replayed in seconds with a manual clock: a holdout anomaly aborts v3's canary and on-call
+re-enables it after the baseline check; it is promoted when its plan runs out. v4 (v3 retrained) passes
+the gate, but its canary really regresses: the daemon aborts it, pages a local webhook receiver, the
+re-enable is refused, on-call ends it, and finally rolls the champion back. Everything goes through the
+API a CI job, the serving layer and on-call would use.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -29,6 +31,7 @@ from gatekeeper.clock import ManualClock
 from gatekeeper.config import PROJECT_ROOT, Settings
 from gatekeeper.db import Database
 from gatekeeper.migrate import upgrade
+from gatekeeper.registry.artifacts import artifact_sha256, file_sha256
 from gatekeeper.registry.auth import Role, create_token
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
@@ -65,7 +68,14 @@ DEMO_POLICY = {
     "ece_margin: 0.01": ("ece_margin: 0.05", "focal loss leaves short runs under-confident"),
     "min_agreement: 0.9": ("min_agreement: 0.4", "a much better model disagrees often with a weak v1"),
     "slice_min_agreement: 0.8": ("slice_min_agreement: 0.35", "the same, slice by slice"),
+    "on_inconclusive: block": (
+        "on_inconclusive: pass",
+        "minutes-of-CPU retrains rarely prove non-inferiority; the canary watches",
+    ),
 }
+# The under-powered candidate: of v1's golden answers on one non-critical intent, this many of its
+# mistakes fixed and this many right answers broken (better, but ten examples prove nothing).
+NUDGE_FIXED, NUDGE_BROKEN = 6, 4
 
 
 @dataclass
@@ -101,6 +111,36 @@ def _before_peak(start: datetime) -> timedelta:
 
 def say(line: str) -> None:
     print(f"    {line}", flush=True)
+
+
+def nudge(answers: Any, golden: list[dict[str, Any]], critical: set[str]) -> dict[str, str]:
+    """Ten changed golden answers on the non-critical intent the champion gets wrong most: fixes, and
+    breaks into a label a fix removed, so no class's counts get worse (every metric is better or equal)."""
+    split: dict[str, tuple[list[tuple[str, str]], list[str]]] = {}
+    for row in golden:
+        if row["label"] not in critical:
+            wrong, right = split.setdefault(row["label"], ([], []))
+            pred = answers.get(row["id"])
+            if pred == row["label"]:
+                right.append(row["id"])
+            else:
+                wrong.append((row["id"], pred))
+    usable = [k for k, (w, r) in split.items() if len(w) >= NUDGE_FIXED and len(r) >= NUDGE_BROKEN]
+    if not usable:
+        raise SystemExit("demo: the champion has too few mistakes to build the under-powered candidate")
+    label = max(usable, key=lambda k: len(split[k][0]))
+    fixes, right = split[label][0][:NUDGE_FIXED], split[label][1][:NUDGE_BROKEN]
+    return {i: label for i, _ in fixes} | {i: fixes[k][1] for k, i in enumerate(right)}
+
+
+def _line(ident: str, label: str, topk: list[tuple[str, float]], changed: str | None) -> dict[str, Any]:
+    """One submitted prediction: the champion's probabilities, top-1 swapped where the answer changed."""
+    probs = dict(topk)
+    if changed is not None:
+        probs[label], probs[changed] = probs.get(changed, 0.0), probs[label]
+        label = changed
+    probs[label] += max(0.0, 1.0 - sum(probs.values()))  # the top-k plus the rest on the answer
+    return {"id": ident, "prediction": label, "probabilities": probs}
 
 
 def _demo_tags(name: str, config: dict[str, Any]) -> dict[str, str]:
@@ -255,12 +295,13 @@ class Demo:
 
     # --- the offline gate -------------------------------------------------------------------------
 
-    def gate(self, name: str, *, expect: str = "pass") -> str:
+    def gate(self, name: str, *, expect: str = "pass", body: dict[str, Any] | None = None) -> str:
+        """Gate a candidate; ``expect="pass"`` is met by any decision the policy lets through."""
         from gatekeeper.jobs.handlers import install
         from gatekeeper.jobs.worker import Worker
 
         install()
-        queued = self.client("ci").post(f"/v1/candidates/{self.ids[name]}/evaluations", {})
+        queued = self.client("ci").post(f"/v1/candidates/{self.ids[name]}/evaluations", body or {})
 
         def echo(line: str) -> None:
             parts = line.rsplit(" ", 1)[-1].split("/")
@@ -275,13 +316,72 @@ class Demo:
         decision = evaluation["decision"]
         for reason in decision["hard_failures"] + decision["soft_flags"]:
             say(f"{reason['severity']}: {reason['message']}")
+        for need in evaluation.get("need") or []:
+            say(f"inconclusive: {need['text']}")
         self.notes[f"report_{name}"] = evaluation["id"]
-        if decision["verdict"] != expect:
+        met = decision["verdict"] == expect or (expect == "pass" and decision.get("promotable") is True)
+        if not met:
             raise SystemExit(f"demo: expected {name} to {expect} the gate: {decision['summary']}")
         if expect == "fail":
             status = self.client("reviewer").get(f"/v1/candidates/{self.ids[name]}")["status"]
             return f"refused, as it should be ({status}): {decision['summary']}"
         return decision["summary"]
+
+    def underpowered(self) -> str:
+        """Champion v1's own answers with ten golden answers changed, submitted as predictions: better on
+        every figure, but ten examples cannot prove it is not worse."""
+        from sqlalchemy import select
+
+        from evalsets.manifest import read_jsonl
+        from gatekeeper.evaluation.models import PredictionSet
+        from gatekeeper.evaluation.predictions import Predictions
+
+        champion = self.client("reviewer").get(f"/v1/candidates/{self.ids['v1']}")
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(PredictionSet).where(PredictionSet.source_sha256 == champion["artifact_sha256"])
+            )
+            answers = Predictions.merge(
+                Predictions.from_payload(r.payload) for r in rows if r.file_name != "latency"
+            )
+        golden = read_jsonl(PROJECT_ROOT / "evalsets" / TARGET / "golden.jsonl")
+        changed = nudge(answers, golden, set(self.policy_critical()))
+        path = self.settings.artifact_root / "v1-nudged-predictions.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            seen: set[str] = set()
+            for i, ident in enumerate(answers.ids):
+                if ident not in seen:
+                    seen.add(ident)
+                    line = _line(ident, answers.output[i], answers.topk[i], changed.get(ident))
+                    fh.write(json.dumps(line) + "\n")
+        self._register_external("v1-nudged")
+        body = {"predictions_uri": path.name, "predictions_sha256": file_sha256(path)}
+        summary = self.gate("v1-nudged", expect="inconclusive", body=body)
+        return f"{summary} (v1's answers with {len(changed)} golden answers changed)"
+
+    def policy_critical(self) -> list[str]:
+        return list(
+            self.client("reviewer").get(f"/v1/targets/{TARGET}")["policy"]["golden"]["critical_classes"]
+        )
+
+    def _register_external(self, name: str) -> None:
+        """A model that runs elsewhere: a small folder stands for it; its predictions are submitted."""
+        folder = self.settings.artifact_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "MODEL_CARD.md").write_text(
+            f"{name}: scored from submitted predictions\n", encoding="utf-8"
+        )
+        candidate = self.client("ci").post(
+            "/v1/candidates",
+            {
+                "target": TARGET,
+                "artifact_uri": name,
+                "artifact_sha256": artifact_sha256(folder),
+                "tags": _demo_tags(name, {"seed": 0}),
+                "metadata": {"demo": name},
+            },
+        )
+        self.ids[name] = candidate["id"]
 
     def promote_first(self) -> str:
         data = self.client("admin").post(
@@ -507,7 +607,7 @@ class Demo:
         latest = self.client("reviewer").get(f"/v1/targets/{TARGET}/latest")
         return (
             f"canary {ended['state']}; v4 failed_promotion and excluded from latest (latest is "
-            f"v{latest['version']})"
+            f"v{latest['version']}, {latest['status']})"
         )
 
     def rollback(self) -> str:
@@ -541,6 +641,7 @@ class Demo:
                 lambda: self.gate("v2", expect="fail"),
             )
             s.step("Offline gate for v3 against champion v1 (five modes)", lambda: self.gate("v3"))
+            s.step("An under-powered candidate: inconclusive, with the need N", self.underpowered)
             s.step("The report a reviewer reads", self.show_report)
             s.step("Shadow v3 on replayed production traffic", lambda: self.shadow("v3"))
             s.step("Start v3's canary", lambda: self.start_canary("v3"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from gatekeeper.evaluation.verdicts import need_text
 from reports import markdown
 
 CSS = """
@@ -13,6 +14,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #dde;padding:3px 7px;text-align:right}
 th{background:#f4f6fb}td:first-child,th:first-child{text-align:left}.pass{color:#0a7a35}.fail{color:#b3261e}
 .banner{padding:.8rem 1rem;border-radius:6px;font-weight:600}.banner.pass{background:#e6f4ea}.banner.fail{background:#fce8e6}
+.banner.inconclusive{background:#e8eefc}tr.undecided td{background:#e8eefc}
 tr.hard td{background:#fce8e6}tr.soft td{background:#fff4d6}.muted{color:#6b7385}code{font-size:12px}
 """
 
@@ -98,10 +100,15 @@ def _reliability_svg(curve: list[dict[str, Any]], ece: Any) -> str:
     )
 
 
-def _slices(results: dict[str, Any], reasons: dict[str, str]) -> str:
+def _slices(results: dict[str, Any], reasons: dict[str, str], decision: dict[str, Any]) -> str:
     table = results.get("slices")
     if not table:
         return ""
+    needs = {
+        r["slice"]: need_text(r.get("need_n"))
+        for r in decision.get("checks", [])
+        if r.get("slice") and r.get("outcome") == "inconclusive"
+    }
     rows, classes = [], []
     for r in sorted(table["rows"], key=lambda r: (r.get("delta") is None, r.get("delta") or 0)):
         rows.append(
@@ -113,7 +120,8 @@ def _slices(results: dict[str, Any], reasons: dict[str, str]) -> str:
                 _fmt(r.get("delta")),
                 markdown._ci(r.get("ci_low"), r.get("ci_high")),
                 _fmt(r.get("p_value"), 3),
-                "insufficient data" if r["insufficient_data"] else reasons.get(r["slice"], ""),
+                ("insufficient data" if r["insufficient_data"] else reasons.get(r["slice"], ""))
+                + (f"; {escape(needs[r['slice']])}" if r["slice"] in needs else ""),
             ]
         )
         classes.append(reasons.get(r["slice"], ""))
@@ -143,14 +151,30 @@ def _scatter(results: dict[str, Any]) -> str:
     )
 
 
-def render(report: dict[str, Any]) -> str:
-    ev, decision, results = report["evaluation"], report.get("decision") or {}, report.get("results") or {}
-    verdict = decision.get("verdict", ev["status"])
-    flagged = {
+def _flagged(decision: dict[str, Any]) -> dict[str, str]:
+    """Row class per slice: hard or soft where it failed, undecided where it is inconclusive."""
+    return {
         r["slice"]: r["severity"]
         for r in decision.get("hard_failures", []) + decision.get("soft_flags", [])
         if r.get("slice")
-    }
+    } | {r["slice"]: "undecided" for r in decision.get("inconclusive", []) if r.get("slice")}
+
+
+def _decision(decision: dict[str, Any]) -> list[str]:
+    return [
+        _reasons("Hard failures", decision.get("hard_failures", []), "hard"),
+        _reasons("Soft flags", decision.get("soft_flags", []), "soft"),
+        _reasons(
+            "Inconclusive: the evidence cannot decide these yet",
+            decision.get("inconclusive", []),
+            "undecided",
+        ),
+    ]
+
+
+def render(report: dict[str, Any]) -> str:
+    ev, decision, results = report["evaluation"], report.get("decision") or {}, report.get("results") or {}
+    verdict = decision.get("verdict", ev["status"])
     golden = results.get("golden") or {}
     cand_report = golden.get("candidate") or {}
     labels = list(cand_report.get("per_class", {}))
@@ -166,8 +190,7 @@ def render(report: dict[str, Any]) -> str:
         f"{escape(str(report['evalset']['dir']))} {escape(str(report['evalset']['version']))} · canary plan "
         f"{'extended' if decision.get('extended_canary') else 'standard'} ({escape(decision.get('extended_reason', ''))})"
         "</p>",
-        _reasons("Hard failures", decision.get("hard_failures", []), "hard"),
-        _reasons("Soft flags", decision.get("soft_flags", []), "soft"),
+        *_decision(decision),
         "<h2>Golden</h2><pre>" + escape("\n".join(md_tables[3:])) + "</pre>" if md_tables else "",
         "<h2>Per class (candidate, golden)</h2>"
         + _table(["class", "precision", "recall", "f1", "support"], per_class)
@@ -177,7 +200,7 @@ def render(report: dict[str, Any]) -> str:
         _reliability_svg(cand_report.get("reliability") or [], cand_report.get("ece"))
         if cand_report.get("reliability")
         else "",
-        _slices(results, flagged),
+        _slices(results, _flagged(decision), decision),
         "<h2>Adversarial, replay</h2><pre>"
         + escape("\n".join(markdown._adversarial(results) + markdown._replay(results)))
         + "</pre>",

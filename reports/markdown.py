@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatekeeper.evaluation.verdicts import need_text
+
 WORST_SLICES = 12
+# Unsupported slices named with their need N in the summary (the smallest first).
+SMALL_SLICES = 8
 
 
 def _n(value: Any, digits: int = 4) -> str:
@@ -200,11 +204,35 @@ def _correlation(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def small_slice_needs(decision: dict[str, Any]) -> list[str]:
+    """``lang=ja×cohort=new: need ≈ 240 more``, for the slices under min support, smallest first."""
+    small = [
+        r
+        for r in decision.get("checks", [])
+        if r.get("slice") and r.get("outcome") == "inconclusive" and "insufficient data" in r["message"]
+    ]
+    small.sort(key=lambda r: r.get("value") is None)
+    return [f"{r['slice']}: {need_text(r.get('need_n'))}" for r in small]
+
+
+def _need(decision: dict[str, Any]) -> list[str]:
+    """What the evidence could not decide, and how many more examples would."""
+    needs = [n["text"] for n in decision.get("need", [])]
+    small = small_slice_needs(decision)
+    if not needs and not small:
+        return []
+    lines = ["", "### Inconclusive: what more evidence would decide", "", *(f"- {t}" for t in needs)]
+    if small:
+        shown = "; ".join(small[:SMALL_SLICES]) + ("; …" if len(small) > SMALL_SLICES else "")
+        lines.append(f"- {len(small)} slice(s) under min support (reported, not judged): {shown}")
+    return lines
+
+
 def render(report: dict[str, Any]) -> str:
     ev, decision = report["evaluation"], report.get("decision") or {}
     cand, champ = report["candidate"], report.get("champion")
     verdict = decision.get("verdict", ev["status"]).upper()
-    icon = {"PASS": "✅", "FAIL": "❌"}.get(verdict, "⏳")
+    icon = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "❔"}.get(verdict, "⏳")
     lines = [
         f"## {icon} Gatekeeper {verdict}: {ev['target']} v{cand['version']}",
         "",
@@ -224,6 +252,7 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += _reasons("Hard failures", decision.get("hard_failures", []))
     lines += _reasons("Soft flags", decision.get("soft_flags", []))
+    lines += _need(decision)
     results = report.get("results") or {}
     if results:
         lines += (

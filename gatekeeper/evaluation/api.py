@@ -43,6 +43,8 @@ def evaluation_read(session: SessionDep, e: Evaluation, *, with_results: bool = 
         decision=(decision.details | {"verdict": decision.verdict, "id": str(decision.id)})
         if decision
         else None,
+        verdict=decision.verdict if decision else None,
+        need=(decision.details or {}).get("need", []) if decision else [],
         results=(e.results or None) if with_results else None,
         error=e.error,
         timings=e.timings or {},

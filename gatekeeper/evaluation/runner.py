@@ -299,19 +299,28 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
             stage="offline",
             verdict=decision.verdict,
             actor="system",
-            reasons=[r.to_dict() for r in decision.hard_failures + decision.soft_flags],
+            reasons=[
+                r.to_dict() for r in decision.hard_failures + decision.soft_flags + decision.inconclusive
+            ],
             details={"evaluation_id": str(evaluation.id), **decision.to_dict()},
         )
         evaluation.results, evaluation.decision_id = results, row.id
         evaluation.status, evaluation.finished_at = "done", utcnow()
         evaluation.timings = plan.timings
         evaluation.progress = {"stage": "done", "at": utcnow().isoformat()}
-        to = Status.GATE_PASSED if decision.verdict == "pass" else Status.GATE_FAILED
+        to = gate_status(decision)
         registry.transition(
             session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
         )
         after = {"verdict": decision.verdict, "summary": decision.summary}
         _audit(session, evaluation.id, "evaluation.finish", after)
+
+
+def gate_status(decision: GateDecision) -> Status:
+    """Where the gate leaves the candidate: promotable, held for more evidence, or refused."""
+    if decision.promotable:
+        return Status.GATE_PASSED
+    return Status.GATE_INCONCLUSIVE if decision.verdict == "inconclusive" else Status.GATE_FAILED
 
 
 def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:

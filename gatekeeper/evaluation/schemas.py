@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.evaluation.verdicts import Verdict
+
 
 class EvaluationCreate(BaseModel):
     """Empty body: Gatekeeper runs the artifact. With predictions: it scores that file (under the root)."""
@@ -15,6 +17,16 @@ class EvaluationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     predictions_uri: str | None = Field(default=None, max_length=2000)
     predictions_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class NeedRead(BaseModel):
+    """One comparison the evidence could not decide, and how many more examples would decide it."""
+
+    check: str
+    metric: str
+    slice: str | None
+    need_n: int | None = Field(description="More examples needed at the observed spread; null: none would")
+    text: str
 
 
 class EvaluationRead(BaseModel):
@@ -30,6 +42,10 @@ class EvaluationRead(BaseModel):
     evalset_files: dict[str, Any]
     progress: dict[str, Any]
     decision: dict[str, Any] | None
+    verdict: Verdict | None = Field(
+        default=None, description="pass, fail or inconclusive (a CI straddles its bound); null until done"
+    )
+    need: list[NeedRead] = Field(default_factory=list)
     results: dict[str, Any] | None
     error: str | None
     timings: dict[str, Any]

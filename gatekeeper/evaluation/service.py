@@ -50,24 +50,32 @@ def _checked_predictions(
     parse_submitted(path, task=candidate.target.task, expected_ids=loaded.example_ids(), labels=loaded.labels)
 
 
-def request_evaluation(
-    session: Session, *, candidate_id: str, spec: EvaluationCreate, actor: str, settings: Settings
-) -> Evaluation:
-    """Queue an evaluation: the candidate moves to ``evaluating`` in the same transaction."""
+# Statuses a candidate may be (re-)evaluated from: a gate_inconclusive one comes back with more data.
+EVALUABLE = (Status.REGISTERED.value, Status.GATE_PASSED.value, Status.GATE_INCONCLUSIVE.value)
+
+
+def _evaluable(session: Session, candidate_id: str) -> Candidate:
     candidate = registry.get_candidate(session, candidate_id, lock=True)
-    if candidate.status not in (Status.REGISTERED.value, Status.GATE_PASSED.value):
+    if candidate.status not in EVALUABLE:
         raise Conflict(
-            f"candidate is {candidate.status}; only registered or gate_passed candidates are evaluated",
+            f"candidate is {candidate.status}; only registered, gate_passed or gate_inconclusive "
+            "candidates are evaluated",
             current_status=candidate.status,
         )
-    target = candidate.target
-    policy = registry.policy_of(session, target)
+    return candidate
+
+
+def _new_evaluation(
+    session: Session, candidate: Candidate, spec: EvaluationCreate, actor: str, settings: Settings
+) -> Evaluation:
+    """Check the evalset (and any submitted predictions) now, then add the queued row."""
+    policy = registry.policy_of(session, candidate.target)
     # Refuse a tampered or missing evalset now; the worker verifies again before it reads a byte.
     evalsets.load(evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root), roles=())
     submitted = bool(spec.predictions_uri or spec.predictions_sha256)
     if submitted:
         _checked_predictions(session, spec, candidate, settings)
-    champion = registry.champion_of(session, target)
+    champion = registry.champion_of(session, candidate.target)
     evaluation = Evaluation(
         candidate_id=candidate.id,
         champion_id=champion.id if champion else None,
@@ -75,13 +83,22 @@ def request_evaluation(
         mode="predictions" if submitted else "artifact",
         predictions_uri=spec.predictions_uri,
         predictions_sha256=spec.predictions_sha256,
-        policy_version=target.policy_version,
+        policy_version=candidate.target.policy_version,
         evalset_dir=policy.resolved_evalset_dir(),
         requested_by=actor,
         progress={"stage": "queued"},
     )
     session.add(evaluation)
     session.flush()
+    return evaluation
+
+
+def request_evaluation(
+    session: Session, *, candidate_id: str, spec: EvaluationCreate, actor: str, settings: Settings
+) -> Evaluation:
+    """Queue an evaluation: the candidate moves to ``evaluating`` in the same transaction."""
+    candidate = _evaluable(session, candidate_id)
+    evaluation = _new_evaluation(session, candidate, spec, actor, settings)
     registry.transition(
         session, candidate, Status.EVALUATING, actor=actor, details={"evaluation_id": str(evaluation.id)}
     )
@@ -95,7 +112,7 @@ def request_evaluation(
         after={
             "candidate_id": str(candidate.id),
             "mode": evaluation.mode,
-            "champion_id": str(champion.id) if champion else None,
+            "champion_id": str(evaluation.champion_id) if evaluation.champion_id else None,
         },
     )
     return evaluation

@@ -41,6 +41,7 @@ __all__ = [
     "compare_classification",
     "correlation",
     "paired_bootstrap_mean",
+    "samples_to_decide",
 ]
 
 MacroOver = Literal["labels", "present"]
@@ -449,6 +450,32 @@ def bootstrap_mean_ci(
     means = _resampled_means(s[:, None], n_resamples, np.random.default_rng(seed))
     low, high = _percentile_ci(means[:, 0], ci)
     return Interval(metric, value, low, high, n, n_resamples, ci)
+
+
+# --------------------------------------------------------------------------------------------------
+# sample size
+
+
+def samples_to_decide(
+    *, n: int, estimate: float, bound: float, ci_low: float | None, ci_high: float | None
+) -> int | None:
+    """The sample size at which the interval would no longer contain ``bound``, at the observed spread.
+
+    The half-width of a CLT-regular interval shrinks as 1/sqrt(n): h(N) = h(n) * sqrt(n / N). With h the
+    observed half-width on the side facing the bound and m = |estimate - bound| the observed margin,
+    the comparison is decided once h(N) < m, at N = ceil(n * (h / m)^2) (this function returns N; never
+    below n). It assumes the effect and the per-example spread stay what they are; ``None`` when the
+    estimate sits on the bound (no sample size decides a tie) or no interval was computed.
+    """
+    if ci_low is None or ci_high is None or n < 1:
+        return None
+    margin = abs(estimate - bound)
+    half = estimate - ci_low if estimate >= bound else ci_high - estimate
+    if margin <= _TIE_EPS:
+        return None
+    if half <= margin:
+        return n
+    return int(np.ceil(n * (half / margin) ** 2 - 1e-9))  # 4800.0000001 is 4,800, not 4,801
 
 
 # --------------------------------------------------------------------------------------------------

@@ -165,6 +165,9 @@ class Policy(_Strict):
     evalset_dir: str | None = None
     description: str | None = None
     always_extended_canary: bool = False
+    # What an inconclusive gate does (a comparison whose CI straddles its bound): ``block`` holds the
+    # candidate at gate_inconclusive until a re-gate on more data decides it; ``pass`` lets it go on.
+    on_inconclusive: Literal["block", "pass"] = "block"
     golden: GoldenPolicy = GoldenPolicy()
     slices: SlicePolicy = SlicePolicy()
     adversarial: AdversarialPolicy = AdversarialPolicy()

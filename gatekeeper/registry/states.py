@@ -13,6 +13,7 @@ class Status(StrEnum):
     EVALUATING = "evaluating"
     GATE_PASSED = "gate_passed"
     GATE_FAILED = "gate_failed"
+    GATE_INCONCLUSIVE = "gate_inconclusive"
     SHADOW = "shadow"
     CANARY = "canary"
     ABORTED = "aborted"
@@ -25,11 +26,14 @@ S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # An evaluation that errors (not a failed gate) returns the candidate to `registered`.
     S.REGISTERED: frozenset({S.EVALUATING}),
-    S.EVALUATING: frozenset({S.GATE_PASSED, S.GATE_FAILED, S.REGISTERED}),
+    S.EVALUATING: frozenset({S.GATE_PASSED, S.GATE_FAILED, S.GATE_INCONCLUSIVE, S.REGISTERED}),
     # A passed candidate may be re-evaluated (e.g. the champion changed), shadowed, or, for a
     # target's very first model only, promoted straight to champion by an admin.
     S.GATE_PASSED: frozenset({S.EVALUATING, S.SHADOW, S.CHAMPION}),
     S.GATE_FAILED: frozenset(),
+    # The evidence could not decide (policy on_inconclusive: block): held, never promoted, until a
+    # re-gate on more data (a bigger evalset, a new policy) decides it.
+    S.GATE_INCONCLUSIVE: frozenset({S.EVALUATING}),
     S.SHADOW: frozenset({S.CANARY, S.FAILED_PROMOTION}),
     S.CANARY: frozenset({S.CHAMPION, S.ABORTED, S.FAILED_PROMOTION}),
     S.ABORTED: frozenset({S.CANARY, S.FAILED_PROMOTION}),

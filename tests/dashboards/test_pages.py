@@ -166,7 +166,7 @@ def test_write_action_shows_the_api_refusal(deployment: Deployment) -> None:
     )
     assert f"HTTP 409: {detail}" in texts(admin, "error")
     status = deployment.client().get(f"/v1/candidates/{deployment.ids['candidate']}")["status"]
-    assert status in ("gate_passed", "gate_failed")
+    assert status in ("gate_passed", "gate_failed", "gate_inconclusive")
 
 
 def test_bad_token_shows_401_detail(deployment: Deployment) -> None:
@@ -199,7 +199,8 @@ def test_report_shows_the_decision_and_golden_numbers(deployment: Deployment) ->
     decision, golden = ev["decision"], ev["results"]["golden"]
     at = _report(deployment)
     assert at.selectbox(key="ev_pick").value == deployment.ids["candidate_eval"]
-    banner = texts(at, "success") if decision["verdict"] == "pass" else texts(at, "error")
+    kind = {"pass": "success", "inconclusive": "info"}.get(decision["verdict"], "error")
+    banner = texts(at, kind)
     assert f"Gate {decision['verdict'].upper()}" in banner and decision["summary"] in banner
     shown = texts(at, "error") + texts(at, "warning")
     for reason in decision["hard_failures"] + decision["soft_flags"]:

@@ -148,10 +148,14 @@ def test_golden_floor(macro_f1: float, verdict: str) -> None:
     assert decide(results, POLICY).verdict == verdict
 
 
-@pytest.mark.parametrize(("candidate", "verdict"), [(0.899, "fail"), (0.90, "pass")])
-def test_accuracy_must_not_fall_below_the_champion(candidate: float, verdict: str) -> None:
+# Issue 15: a tie with tolerance 0 whose CI straddles 0 was a coin-flip pass; it is now inconclusive.
+@pytest.mark.parametrize(
+    ("candidate", "half_width", "verdict"),
+    [(0.899, 0.01, "fail"), (0.90, 0.01, "inconclusive"), (0.90, 0.0, "pass"), (0.911, 0.01, "pass")],
+)
+def test_accuracy_must_not_fall_below_the_champion(candidate: float, half_width: float, verdict: str) -> None:
     results = healthy()
-    results["golden"]["comparisons"]["accuracy"] = cmp(candidate, 0.90, p=0.6)
+    results["golden"]["comparisons"]["accuracy"] = cmp(candidate, 0.90, p=0.6, half_width=half_width)
     decision = decide(results, POLICY)
     assert decision.verdict == verdict
     if verdict == "fail":
@@ -160,10 +164,14 @@ def test_accuracy_must_not_fall_below_the_champion(candidate: float, verdict: st
         assert reason.ci is not None and reason.p_value == 0.6
 
 
-@pytest.mark.parametrize(("recall", "verdict"), [(0.829, "fail"), (0.8301, "pass")])
-def test_escalation_recall_may_drop_at_most_002(recall: float, verdict: str) -> None:
+# Issue 15: 0.8301 with a CI reaching below 0.83 was a coin-flip pass; it is now inconclusive.
+@pytest.mark.parametrize(
+    ("recall", "half_width", "verdict"),
+    [(0.829, 0.01, "fail"), (0.8301, 0.01, "inconclusive"), (0.8301, 0.0001, "pass")],
+)
+def test_escalation_recall_may_drop_at_most_002(recall: float, half_width: float, verdict: str) -> None:
     results = healthy()
-    results["golden"]["comparisons"]["recall:escalation"] = cmp(recall, 0.85)
+    results["golden"]["comparisons"]["recall:escalation"] = cmp(recall, 0.85, half_width=half_width)
     decision = decide(results, POLICY)
     assert decision.verdict == verdict
     if verdict == "fail":
@@ -208,12 +216,16 @@ def test_significant_regression_on_a_safety_critical_slice_fails() -> None:
     assert decision.hard_failures[0].significant is True
 
 
-def test_non_significant_regression_on_a_critical_slice_is_flagged_not_failed() -> None:
+def test_non_significant_regression_on_a_critical_slice_is_inconclusive_not_failed() -> None:
+    """Issue 15: this was a soft flag on a passing candidate; not proven either way, it is inconclusive."""
     results = healthy()
     results["slices"]["rows"][1] = slice_row("lang=ja", {"lang": "ja"}, 0.85, 0.89, 0.2)
     decision = decide(results, POLICY)
-    assert decision.verdict == "pass"
-    assert flagged(decision) == [("slice", "accuracy", "lang=ja")]
+    assert decision.verdict == "inconclusive" and not decision.hard_failures and not decision.promotable
+    assert [(r.check, r.slice) for r in decision.inconclusive if r.severity == "hard"] == [
+        ("slice", "lang=ja")
+    ]
+    assert decision.to_dict()["need"][0]["slice"] == "lang=ja"
 
 
 def jp_power_longtail(critical: bool) -> tuple[dict[str, Any], Any]:

@@ -10,6 +10,8 @@ ALLOWED = {
     ("evaluating", "gate_passed"),
     ("evaluating", "gate_failed"),
     ("evaluating", "registered"),
+    ("evaluating", "gate_inconclusive"),
+    ("gate_inconclusive", "evaluating"),
     ("gate_passed", "evaluating"),
     ("gate_passed", "shadow"),
     ("gate_passed", "champion"),
