@@ -1,5 +1,5 @@
-"""The ``gatekeeper`` command. Exit codes: 0 success, 1 refused (gate, validation, API error),
-2 usage or configuration error."""
+"""The ``gatekeeper`` command. Exit codes: 0 success, 1 refused (gate fail, validation, an API 4xx),
+2 usage, configuration or infrastructure error (API unreachable or 5xx), 3 an inconclusive gate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor
 from gatekeeper.client import ApiError
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
+from gatekeeper.evaluation.verdicts import EXIT_INFRASTRUCTURE
 
 app = typer.Typer(
     help="Gatekeeper: the evaluation and governance gate for MangaAssist models.",
@@ -266,7 +267,7 @@ def main() -> None:
         sys.exit(2)
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}" + (f" (HTTP {exc.status})" if exc.status else ""), err=True)
-        sys.exit(1)
+        sys.exit(EXIT_INFRASTRUCTURE if exc.status == 0 or exc.status >= 500 else 1)  # a refusal is 1
     except GatekeeperError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)

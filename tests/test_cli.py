@@ -139,13 +139,13 @@ def test_bad_configuration_is_refused_in_one_line() -> None:
     )
 
 
-def test_api_unreachable_is_exit_1() -> None:
+def test_api_unreachable_is_an_infrastructure_error_exit_2() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gatekeeper", "target", "list", "--url", "http://127.0.0.1:9"],
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 1 and "cannot reach Gatekeeper" in result.stderr
+    assert result.returncode == 2 and "cannot reach Gatekeeper" in result.stderr
 
 
 def test_evalsets_build_checks_the_committed_sets_and_refuses_unknown_targets(tmp_path) -> None:  # noqa: ANN001
