@@ -239,6 +239,7 @@ def _register_domain_commands() -> None:
     from gatekeeper.evaluation import cli as evaluation_cli
     from gatekeeper.jobs import cli as jobs_cli
     from gatekeeper.promotion import cli as promotion_cli
+    from gatekeeper.registry import cli as registry_cli
     from gatekeeper.training import cli as training_cli
 
     app.command()(evaluation_cli.evaluate)
@@ -250,6 +251,7 @@ def _register_domain_commands() -> None:
     app.command("drift-daemon")(drift_cli.drift_daemon)
     app.command()(dashboards_cli.dashboard)
     app.add_typer(evalsets_app, name="evalsets")
+    app.add_typer(registry_cli.audit_app, name="audit")
 
 
 _register_domain_commands()

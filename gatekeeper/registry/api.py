@@ -25,6 +25,7 @@ from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import (
     AuditRead,
+    AuditVerifyRead,
     CandidateCreate,
     CandidatePage,
     CandidateRead,
@@ -257,3 +258,16 @@ def audit_log(
         limit=limit,
     )
     return [audit_read(e) for e in rows]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(session: SessionDep, _: Reader) -> AuditVerifyRead:
+    """Recompute the audit log's hash chain: any reader may check that no past row was edited."""
+    verdict = audit.verify(session)
+    return AuditVerifyRead(
+        ok=verdict.ok,
+        rows=verdict.rows,
+        broken_id=verdict.broken_id,
+        reason=verdict.reason,
+        summary=verdict.describe(),
+    )

@@ -148,6 +148,14 @@ class AuditRead(BaseModel):
     note: str | None
 
 
+class AuditVerifyRead(BaseModel):
+    ok: bool
+    rows: int
+    broken_id: int | None
+    reason: str | None
+    summary: str
+
+
 class TokenRead(BaseModel):
     name: str
     role: str

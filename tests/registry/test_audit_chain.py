@@ -1,0 +1,111 @@
+"""The audit log's hash chain on both engines: rows are sealed at commit, tampering with a past row
+(raw SQL, the append-only trigger switched off) is caught by `gatekeeper audit verify` and the API,
+and concurrent writers on Postgres keep one valid chain."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select, text
+from typer.testing import CliRunner
+
+from gatekeeper.cli import app as cli
+from gatekeeper.config import get_settings
+from gatekeeper.db import Database
+from gatekeeper.registry import audit
+from gatekeeper.registry.models import AuditEvent
+
+
+def tamper(db: Database, sql: str) -> None:
+    """Run ``sql`` on audit_events with its append-only guard off, as an attacker with DB access could."""
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+            conn.execute(text(sql))
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+        else:  # the SQLite file is this test's own copy
+            conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            conn.execute(text("DROP TRIGGER audit_events_no_delete"))
+            conn.execute(text(sql))
+
+
+def verify_cli(settings, monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("GATEKEEPER_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(cli, ["audit", "verify"])
+    finally:
+        get_settings.cache_clear()
+
+
+def audit_ids(db: Database) -> list[int]:
+    with db.session() as session:
+        return list(session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
+
+
+def test_state_changes_are_chained_and_verify(api, auth, db, register, settings, monkeypatch) -> None:
+    register(), register()
+    ids = audit_ids(db)
+    assert len(ids) >= 3  # target created, two candidates registered
+    result = verify_cli(settings, monkeypatch)
+    assert result.exit_code == 0 and f"{len(ids)} rows verified" in result.output
+    reply = api.get("/v1/audit/verify", headers=auth("reviewer")).json()
+    assert reply["ok"] and reply["rows"] == len(ids)
+
+
+def test_an_edited_past_row_is_detected(api, auth, db, register, settings, monkeypatch) -> None:
+    register(), register()
+    victim = audit_ids(db)[1]
+    tamper(db, f"UPDATE audit_events SET actor = 'mallory' WHERE id = {victim}")
+    result = verify_cli(settings, monkeypatch)
+    assert result.exit_code == 1 and f"broken at row {victim}" in result.output, result.output
+    reply = api.get("/v1/audit/verify", headers=auth("admin")).json()
+    assert (reply["ok"], reply["broken_id"]) == (False, victim)
+
+
+@pytest.mark.parametrize("which", ["middle", "last"])
+def test_a_deleted_row_is_detected(db, register, settings, monkeypatch, which) -> None:  # noqa: ANN001
+    register(), register()
+    ids = audit_ids(db)
+    victim = ids[1] if which == "middle" else ids[-1]
+    tamper(db, f"DELETE FROM audit_events WHERE id = {victim}")
+    result = verify_cli(settings, monkeypatch)
+    named = ids[2] if which == "middle" else ids[-2]
+    assert result.exit_code == 1 and f"broken at row {named}" in result.output, result.output
+
+
+def test_rows_of_a_rolled_back_savepoint_or_transaction_are_not_chained(db) -> None:
+    with db.transaction() as session:
+        audit.record(session, actor="t", action="kept.before", entity_type="x", entity_id=1)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            audit.record(session, actor="t", action="dropped", entity_type="x", entity_id=2)
+            raise RuntimeError
+        with session.begin_nested():
+            audit.record(session, actor="t", action="kept.released", entity_type="x", entity_id=3)
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        audit.record(session, actor="t", action="dropped", entity_type="x", entity_id=4)
+        raise RuntimeError
+    with db.session() as session:
+        assert list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))) == [
+            "kept.before",
+            "kept.released",
+        ]
+        assert audit.verify(session).rows == 2
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_keep_one_valid_chain(pg_db: Database) -> None:
+    """16 threads x 10 transactions of two rows each, appended at once: one chain, nothing lost."""
+
+    def write(worker: int) -> None:
+        for i in range(10):
+            with pg_db.transaction() as session:
+                for part in ("a", "b"):
+                    audit.record(session, actor=f"w{worker}", action=part, entity_type="x", entity_id=i)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(16)))
+    with pg_db.session() as session:
+        verdict = audit.verify(session)
+    assert verdict.ok and verdict.rows == 320, verdict.describe()
