@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor, local_sha, show
+from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, fail, local_actor, local_sha, show
 from gatekeeper.client import ApiError
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
@@ -42,6 +42,38 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     url = get_settings().database_url
     upgrade(url, revision)
     typer.echo(f"database at {url.split('@')[-1]} is at revision {revision}")
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    force: Annotated[bool, typer.Option(help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Copy the whole database to FILE (pg_dump custom format on Postgres, a SQLite file on SQLite)."""
+    from gatekeeper import backup
+
+    try:
+        size = backup.backup(get_settings().database_url, file, force=force)
+    except GatekeeperError as exc:
+        fail(exc.detail)
+    typer.echo(f"backup written to {file} ({size} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `gatekeeper db backup`.")],
+    force: Annotated[bool, typer.Option(help="Replace a database that already holds data.")] = False,
+) -> None:
+    """Replace the database with FILE, then verify its audit chain (exit 1 if it does not verify)."""
+    from gatekeeper import backup
+    from gatekeeper.registry.cli import verify
+
+    try:
+        backup.restore(get_settings().database_url, file, force=force)
+    except GatekeeperError as exc:
+        fail(exc.detail)
+    typer.echo(f"restored from {file}")
+    verify()
 
 
 # --- serve ------------------------------------------------------------------------------------
