@@ -120,7 +120,10 @@ def get_report(
     return HTMLResponse(reports.render(report, "html"))
 
 
-@router.get("/evaluations/{evaluation_id}/examples")
+@router.get(
+    "/evaluations/{evaluation_id}/examples",
+    responses={409: {"description": "the evaluation is not done yet"}},
+)
 def browse_examples(
     evaluation_id: str,
     session: SessionDep,
