@@ -63,6 +63,16 @@ class ReenableIn(_In):
     force: bool = False
 
 
+class DaemonRead(BaseModel):
+    """The canary daemon's lease: no leader until a daemon has ticked once."""
+
+    leader: str | None
+    acquired_at: datetime | None = None
+    heartbeat_at: datetime | None
+    ticks: int | None = None
+    age_seconds: float | None
+
+
 class EvidenceRead(BaseModel):
     """A running stage's evidence: what it has, what it needs, and whether it is held (``starved``)."""
 

@@ -37,6 +37,7 @@ from gatekeeper.registry.schemas import (
     TargetRead,
     TrainingRunCreate,
     TrainingRunRead,
+    WhoAmIRead,
     audit_read,
     candidate_read,
     decision_read,
@@ -232,9 +233,9 @@ def get_training_run(run_id: str, session: SessionDep, _: Reader) -> TrainingRun
 
 
 @router.get("/whoami", tags=["auth"])
-def whoami(actor: Reader) -> dict[str, str]:
+def whoami(actor: Reader) -> WhoAmIRead:
     """The token's name and role, so a client can show who it is and hide what it may not do."""
-    return {"name": actor.name, "role": actor.role.value}
+    return WhoAmIRead(name=actor.name, role=actor.role.value)
 
 
 @router.get("/audit", tags=["audit"])

@@ -148,6 +148,11 @@ class AuditRead(BaseModel):
     note: str | None
 
 
+class WhoAmIRead(BaseModel):
+    name: str
+    role: str
+
+
 class AuditVerifyRead(BaseModel):
     ok: bool
     rows: int
