@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +45,14 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     typer.echo(f"database at {url.split('@')[-1]} is at revision {revision}")
 
 
+def _or_fail(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a local operation; a refusal is one line on stderr and exit 1 (CliRunner skips main())."""
+    try:
+        return call(*args, **kwargs)
+    except GatekeeperError as exc:
+        fail(exc.detail)
+
+
 @db_app.command("backup")
 def db_backup(
     file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
@@ -52,10 +61,7 @@ def db_backup(
     """Copy the whole database to FILE (pg_dump custom format on Postgres, a SQLite file on SQLite)."""
     from gatekeeper import backup
 
-    try:
-        size = backup.backup(get_settings().database_url, file, force=force)
-    except GatekeeperError as exc:
-        fail(exc.detail)
+    size = _or_fail(backup.backup, get_settings().database_url, file, force=force)
     typer.echo(f"backup written to {file} ({size} bytes)")
 
 
@@ -68,10 +74,7 @@ def db_restore(
     from gatekeeper import backup
     from gatekeeper.registry.cli import verify
 
-    try:
-        backup.restore(get_settings().database_url, file, force=force)
-    except GatekeeperError as exc:
-        fail(exc.detail)
+    _or_fail(backup.restore, get_settings().database_url, file, force=force)
     typer.echo(f"restored from {file}")
     verify()
 

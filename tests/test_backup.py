@@ -4,11 +4,9 @@ refused unless forced, and a wrong file is one readable line."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -17,7 +15,7 @@ from gatekeeper.api.app import create_app
 from gatekeeper.cli import app as cli
 from gatekeeper.config import get_settings
 from gatekeeper.db import Database
-from tests.conftest import PG_SERVER
+from tests.conftest import scratch_pg_database
 from tests.promotion.conftest import champion  # noqa: F401 - fixture
 
 READS = [
@@ -35,12 +33,8 @@ def fresh_url(db: Database, tmp_path: Path) -> Iterator[str]:
     if db.dialect == "sqlite":
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
-    name = f"gk_restore_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database("gk_restore") as url:
+        yield url
 
 
 def gk(url: str, *args: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201

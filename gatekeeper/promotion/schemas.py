@@ -41,4 +41,4 @@ class ShadowSummaryRead(BaseModel):
     started_at: str | None
     ended_at: str | None
     verdict: str
-    reasons: list[str]
+    reasons: list[str] = []

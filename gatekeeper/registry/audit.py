@@ -72,6 +72,7 @@ def _seal(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.get(_PENDING):
         return  # a savepoint's release: its rows wait for the outer commit
     rows = [row for row, _ in session.info.pop(_PENDING)]
+    session.flush()  # the domain rows' locks first: the head's lock must be the last one taken
     head = _head(session)
     for row in rows:
         row.prev_hash, row.hash = head.hash, link_hash(_fields(row), head.hash)

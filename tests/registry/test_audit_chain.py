@@ -44,7 +44,9 @@ def audit_ids(db: Database) -> list[int]:
         return list(session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
 
 
-def test_state_changes_are_chained_and_verify(api, auth, db, register, settings, monkeypatch) -> None:
+def test_the_chain_verifies_and_an_edited_past_row_is_named(
+    api, auth, db, register, settings, monkeypatch
+) -> None:  # noqa: ANN001
     register(), register()
     ids = audit_ids(db)
     assert len(ids) >= 3  # target created, two candidates registered
@@ -53,15 +55,11 @@ def test_state_changes_are_chained_and_verify(api, auth, db, register, settings,
     reply = api.get("/v1/audit/verify", headers=auth("reviewer")).json()
     assert reply["ok"] and reply["rows"] == len(ids)
 
-
-def test_an_edited_past_row_is_detected(api, auth, db, register, settings, monkeypatch) -> None:
-    register(), register()
-    victim = audit_ids(db)[1]
-    tamper(db, f"UPDATE audit_events SET actor = 'mallory' WHERE id = {victim}")
+    tamper(db, f"UPDATE audit_events SET actor = 'mallory' WHERE id = {ids[1]}")
     result = verify_cli(settings, monkeypatch)
-    assert result.exit_code == 1 and f"broken at row {victim}" in result.output, result.output
+    assert result.exit_code == 1 and f"broken at row {ids[1]}" in result.output, result.output
     reply = api.get("/v1/audit/verify", headers=auth("admin")).json()
-    assert (reply["ok"], reply["broken_id"]) == (False, victim)
+    assert (reply["ok"], reply["broken_id"]) == (False, ids[1])
 
 
 @pytest.mark.parametrize("which", ["middle", "last"])
