@@ -111,6 +111,10 @@ MEANING: dict[type[GatekeeperError], str] = {
     ValidationFailed: "bad input; `detail` names the field (`errors` lists each one)",
 }
 TOO_LARGE = 413
+# For list routes filtered by a target, which answer 404 naming an unknown one.
+UNKNOWN_TARGET: dict[int | str, dict[str, Any]] = {
+    404: {"description": "the `target` filter names no target"}
+}
 
 
 @dataclass(frozen=True)

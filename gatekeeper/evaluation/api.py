@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 import reports
 from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, TextQuery, TransactionalRoute
+from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation
@@ -84,7 +85,7 @@ def list_evaluations(candidate_id: str, session: SessionDep, _: Reader) -> list[
     ]
 
 
-@router.get("/evaluations")
+@router.get("/evaluations", responses=UNKNOWN_TARGET)
 def list_all_evaluations(
     session: SessionDep,
     _: Reader,

@@ -18,6 +18,7 @@ from gatekeeper.api.deps import (
     TextQuery,
     TransactionalRoute,
 )
+from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.canary import bake
 from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.drift import references as drift_references
@@ -131,7 +132,7 @@ def register(
     return candidate_read(candidate)
 
 
-@router.get("/candidates", tags=["candidates"])
+@router.get("/candidates", tags=["candidates"], responses=UNKNOWN_TARGET)
 def list_candidates(
     session: SessionDep,
     _: Reader,
@@ -212,7 +213,7 @@ def create_training_run(
     return training_run_read(run)
 
 
-@router.get("/training-runs", tags=["training"])
+@router.get("/training-runs", tags=["training"], responses=UNKNOWN_TARGET)
 def list_training_runs(
     session: SessionDep,
     _: Reader,

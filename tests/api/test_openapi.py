@@ -91,3 +91,23 @@ def test_examples_of_an_unfinished_evaluation_is_a_declared_409(app, api, auth, 
     response = api.get(f"/v1/evaluations/{queued.json()['id']}/examples", headers=auth("reviewer"))
     assert response.status_code == 409 and "queued" in response.json()["detail"]
     assert "409" in app.openapi()["paths"]["/v1/evaluations/{evaluation_id}/examples"]["get"]["responses"]
+
+
+def test_window_counts_beyond_their_integer_column_are_422(api, auth) -> None:  # noqa: ANN001
+    """Found reading the fuzz's reach: `requests` above 2**31-1 went to an INTEGER column (a 500 on
+    Postgres); the schema now bounds it, so it is a 422 naming the field before any lookup."""
+    window = {
+        "start": "2026-11-02T00:00:00Z",
+        "end": "2026-11-02T00:05:00Z",
+        "group": "canary",
+        "requests": 2**31,
+        "errors": 0,
+        "latency_p99_ms": 1.0,
+    }
+    response = api.post(
+        "/v1/canaries/00000000-0000-0000-0000-000000000000/metrics",
+        json={"windows": [window]},
+        headers=auth("serving"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "windows.0.requests"
