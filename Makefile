@@ -12,7 +12,7 @@ export RAGAS_DO_NOT_TRACK := true
 export PROMPTFOO_DISABLE_TELEMETRY := 1
 export PROMPTFOO_DISABLE_UPDATE := 1
 
-.PHONY: install install-node test test-fast demo serve worker dashboard lint bench clean help
+.PHONY: install install-node test test-fast fuzz demo serve worker dashboard lint bench clean help
 
 help:
 	@echo "make demo       the whole story on a fresh embedded SQLite database"
@@ -22,6 +22,7 @@ help:
 	@echo "make dashboard  run the Streamlit app"
 	@echo "make lint       ruff + mypy on the pure modules"
 	@echo "make bench      print the performance figures (benchmarks/)"
+	@echo "make fuzz       schemathesis on seeded Postgres, FUZZ_EXAMPLES cases per operation (default 50)"
 
 # torch first, pinned: it is a CPU wheel on local disk; an unpinned torch pulls gigabytes of CUDA.
 $(STAMP): pyproject.toml
@@ -43,6 +44,11 @@ test: install
 	@$(PY) -m pytest -n 2 -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating an empty run as a failure"; exit 1; fi; \
 	exit $$rc
+
+# The fuzz test of `make test` with a larger budget; it prints the request and 5xx counts.
+FUZZ_EXAMPLES ?= 50
+fuzz: install
+	GATEKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -n 0 -q -s tests/api/test_fuzz.py
 
 test-fast: install
 	$(PY) -m pytest -n 2 -m "not slow"

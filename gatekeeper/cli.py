@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor, local_sha, show
+from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, fail, local_actor, local_sha, show
 from gatekeeper.client import ApiError
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
@@ -43,6 +44,40 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     url = get_settings().database_url
     upgrade(url, revision)
     typer.echo(f"database at {url.split('@')[-1]} is at revision {revision}")
+
+
+def _or_fail(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a local operation; a refusal is one line on stderr and exit 1 (CliRunner skips main())."""
+    try:
+        return call(*args, **kwargs)
+    except GatekeeperError as exc:
+        fail(exc.detail)
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    force: Annotated[bool, typer.Option(help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Copy the whole database to FILE (pg_dump custom format on Postgres, a SQLite file on SQLite)."""
+    from gatekeeper import backup
+
+    size = _or_fail(backup.backup, get_settings().database_url, file, force=force)
+    typer.echo(f"backup written to {file} ({size} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `gatekeeper db backup`.")],
+    force: Annotated[bool, typer.Option(help="Replace a database that already holds data.")] = False,
+) -> None:
+    """Replace the database with FILE, then verify its audit chain (exit 1 if it does not verify)."""
+    from gatekeeper import backup
+    from gatekeeper.registry.cli import verify
+
+    _or_fail(backup.restore, get_settings().database_url, file, force=force)
+    typer.echo(f"restored from {file}")
+    verify()
 
 
 # --- serve ------------------------------------------------------------------------------------
@@ -240,6 +275,7 @@ def _register_domain_commands() -> None:
     from gatekeeper.evaluation import cli as evaluation_cli
     from gatekeeper.jobs import cli as jobs_cli
     from gatekeeper.promotion import cli as promotion_cli
+    from gatekeeper.registry import cli as registry_cli
     from gatekeeper.training import cli as training_cli
 
     app.command()(evaluation_cli.evaluate)
@@ -251,6 +287,7 @@ def _register_domain_commands() -> None:
     app.command("drift-daemon")(drift_cli.drift_daemon)
     app.command()(dashboards_cli.dashboard)
     app.add_typer(evalsets_app, name="evalsets")
+    app.add_typer(registry_cli.audit_app, name="audit")
 
 
 _register_domain_commands()

@@ -3,11 +3,9 @@ migrations describe the same schema (autogenerate finds nothing to do)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -16,7 +14,7 @@ from sqlalchemy import inspect
 from gatekeeper.db import make_engine
 from gatekeeper.migrate import current_revision, downgrade, head_revision, upgrade
 from gatekeeper.models import metadata
-from tests.conftest import PG_SERVER, _pg_reachable
+from tests.conftest import _pg_reachable, scratch_pg_database
 
 EXPECTED_TABLES = {
     "targets",
@@ -51,12 +49,8 @@ def empty_url(request, tmp_path: Path) -> Iterator[str]:  # noqa: ANN001
         return
     if not _pg_reachable():
         request.getfixturevalue("pg_url")  # skips or fails (CI) with the standard message
-    name = f"gk_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database("gk_mig") as url:
+        yield url
 
 
 def test_upgrade_from_empty_reaches_head(empty_url: str) -> None:

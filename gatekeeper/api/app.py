@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from gatekeeper import __version__
@@ -47,6 +49,11 @@ class _RegistryCollector:
         except Exception:  # a scrape must never fail because the database blinked
             log.warning("metrics: registry query failed", exc_info=True)
         yield gauge
+
+
+class HealthRead(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
 
 
 def create_app(
@@ -98,7 +105,12 @@ def _database(settings: Settings) -> Database:
 def _ops_routes(app: FastAPI, db: Database, prometheus: CollectorRegistry) -> None:
     """The health probe and the Prometheus scrape, outside /v1 and without a token."""
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        response_model=HealthRead,
+        responses={503: {"model": HealthRead, "description": "the database does not answer"}},
+    )
     def healthz() -> JSONResponse:
         try:
             with db.session() as session:

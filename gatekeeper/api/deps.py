@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
+from gatekeeper.api.errors import RouteFacts, error_responses
 from gatekeeper.clock import Clock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, committed
@@ -69,7 +72,32 @@ def require(*roles: Role):  # noqa: ANN201 - returns a FastAPI dependency
         actor.require(*roles)
         return actor
 
+    _check.roles = roles  # type: ignore[attr-defined] # route_facts reads it: the route can answer 403
     return Depends(_check)
+
+
+def _tree(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for dep in dependant.dependencies:
+        yield from _tree(dep)
+
+
+def route_facts(path: str, endpoint: Callable[..., Any], methods: Iterable[str] | None) -> RouteFacts:
+    """Read from the endpoint's dependencies what it checks and takes (the bearer header is no input)."""
+    tree = list(_tree(get_dependant(path=path, call=endpoint)))
+    path_params = [p for d in tree for p in d.path_params]
+    body = [p for d in tree for p in d.body_params]
+    query = [
+        p for d in tree for p in (*d.query_params, *d.header_params) if p.alias.lower() != "authorization"
+    ]
+    return RouteFacts(
+        authenticated=any(d.call is _actor for d in tree),
+        restricted=any(getattr(d.call, "roles", None) for d in tree),
+        path_params=bool(path_params),
+        inputs=bool(path_params or body or query),
+        body=bool(body),
+        write=not set(methods or ["GET"]) <= _READ_METHODS,
+    )
 
 
 CI = Annotated[Actor, require(Role.CI)]
@@ -109,6 +137,8 @@ class TransactionalRoute(APIRoute):
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        facts = route_facts(path, endpoint, kwargs.get("methods"))
+        kwargs["responses"] = error_responses(facts, kwargs.get("responses"))
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = _commit_in_endpoint(endpoint)
         super().__init__(path, endpoint, **kwargs)

@@ -24,7 +24,7 @@ from gatekeeper.canary import bake
 from gatekeeper.canary import service as canaries
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import Canary, DaemonLease, MetricWindow
-from gatekeeper.canary.schemas import AbortIn, CanaryRead, EvidenceRead, MetricBatch, ReenableIn
+from gatekeeper.canary.schemas import AbortIn, CanaryRead, DaemonRead, EvidenceRead, MetricBatch, ReenableIn
 from gatekeeper.promotion import shadow
 from gatekeeper.registry import service as registry
 
@@ -179,15 +179,15 @@ def reenable_canary(
 
 
 @router.get("/daemon")
-def daemon_status(session: SessionDep, clock: ClockDep, _: ActorDep) -> dict[str, Any]:
+def daemon_status(session: SessionDep, clock: ClockDep, _: ActorDep) -> DaemonRead:
     """Who leads the canary daemon and when it last ticked."""
     lease = session.get(DaemonLease, "canary-daemon")
     if lease is None:
-        return {"leader": None, "heartbeat_at": None, "age_seconds": None}
-    return {
-        "leader": lease.holder,
-        "acquired_at": lease.acquired_at,
-        "heartbeat_at": lease.heartbeat_at,
-        "ticks": lease.ticks,
-        "age_seconds": (clock.now() - lease.heartbeat_at).total_seconds(),
-    }
+        return DaemonRead(leader=None, heartbeat_at=None, age_seconds=None)
+    return DaemonRead(
+        leader=lease.holder,
+        acquired_at=lease.acquired_at,
+        heartbeat_at=lease.heartbeat_at,
+        ticks=lease.ticks,
+        age_seconds=(clock.now() - lease.heartbeat_at).total_seconds(),
+    )

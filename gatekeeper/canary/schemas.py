@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+INT32_MAX = 2**31 - 1
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,8 +20,9 @@ class MetricWindowIn(_In):
     start: AwareDatetime
     end: AwareDatetime
     group: Literal["canary", "holdout", "baseline"]
-    requests: int = Field(ge=0)
-    errors: int = Field(ge=0)
+    # Stored in INTEGER columns: beyond them Postgres would refuse the row with a 500, so they are 422s.
+    requests: int = Field(ge=0, le=INT32_MAX)
+    errors: int = Field(ge=0, le=INT32_MAX)
     latency_p99_ms: float = Field(ge=0, allow_inf_nan=False)
     safety: dict[str, float] = Field(default_factory=dict)
     exceptions: dict[str, int] = Field(default_factory=dict)
@@ -61,6 +64,16 @@ class AbortIn(_In):
 class ReenableIn(_In):
     reason: str = Field(min_length=3, max_length=2000)
     force: bool = False
+
+
+class DaemonRead(BaseModel):
+    """The canary daemon's lease: no leader until a daemon has ticked once."""
+
+    leader: str | None
+    acquired_at: datetime | None = None
+    heartbeat_at: datetime | None
+    ticks: int | None = None
+    age_seconds: float | None
 
 
 class EvidenceRead(BaseModel):

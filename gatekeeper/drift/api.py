@@ -167,7 +167,11 @@ def list_drift_events(
     ]
 
 
-@router.get("/targets/{target}/drift/report", response_class=HTMLResponse)
+@router.get(
+    "/targets/{target}/drift/report",
+    response_class=HTMLResponse,
+    responses={409: {"description": "the logs of that window are no longer kept"}},
+)
 def drift_report(
     target: str, session: SessionDep, settings: SettingsDep, _: Reader, window_start: datetime | None = None
 ) -> HTMLResponse:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 import reports
 from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, TextQuery, TransactionalRoute
+from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.models import Evaluation
@@ -87,7 +88,7 @@ def list_evaluations(candidate_id: str, session: SessionDep, _: Reader) -> list[
     ]
 
 
-@router.get("/evaluations")
+@router.get("/evaluations", responses=UNKNOWN_TARGET)
 def list_all_evaluations(
     session: SessionDep,
     _: Reader,
@@ -123,7 +124,10 @@ def get_report(
     return HTMLResponse(reports.render(report, "html"))
 
 
-@router.get("/evaluations/{evaluation_id}/examples")
+@router.get(
+    "/evaluations/{evaluation_id}/examples",
+    responses={409: {"description": "the evaluation is not done yet"}},
+)
 def browse_examples(
     evaluation_id: str,
     session: SessionDep,

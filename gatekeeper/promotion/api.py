@@ -17,9 +17,7 @@ from gatekeeper.api.deps import (
     TransactionalRoute,
 )
 from gatekeeper.promotion import shadow
-from gatekeeper.promotion.schemas import (
-    ShadowBatch,
-)
+from gatekeeper.promotion.schemas import ShadowBatch, ShadowSummaryRead
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import CandidateRead, candidate_read
 
@@ -58,5 +56,6 @@ def post_shadow_records(
 
 
 @router.get("/candidates/{candidate_id}/shadow")
-def shadow_summary(candidate_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> dict[str, Any]:
-    return shadow.summary_of(session, registry.get_candidate(session, candidate_id), now=clock.now())
+def shadow_summary(candidate_id: str, session: SessionDep, clock: ClockDep, _: Reader) -> ShadowSummaryRead:
+    summary = shadow.summary_of(session, registry.get_candidate(session, candidate_id), now=clock.now())
+    return ShadowSummaryRead.model_validate(summary)

@@ -29,3 +29,16 @@ class ShadowRecordIn(_In):
 
 class ShadowBatch(_In):
     records: list[ShadowRecordIn] = Field(min_length=1, max_length=10_000)
+
+
+class ShadowSummaryRead(BaseModel):
+    """The shadow's verdict with its figures; the figures depend on the policy, so they pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    candidate_id: str
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    verdict: str
+    reasons: list[str] = []

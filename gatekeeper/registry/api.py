@@ -18,6 +18,7 @@ from gatekeeper.api.deps import (
     TextQuery,
     TransactionalRoute,
 )
+from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.canary import bake
 from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.drift import references as drift_references
@@ -25,6 +26,7 @@ from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import (
     AuditRead,
+    AuditVerifyRead,
     CandidateCreate,
     CandidatePage,
     CandidateRead,
@@ -36,6 +38,7 @@ from gatekeeper.registry.schemas import (
     TargetRead,
     TrainingRunCreate,
     TrainingRunRead,
+    WhoAmIRead,
     audit_read,
     candidate_read,
     decision_read,
@@ -129,7 +132,7 @@ def register(
     return candidate_read(candidate)
 
 
-@router.get("/candidates", tags=["candidates"])
+@router.get("/candidates", tags=["candidates"], responses=UNKNOWN_TARGET)
 def list_candidates(
     session: SessionDep,
     _: Reader,
@@ -210,7 +213,7 @@ def create_training_run(
     return training_run_read(run)
 
 
-@router.get("/training-runs", tags=["training"])
+@router.get("/training-runs", tags=["training"], responses=UNKNOWN_TARGET)
 def list_training_runs(
     session: SessionDep,
     _: Reader,
@@ -231,9 +234,9 @@ def get_training_run(run_id: str, session: SessionDep, _: Reader) -> TrainingRun
 
 
 @router.get("/whoami", tags=["auth"])
-def whoami(actor: Reader) -> dict[str, str]:
+def whoami(actor: Reader) -> WhoAmIRead:
     """The token's name and role, so a client can show who it is and hide what it may not do."""
-    return {"name": actor.name, "role": actor.role.value}
+    return WhoAmIRead(name=actor.name, role=actor.role.value)
 
 
 @router.get("/audit", tags=["audit"])
@@ -257,3 +260,16 @@ def audit_log(
         limit=limit,
     )
     return [audit_read(e) for e in rows]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(session: SessionDep, _: Reader) -> AuditVerifyRead:
+    """Recompute the audit log's hash chain: any reader may check that no past row was edited."""
+    verdict = audit.verify(session)
+    return AuditVerifyRead(
+        ok=verdict.ok,
+        rows=verdict.rows,
+        broken_id=verdict.broken_id,
+        reason=verdict.reason,
+        summary=verdict.describe(),
+    )

@@ -131,7 +131,7 @@ class Decision(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE; hash-chained."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
@@ -147,6 +147,20 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(Text)
+    # The hash chain (registry/chain.py): sealed at commit, under the lock of the chain's head row.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The chain's last hash, one row: the lock that orders writers, and the proof that no row was
+    removed from the end."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 class ApiToken(Base):

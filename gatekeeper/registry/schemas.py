@@ -150,6 +150,19 @@ class AuditRead(BaseModel):
     note: str | None
 
 
+class WhoAmIRead(BaseModel):
+    name: str
+    role: str
+
+
+class AuditVerifyRead(BaseModel):
+    ok: bool
+    rows: int
+    broken_id: int | None
+    reason: str | None
+    summary: str
+
+
 class TokenRead(BaseModel):
     name: str
     role: str
