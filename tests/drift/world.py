@@ -164,7 +164,7 @@ def make_champion(
             training_run_id=run.id if run else None,
         )
         candidate, _ = registry.register_candidate(
-            session, spec=spec, actor="ci", artifact_root=settings.artifact_root
+            session, spec=spec, actor="ci", settings=settings
         )
         registry.transition(session, candidate, Status.EVALUATING, actor="ci")
         registry.transition(session, candidate, Status.GATE_PASSED, actor="ci")
