@@ -55,6 +55,12 @@ class TooLarge(GatekeeperError):
     status_code = 413
 
 
+class StoreUnavailable(GatekeeperError):
+    """The configured artifact store cannot take the upload (a missing bucket, no access)."""
+
+    status_code = 503
+
+
 class GateFailed(GatekeeperError):
     """The gate refused a candidate; the CLI maps this to exit code 1."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from gatekeeper.config import Settings
-from gatekeeper.errors import ValidationFailed
+from gatekeeper.errors import StoreUnavailable, ValidationFailed
 from gatekeeper.registry.artifacts import artifact_sha256, resolve_under_root
 
 STORE_SCHEME = "sha256:"
@@ -113,12 +113,16 @@ class S3Store:
 
     def put(self, digest: str, staged: Path) -> None:
         key = self._key(digest)
-        if staged.is_dir():
-            for rel, file in _relative_files(staged):
-                self.fs.put_file(str(file), f"{key}/{rel}")
-        else:
-            self.fs.put_file(str(staged), key)
-        self.fs.pipe_file(key + ".complete", b"")
+        files = _relative_files(staged) if staged.is_dir() else [("", staged)]
+        try:
+            for rel, file in files:
+                self.fs.put_file(str(file), f"{key}/{rel}" if rel else key)
+            self.fs.pipe_file(key + ".complete", b"")
+        except (FileNotFoundError, PermissionError) as exc:
+            raise StoreUnavailable(
+                f"the artifact store s3://{self.base} cannot be written: {type(exc).__name__}",
+                field="artifact_store",
+            ) from None
         remove(staged)
 
     def local_path(self, digest: str, *, fresh: bool = False) -> Path:
