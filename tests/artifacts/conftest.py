@@ -17,7 +17,7 @@ import pytest
 from evalsets.manifest import load_manifest
 from gatekeeper.config import Settings
 from gatekeeper.registry.artifacts import artifact_sha256
-from tests.gate.conftest import SHIPPED, gate_policy, mini_evalset  # noqa: F401 - fixture re-used here
+from tests.gate.conftest import SHIPPED, build_mini_evalset, gate_policy
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -36,6 +36,7 @@ def tiny_intent_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from trainers.common.output import LABEL_MAP, label_map
 
     labels = load_manifest(SHIPPED)["labels"]
+    torch.set_num_threads(1)  # as under xdist (tests/conftest.py): threads only thrash for a model this small
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny_intent") / "model"
     config = DistilBertConfig(
@@ -69,12 +70,16 @@ def upload_folder(api: Any, folder: Path, headers: dict[str, str]) -> tuple[Any,
     return response, digest
 
 
-@pytest.fixture
-def gate_target(api, auth, mini_evalset) -> dict[str, Any]:  # noqa: ANN001, F811
-    body = {"name": "intent_classifier", "task": "classification", "policy": gate_policy(mini_evalset, floor=0.0)}
-    response = api.post("/v1/targets", json=body, headers=auth("admin"))
-    assert response.status_code == 201, response.text
-    return response.json()
+@pytest.fixture(scope="session")
+def small_evalset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Smaller than the gate tests' cut: here the upload path is under test, not the metrics."""
+    return build_mini_evalset(tmp_path_factory.mktemp("evalset") / "intent_small", per_label=8, holdout=120)
+
+
+def gate_body(evalset: Path, floor: float, name: str = "intent_classifier") -> dict[str, Any]:
+    """A target whose floor a random model meets (0.0) or cannot meet (0.99)."""
+    policy = gate_policy(evalset, floor=floor).replace("target: intent_classifier", f"target: {name}")
+    return {"name": name, "task": "classification", "policy": policy}
 
 
 def _free_port() -> int:

@@ -80,7 +80,9 @@ def test_wrong_digest_pickles_and_bad_names_are_refused(api, auth, settings, db,
     ]
     for digest, name, field, says in cases:
         params = {"filename": name} if name else {}
-        response = api.put(f"/v1/artifacts/sha256/{digest}", content=weights, params=params, headers=auth("ci"))
+        response = api.put(
+            f"/v1/artifacts/sha256/{digest}", content=weights, params=params, headers=auth("ci")
+        )
         assert response.status_code == 422 and response.json()["field"] == field, response.text
         assert says in response.json()["detail"]
     bad_digest = api.put("/v1/artifacts/sha256/NOTHEX", content=weights, headers=auth("ci"))
