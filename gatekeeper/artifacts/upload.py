@@ -122,3 +122,13 @@ def receive_tar(reader: IO[bytes], staging: Path) -> tuple[Path, str]:
     if not entries:
         raise ValidationFailed("the tar holds no files", field="body")
     return folder, folder_digest(entries)
+
+
+def pack_tar(folder: Path, out: IO[bytes]) -> None:
+    """Pack a folder's regular files (sorted, relative paths) as the tar an upload expects."""
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink():
+                raise ValidationFailed(f"artifact contains a symlink: {path}", field="artifact")
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)

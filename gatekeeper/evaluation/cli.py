@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gatekeeper.cli_common import TokenOpt, UrlOpt, client, fail, local_sha
+from gatekeeper.client import Client
 
 
 def evaluate(
@@ -21,9 +22,10 @@ def evaluate(
         ),
     ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for the decision; exit 0 pass, 1 fail.")
+        bool,
+        typer.Option("--wait/--no-wait", help="Wait for the decision; exit 0 pass, 1 fail, 2 error/timeout."),
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait before giving up (exit 1).")] = 3600,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before giving up (exit 2).")] = 3600,
     poll: Annotated[float, typer.Option(help="Seconds between progress polls.")] = 2.0,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -38,9 +40,25 @@ def evaluate(
     if not wait:
         typer.echo(queued["id"])
         return
+    state = wait_for(api, queued["id"], timeout=timeout, poll=poll)
+    typer.echo(api.get(f"/v1/evaluations/{queued['id']}/report", format="md"))
+    if state["status"] == "error":
+        fail(f"evaluation errored: {state['error']}", exit_code(state))
+    raise typer.Exit(exit_code(state))
+
+
+def exit_code(state: dict) -> int:
+    """The one verdict -> exit code mapping for CI: 0 pass, 1 fail, 2 the evaluation errored."""
+    if state["status"] == "error":
+        return 2
+    return 0 if (state.get("decision") or {}).get("verdict") == "pass" else 1
+
+
+def wait_for(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> dict:
+    """Poll until the evaluation is done or errored, echoing each new progress line to stderr."""
     deadline, last = time.monotonic() + timeout, None
     while True:
-        state = api.get(f"/v1/evaluations/{queued['id']}", results="false")
+        state = api.get(f"/v1/evaluations/{evaluation_id}", results="false")
         progress = state.get("progress") or {}
         line = f"[{state['status']}] {progress.get('stage', '')}" + (
             f" {progress['done']}/{progress['total']}" if progress.get("total") else ""
@@ -49,18 +67,14 @@ def evaluate(
             typer.echo(line, err=True)
             last = line
         if state["status"] in ("done", "error"):
-            break
+            return state
         if time.monotonic() > deadline:
             fail(
-                f"evaluation {queued['id']} still {state['status']} after {timeout:.0f}s "
-                "(is a worker running?)"
+                f"evaluation {evaluation_id} still {state['status']} after {timeout:.0f}s "
+                "(is a worker running?)",
+                2,
             )
         time.sleep(poll)
-    typer.echo(api.get(f"/v1/evaluations/{queued['id']}/report", format="md"))
-    if state["status"] == "error":
-        fail(f"evaluation errored: {state['error']}")
-    if (state.get("decision") or {}).get("verdict") != "pass":
-        raise typer.Exit(1)
 
 
 def report(
