@@ -11,8 +11,8 @@ from gatekeeper.artifacts.store import STAGING, STORE_SCHEME, remove, store_for
 from gatekeeper.artifacts.upload import receive_file, receive_tar
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
-from gatekeeper.errors import ValidationFailed
 from gatekeeper.registry import audit
+from gatekeeper.registry.artifacts import expect_sha256
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,7 @@ def receive(db: Database, settings: Settings, upload: Upload, body: IO[bytes]) -
             staged, actual = receive_tar(body, staging)
         else:
             staged, actual = receive_file(body, staging, upload.filename or "")
-        if actual != upload.digest:
-            raise ValidationFailed(
-                f"sha256 mismatch: the URL says {upload.digest}, the body hashes to {actual}",
-                field="digest",
-                expected=upload.digest,
-                actual=actual,
-            )
+        expect_sha256(actual, upload.digest, field="digest")
         with db.transaction() as session:
             store.put(upload.digest, staged)  # inside: a store that fails rolls the audit row back
             audit.record(

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 from gatekeeper.config import Settings
 from gatekeeper.errors import StoreUnavailable, ValidationFailed
-from gatekeeper.registry.artifacts import artifact_sha256, resolve_under_root
+from gatekeeper.registry.artifacts import artifact_sha256, expect_sha256, resolve_under_root
 
 STORE_SCHEME = "sha256:"
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -196,14 +196,7 @@ def fetch_verified(fs: Any, key: str, sha: str, cache: Path, *, fresh: bool) -> 
     try:
         _check_bucket(fs, key)
         _download(fs, key, temp)
-        actual = artifact_sha256(temp)
-        if actual != sha:
-            raise ValidationFailed(
-                f"artifact_sha256 mismatch: expected {sha}, actual {actual}",
-                field="artifact_sha256",
-                expected=sha,
-                actual=actual,
-            )
+        expect_sha256(artifact_sha256(temp), sha)
         settle(temp, final)
     finally:
         remove(temp)

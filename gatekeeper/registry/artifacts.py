@@ -57,6 +57,17 @@ def artifact_sha256(path: Path) -> str:
     return folder_digest((rel, file_sha256(file)) for rel, file in _files_under(path))
 
 
+def expect_sha256(actual: str, expected: str, field: str = "artifact_sha256") -> None:
+    """Refuse content whose hash is not the one claimed, naming the field that claimed it."""
+    if actual != expected:
+        raise ValidationFailed(
+            f"{field} mismatch: expected {expected}, actual {actual}",
+            field=field,
+            expected=expected,
+            actual=actual,
+        )
+
+
 def pickled_files(path: Path) -> list[str]:
     """List files whose format would unpickle on load (relative paths)."""
     if path.is_file():

@@ -23,7 +23,7 @@ from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
-from gatekeeper.registry.artifacts import artifact_sha256, pickled_files
+from gatekeeper.registry.artifacts import artifact_sha256, expect_sha256, pickled_files
 from gatekeeper.registry.lineage import missing_tags, normalise_tags
 from gatekeeper.registry.models import Candidate, Decision, PolicyVersion, Target, TrainingRun
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
@@ -172,14 +172,7 @@ def check_artifact(uri: str, expected_sha: str, settings: Settings) -> Path:
             field="artifact_uri",
             pickled_files=pickles,
         )
-    actual = artifact_sha256(path)
-    if actual != expected_sha:
-        raise ValidationFailed(
-            f"artifact_sha256 mismatch: expected {expected_sha}, actual {actual}",
-            field="artifact_sha256",
-            expected=expected_sha,
-            actual=actual,
-        )
+    expect_sha256(artifact_sha256(path), expected_sha)
     return path
 
 

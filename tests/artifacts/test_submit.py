@@ -8,11 +8,9 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gatekeeper.artifacts.submit import ci_metadata, resolve_tags

@@ -73,7 +73,7 @@ def test_wrong_digest_pickles_and_bad_names_are_refused(api, auth, settings, db,
     good = hashlib.sha256(weights).hexdigest()
     before = snapshot(db)
     cases = [
-        ("b" * 64, "model.safetensors", "digest", "the body hashes to " + good),
+        ("b" * 64, "model.safetensors", "digest", f"digest mismatch: expected {'b' * 64}, actual {good}"),
         (good, "model.pt", "filename", "pickled weights are refused"),
         (good, "../model.safetensors", "filename", "plain file name"),
         (good, None, "filename", "needs ?filename="),
