@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from gatekeeper.artifacts.submit import ci_metadata, resolve_tags
+from gatekeeper.cli import app
 from gatekeeper.jobs.handlers import install
 from gatekeeper.jobs.worker import Worker
 from tests.artifacts.conftest import gate_body
@@ -102,8 +104,10 @@ def test_submit_exits_0_on_pass_1_on_fail_and_writes_the_step_summary(
     assert candidate["tags"]["code_revision"] == SHA and candidate["tags"]["label_version"] == "47"
     assert candidate["metadata"]["ci_run_url"] == "https://github.com/acme/manga/actions/runs/77"
 
-    no_token = _submit(tiny_intent_model, env | {"GATEKEEPER_TOKEN": ""}, "--target", "intent_classifier")
-    assert no_token.returncode == 2 and "HTTP 401" in no_token.stderr, no_token.stderr
+    # an infrastructure refusal is exit 2 (in-process: a third interpreter would only add start-up time)
+    args = ["submit", str(tiny_intent_model), "--target", "intent_classifier", "--url", live_server.url]
+    no_token = CliRunner().invoke(app, args, env={"GATEKEEPER_TOKEN": ""})
+    assert no_token.exit_code == 2 and "HTTP 401" in no_token.output, no_token.output
 
 
 def test_tags_come_from_flags_then_file_then_ci_env() -> None:
