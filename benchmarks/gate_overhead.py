@@ -72,7 +72,7 @@ def register(db: Database, settings: Settings, name: str) -> str:
                 tags=TAGS,
             ),
             actor="bench",
-            artifact_root=settings.artifact_root,
+            settings=settings,
         )
         return str(cand.id)
 

@@ -10,7 +10,17 @@ from typing import Annotated, Any
 
 import typer
 
-from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, fail, local_actor, local_sha, show
+from gatekeeper.cli_common import (
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    client,
+    fail,
+    local_actor,
+    local_sha,
+    parse_tags,
+    show,
+)
 from gatekeeper.client import ApiError
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
@@ -184,16 +194,6 @@ def target_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = F
 # --- candidates -------------------------------------------------------------------------------
 
 
-def _parse_tags(pairs: list[str]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"tag {pair!r} is not KEY=VALUE", param_hint="--tag")
-        tags[key.strip()] = value
-    return tags
-
-
 def _candidate_lines(c: dict[str, Any]) -> list[str]:
     return [
         f"candidate {c['id']}",
@@ -220,7 +220,7 @@ def candidate_submit(
         "target": target,
         "artifact_uri": artifact,
         "artifact_sha256": sha256 or local_sha(artifact),
-        "tags": _parse_tags(tag),
+        "tags": parse_tags(tag),
         "training_run_id": training_run,
     }
     data = client(url, token).post("/v1/candidates", body)
@@ -270,6 +270,7 @@ def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
     from dashboards import cli as dashboards_cli
     from evalsets.cli import evalsets_app
+    from gatekeeper.artifacts import cli as artifacts_cli
     from gatekeeper.canary import cli as canary_cli
     from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
@@ -279,6 +280,7 @@ def _register_domain_commands() -> None:
     from gatekeeper.training import cli as training_cli
 
     app.command()(evaluation_cli.evaluate)
+    app.command()(artifacts_cli.submit)
     app.command()(evaluation_cli.report)
     app.command()(jobs_cli.worker)
     app.command()(training_cli.train)

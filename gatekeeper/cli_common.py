@@ -35,6 +35,17 @@ def show(data: Any, as_json: bool, lines: list[str]) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else "\n".join(lines))
 
 
+def parse_tags(pairs: list[str]) -> dict[str, str]:
+    """``--tag KEY=VALUE`` options as a mapping."""
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"tag {pair!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key.strip()] = value
+    return tags
+
+
 def local_sha(artifact: str) -> str:
     """The sha256 of a file or folder under the artifact root, computed on this machine."""
     from gatekeeper.registry.artifacts import artifact_sha256, resolve_under_root

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gatekeeper.artifacts.upload import pack_tar
 
 
 class ApiError(Exception):
@@ -62,3 +66,26 @@ class Client:
 
     def put(self, path: str, body: Any) -> Any:
         return self.request("PUT", path, json=body)
+
+    # --- artifact upload (used by `gatekeeper submit`) ------------------------------------------
+
+    def artifact_present(self, digest: str) -> bool:
+        """Whether the store already holds ``digest`` (then the upload is skipped)."""
+        try:
+            self.request("HEAD", f"/v1/artifacts/sha256/{digest}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def upload_artifact(self, path: Path, digest: str) -> dict[str, Any]:
+        """Stream a file, or a folder packed as tar on a temporary file, to the content store."""
+        url = f"/v1/artifacts/sha256/{digest}"
+        if path.is_file():
+            with path.open("rb") as body:
+                return self.request("PUT", url, content=body, params={"filename": path.name})
+        with tempfile.TemporaryFile() as body:
+            pack_tar(path, body)
+            body.seek(0)
+            return self.request("PUT", url, content=body, headers={"Content-Type": "application/x-tar"})

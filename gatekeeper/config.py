@@ -3,6 +3,7 @@ when it is wrong, so a misconfigured service never half-starts."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://...",
     )
     artifact_root: Path = Field(default=Path("var/artifacts"), description="Only artifacts under here load.")
+    artifact_store: str = Field(
+        default="",
+        description="Where uploads go: empty for <artifact_root>/sha256, or s3://bucket/prefix.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, a local server); credentials: AWS_*."
+    )
+    max_upload_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest artifact upload.")
     evalset_root: Path = Field(default=PROJECT_ROOT, description="Relative evalset_dir values resolve here.")
     report_dir: Path = Field(default=Path("var/reports"))
     log_dir: Path = Field(default=Path("var/logs"), description="Training logs and daemon logs.")
@@ -56,7 +65,14 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value[len("postgresql://") :]
         return value
 
-    @field_validator("slack_webhook_url", "pagerduty_url", "judge_base_url")
+    @field_validator("artifact_store")
+    @classmethod
+    def _store_uri(cls, value: str) -> str:
+        if value and not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?$", value):
+            raise ValueError("must be empty (the local folder) or s3://bucket[/prefix]")
+        return value.rstrip("/")
+
+    @field_validator("slack_webhook_url", "pagerduty_url", "judge_base_url", "s3_endpoint_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):

@@ -49,6 +49,18 @@ class InvalidTransition(Conflict):
     """A candidate cannot move from its current status to the requested one."""
 
 
+class TooLarge(GatekeeperError):
+    """A body past a configured size limit (an artifact upload over ``max_upload_bytes``)."""
+
+    status_code = 413
+
+
+class StoreUnavailable(GatekeeperError):
+    """The configured artifact store cannot take the upload (a missing bucket, no access)."""
+
+    status_code = 503
+
+
 class GateFailed(GatekeeperError):
     """The gate refused a candidate; the CLI maps this to exit code 1."""
 

@@ -88,7 +88,7 @@ def create_app(
         app.include_router(router)
     _ops_routes(app, db, prometheus)
     app.add_middleware(Metrics, registry=prometheus)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=("/v1/artifacts/",))
     return app
 
 
@@ -127,9 +127,10 @@ def _ops_routes(app: FastAPI, db: Database, prometheus: CollectorRegistry) -> No
 
 
 def _domain_routers() -> list:
+    from gatekeeper.artifacts.api import router as artifacts_router
     from gatekeeper.canary.api import router as canary_router
     from gatekeeper.drift.api import router as drift_router
     from gatekeeper.evaluation.api import router as evaluation_router
     from gatekeeper.promotion.api import router as promotion_router
 
-    return [evaluation_router, promotion_router, canary_router, drift_router]
+    return [evaluation_router, promotion_router, canary_router, drift_router, artifacts_router]

@@ -29,13 +29,16 @@ async def _reject(send: Send, limit: int) -> None:
 
 
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413, whether or not Content-Length is honest."""
+    """Refuse bodies over ``limit`` bytes with 413, whether or not Content-Length is honest.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    Paths under ``exempt`` (artifact uploads) stream to disk and enforce a limit of their own.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app, self.limit, self.exempt = app, limit, exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")

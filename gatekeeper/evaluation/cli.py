@@ -30,7 +30,7 @@ def _progress_line(state: dict[str, Any]) -> str:
     )
 
 
-def _wait_for(api: Client, evaluation_id: str, timeout: float, poll: float) -> dict[str, Any]:
+def wait_for(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> dict[str, Any]:
     """Poll until the evaluation is done or errored, echoing each new progress line to stderr."""
     deadline, last = time.monotonic() + timeout, None
     while True:
@@ -73,13 +73,21 @@ def evaluate(
     if not wait:
         typer.echo(queued["id"])
         return
-    state = _wait_for(api, queued["id"], timeout, poll)
+    state = wait_for(api, queued["id"], timeout=timeout, poll=poll)
     typer.echo(api.get(f"/v1/evaluations/{queued['id']}/report", format="md"))
     if state["status"] == "error":
         fail(f"evaluation errored: {state['error']}", EXIT_INFRASTRUCTURE)
-    code = exit_code((state.get("decision") or {}).get("verdict"))
+    code = state_exit_code(state)
     if code:
         raise typer.Exit(code)
+
+
+def state_exit_code(state: dict[str, Any]) -> int:
+    """A finished evaluation's exit status (``evaluate --wait`` and ``submit``): the verdict's, or 2 when
+    the evaluation errored and so has no verdict."""
+    if state["status"] == "error":
+        return EXIT_INFRASTRUCTURE
+    return exit_code((state.get("decision") or {}).get("verdict"))
 
 
 def report(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from evalsets.manifest import read_jsonl
+from gatekeeper.artifacts.store import local_copy
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
@@ -120,7 +121,7 @@ def _champion_source(session: Any, settings: Settings, champion: Any) -> Source:
 
 
 def _artifact_source(role: str, candidate: Any, settings: Settings) -> Source:
-    path = resolve_under_root(candidate.artifact_uri, settings.artifact_root)
+    path = local_copy(candidate.artifact_uri, candidate.artifact_sha256, settings)
     return Source(role, "artifact", candidate.artifact_sha256, path, _base_model(candidate, path, settings))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from gatekeeper.artifacts.store import local_copy
 from gatekeeper.clock import Clock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
@@ -19,7 +20,6 @@ from gatekeeper.evaluation import predictors
 from gatekeeper.promotion import shadow
 from gatekeeper.promotion.schemas import SLICE_FIELDS, ShadowRecordIn
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.artifacts import resolve_under_root
 from gatekeeper.registry.states import Status
 
 BATCH = 10_000  # one batch (the API's largest): a verdict taken half-way would refuse the rest
@@ -51,8 +51,8 @@ def _plan(
         policy = registry.policy_of(session, candidate.target)
         folder = evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root)
         paths = (
-            resolve_under_root(candidate.artifact_uri, settings.artifact_root),
-            resolve_under_root(champion.artifact_uri, settings.artifact_root),
+            local_copy(candidate.artifact_uri, candidate.artifact_sha256, settings),
+            local_copy(champion.artifact_uri, champion.artifact_sha256, settings),
         )
         return paths[0], paths[1], evalsets.load(folder, roles=("replay",)), candidate.target.task
 

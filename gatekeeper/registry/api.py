@@ -124,9 +124,7 @@ def rollback(target: str, body: ReasonIn, session: SessionDep, clock: ClockDep, 
 def register(
     spec: CandidateCreate, response: Response, session: SessionDep, settings: SettingsDep, actor: CI
 ) -> CandidateRead:
-    candidate, created = registry.register_candidate(
-        session, spec=spec, actor=actor.name, artifact_root=settings.artifact_root
-    )
+    candidate, created = registry.register_candidate(session, spec=spec, actor=actor.name, settings=settings)
     if not created:
         response.status_code = status.HTTP_200_OK
     return candidate_read(candidate)

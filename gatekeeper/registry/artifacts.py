@@ -3,12 +3,14 @@
 A folder's sha256 is defined so any tool can recompute it: list every regular file under the
 folder (recursively, symlinks refused), take each file's POSIX path relative to the folder,
 sort the paths by their UTF-8 bytes, and hash the concatenation of ``f"{path}\\t{sha256(file)}\\n"``.
-A single file's sha256 is the plain sha256 of its bytes.
+A single file's sha256 is the plain sha256 of its bytes. Uploads (``gatekeeper.artifacts``) use the
+same definition, so a folder sent as tar has the digest of its files, not of the tar's bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from evalsets.manifest import file_sha256  # one file hash for artifacts and evalset manifests
@@ -31,6 +33,19 @@ def _files_under(folder: Path) -> list[tuple[str, Path]]:
     return entries
 
 
+def is_pickle_name(name: str) -> bool:
+    """The no-pickle rule, by file name: one rule for registration, upload and loaders."""
+    return Path(name).suffix.lower() in PICKLE_SUFFIXES
+
+
+def folder_digest(entries: Iterable[tuple[str, str]]) -> str:
+    """The folder hash from ``(posix relative path, file sha256)`` pairs, in any order."""
+    digest = hashlib.sha256()
+    for rel, sha in sorted(entries, key=lambda item: item[0].encode("utf-8")):
+        digest.update(f"{rel}\t{sha}\n".encode())
+    return digest.hexdigest()
+
+
 def artifact_sha256(path: Path) -> str:
     """Return the sha256 of a file, or the documented manifest hash of a folder."""
     if path.is_symlink():
@@ -39,17 +54,25 @@ def artifact_sha256(path: Path) -> str:
         return file_sha256(path)
     if not path.is_dir():
         raise ValidationFailed(f"artifact not found: {path}", field="artifact_uri")
-    digest = hashlib.sha256()
-    for rel, file in _files_under(path):
-        digest.update(f"{rel}\t{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
+    return folder_digest((rel, file_sha256(file)) for rel, file in _files_under(path))
+
+
+def expect_sha256(actual: str, expected: str, field: str = "artifact_sha256") -> None:
+    """Refuse content whose hash is not the one claimed, naming the field that claimed it."""
+    if actual != expected:
+        raise ValidationFailed(
+            f"{field} mismatch: expected {expected}, actual {actual}",
+            field=field,
+            expected=expected,
+            actual=actual,
+        )
 
 
 def pickled_files(path: Path) -> list[str]:
     """List files whose format would unpickle on load (relative paths)."""
     if path.is_file():
-        return [path.name] if path.suffix.lower() in PICKLE_SUFFIXES else []
-    return [rel for rel, file in _files_under(path) if file.suffix.lower() in PICKLE_SUFFIXES]
+        return [path.name] if is_pickle_name(path.name) else []
+    return [rel for rel, _ in _files_under(path) if is_pickle_name(rel)]
 
 
 def resolve_under_root(uri: str, root: Path) -> Path:

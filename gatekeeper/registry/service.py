@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper.artifacts.store import local_copy
 from gatekeeper.clock import utcnow
+from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
-from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
+from gatekeeper.registry.artifacts import artifact_sha256, expect_sha256, pickled_files
 from gatekeeper.registry.lineage import missing_tags, normalise_tags
 from gatekeeper.registry.models import Candidate, Decision, PolicyVersion, Target, TrainingRun
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
@@ -148,9 +150,9 @@ def _add_audited(
     audit.record(session, actor=actor, action=action, entity_type=entity_type, entity_id=row.id, after=after)
 
 
-def check_artifact(uri: str, expected_sha: str, root: Path) -> Path:
-    """Confine, refuse pickles and verify the sha256 before anything is recorded."""
-    path = resolve_under_root(uri, root)
+def check_artifact(uri: str, expected_sha: str, settings: Settings) -> Path:
+    """Confine (or fetch), refuse pickles and verify the sha256 before anything is recorded."""
+    path = local_copy(uri, expected_sha, settings, fresh=True)
     if not path.exists():
         raise ValidationFailed(f"artifact not found under the artifact root: {uri}", field="artifact_uri")
     pickles = pickled_files(path)
@@ -160,25 +162,18 @@ def check_artifact(uri: str, expected_sha: str, root: Path) -> Path:
             field="artifact_uri",
             pickled_files=pickles,
         )
-    actual = artifact_sha256(path)
-    if actual != expected_sha:
-        raise ValidationFailed(
-            f"artifact_sha256 mismatch: expected {expected_sha}, actual {actual}",
-            field="artifact_sha256",
-            expected=expected_sha,
-            actual=actual,
-        )
+    expect_sha256(artifact_sha256(path), expected_sha)
     return path
 
 
 def register_candidate(
-    session: Session, *, spec: CandidateCreate, actor: str, artifact_root: Path
+    session: Session, *, spec: CandidateCreate, actor: str, settings: Settings
 ) -> tuple[Candidate, bool]:
     """Register a candidate, or return the existing one for the same artifact (``created=False``)."""
     tags = _checked_tags(
         spec.tags, spec.target, missing="missing or empty lineage tags:", owner="the candidate is for target"
     )
-    check_artifact(spec.artifact_uri, spec.artifact_sha256, artifact_root)  # before any lock is held
+    check_artifact(spec.artifact_uri, spec.artifact_sha256, settings)  # before any lock is held
     target = get_target(session, spec.target, lock=True)  # serialises version assignment per target
     existing = session.scalar(
         select(Candidate).where(

@@ -165,7 +165,7 @@ def _register_output(session: Session, run: TrainingRun, settings: Settings) -> 
             metadata={"trainer": run.trainer},
         ),
         actor=run.created_by,
-        artifact_root=settings.artifact_root,
+        settings=settings,
     )
     run.metrics = {
         **run.metrics,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 ROLES = ["ci", "serving", "reviewer", "oncall", "admin"]
-# Minimal role per write route; admin may always. Reads (GET) are open to every role.
+# Minimal role per write route; admin may always. Reads (GET, HEAD) are open to every role.
 WRITE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/v1/targets"): "admin",
     ("PUT", "/v1/targets/{target}/policy"): "admin",
@@ -25,7 +25,9 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/v1/targets/{target}/prediction-logs"): "serving",
     ("POST", "/v1/targets/{target}/labels"): "serving",
     ("POST", "/v1/drift-events/{event_id}/ack"): "oncall",
+    ("PUT", "/v1/artifacts/sha256/{digest}"): "ci",
 }
+READS = frozenset({"GET", "HEAD"})
 PARAMS = {
     "target": "intent_classifier",
     "candidate_id": "00000000-0000-0000-0000-000000000000",
@@ -33,6 +35,7 @@ PARAMS = {
     "evaluation_id": "00000000-0000-0000-0000-000000000000",
     "run_id": "00000000-0000-0000-0000-000000000000",
     "event_id": "00000000-0000-0000-0000-000000000000",
+    "digest": "0" * 64,
 }
 
 
@@ -52,7 +55,7 @@ def call(api, method: str, path: str, headers: dict[str, str]):  # noqa: ANN001,
 
 
 def test_every_write_route_is_in_the_matrix(app) -> None:
-    writes = {r for r in v1_routes(app) if r[0] != "GET"}
+    writes = {r for r in v1_routes(app) if r[0] not in READS}
     assert writes <= set(WRITE_ROLES), f"routes without an expected role: {sorted(writes - set(WRITE_ROLES))}"
 
 
@@ -66,7 +69,7 @@ def test_no_token_and_bad_tokens_are_401(app, api, tokens) -> None:
         ):
             response = call(api, method, path, headers)
             assert response.status_code == 401, (method, path, headers, response.text)
-            assert "detail" in response.json()
+            assert method == "HEAD" or "detail" in response.json()  # a HEAD reply never has a body
 
 
 def test_revoked_token_is_401(api, auth, db) -> None:
@@ -82,7 +85,7 @@ def test_revoked_token_is_401(api, auth, db) -> None:
 def test_roles_get_exactly_what_the_matrix_allows(app, api, auth, role) -> None:
     for method, path in v1_routes(app):
         response = call(api, method, path, auth(role))
-        needed = WRITE_ROLES.get((method, path)) if method != "GET" else None
+        needed = WRITE_ROLES.get((method, path)) if method not in READS else None
         allowed = needed is None or role in (needed, "admin")
         if allowed:
             assert response.status_code not in (401, 403), (role, method, path, response.text)

@@ -163,9 +163,7 @@ def make_champion(
             tags=tags,
             training_run_id=run.id if run else None,
         )
-        candidate, _ = registry.register_candidate(
-            session, spec=spec, actor="ci", artifact_root=settings.artifact_root
-        )
+        candidate, _ = registry.register_candidate(session, spec=spec, actor="ci", settings=settings)
         registry.transition(session, candidate, Status.EVALUATING, actor="ci")
         registry.transition(session, candidate, Status.GATE_PASSED, actor="ci")
         registry.promote_first(session, candidate_id=candidate.id, reason="first model", actor="admin")

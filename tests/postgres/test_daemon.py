@@ -50,7 +50,7 @@ def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach
                 session,
                 spec=CandidateCreate(target=name, artifact_uri=uri, artifact_sha256=sha, tags=tags),
                 actor="ci",
-                artifact_root=settings.artifact_root,
+                settings=settings,
             )
             ids.append(str(cand.id))
         gate_pass(db, ids[-1])
