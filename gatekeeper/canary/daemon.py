@@ -296,7 +296,8 @@ class CanaryDaemon:
 
         stop = stop or threading.Event()
         leader = Leadership(self.db)
-        sender = Sender(self.db, clock=self.clock).start()
+        claim = timedelta(seconds=self.settings.outbox_claim_seconds)
+        sender = Sender(self.db, clock=self.clock, claim=claim).start()
         was_leader: bool | None = None  # unknown: the first pass always says which it is
         try:
             while not stop.is_set():

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from gatekeeper.clock import utcnow
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
+from gatekeeper.idempotency import service as idempotency
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
 from gatekeeper.registry.artifacts import artifact_sha256, pickled_files, resolve_under_root
@@ -456,13 +457,26 @@ def restore(session: Session, *, current: Candidate, previous: Candidate, reason
 
 
 def rollback(
-    session: Session, *, target_name: str, reason: str, actor: str, began: float | None = None
+    session: Session,
+    *,
+    target_name: str,
+    reason: str,
+    actor: str,
+    began: float | None = None,
+    if_match: str | None = None,
 ) -> tuple[Candidate, Candidate]:
     """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
-    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default)."""
+    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default).
+    ``if_match`` names the champion the caller means to roll back (id or ``v<version>``): 412 otherwise."""
     began = time.perf_counter() if began is None else began
     target = get_target(session, target_name, lock=True)
     current = champion_of(session, target)
+    idempotency.expect(
+        "champion",
+        if_match,
+        current=str(current.id) if current else None,
+        aliases=(f"v{current.version}",) if current else (),
+    )
     if current is None:
         raise Conflict(f"target {target_name} has no champion to roll back")
     previous = previous_champion(session, target)
