@@ -303,7 +303,10 @@ class CanaryDaemon:
             while not stop.is_set():
                 is_leader = (leader.held() or leader.acquire()) if was_leader else leader.acquire()
                 if is_leader != was_leader:
-                    self.echo(f"[DAEMON] {self.name} is {'leader' if is_leader else 'standby'}")
+                    role = "leader" if is_leader else "standby"
+                    self.echo(
+                        f"[DAEMON] {self.name} is {role} at {time.time():.3f}"
+                    )  # epoch s: takeover time
                     was_leader = is_leader
                 if is_leader:
                     report = self.tick()
