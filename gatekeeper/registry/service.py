@@ -456,6 +456,25 @@ def restore(session: Session, *, current: Candidate, previous: Candidate, reason
     transition(session, previous, Status.CHAMPION, actor=actor, note=reason)
 
 
+def _rollback_pair(session: Session, target: Target, if_match: str | None) -> tuple[Candidate, Candidate]:
+    """The champion (the one ``If-Match`` names, when given) and the previous one, both locked."""
+    current = champion_of(session, target)
+    idempotency.expect(
+        "champion",
+        if_match,
+        current=str(current.id) if current else None,
+        aliases=(f"v{current.version}",) if current else (),
+    )
+    if current is None:
+        raise Conflict(f"target {target.name} has no champion to roll back")
+    previous = previous_champion(session, target)
+    if previous is None:
+        raise Conflict(
+            f"target {target.name} has no previous champion to roll back to", champion_id=str(current.id)
+        )
+    return get_candidate(session, current.id, lock=True), get_candidate(session, previous.id, lock=True)
+
+
 def rollback(
     session: Session,
     *,
@@ -470,22 +489,7 @@ def rollback(
     ``if_match`` names the champion the caller means to roll back (id or ``v<version>``): 412 otherwise."""
     began = time.perf_counter() if began is None else began
     target = get_target(session, target_name, lock=True)
-    current = champion_of(session, target)
-    idempotency.expect(
-        "champion",
-        if_match,
-        current=str(current.id) if current else None,
-        aliases=(f"v{current.version}",) if current else (),
-    )
-    if current is None:
-        raise Conflict(f"target {target_name} has no champion to roll back")
-    previous = previous_champion(session, target)
-    if previous is None:
-        raise Conflict(
-            f"target {target_name} has no previous champion to roll back to", champion_id=str(current.id)
-        )
-    current = get_candidate(session, current.id, lock=True)
-    previous = get_candidate(session, previous.id, lock=True)
+    current, previous = _rollback_pair(session, target, if_match)
     restore(session, current=current, previous=previous, reason=reason, actor=actor)
     timing, late = rollback_timing(
         time.perf_counter() - began, target.rollback_sla_seconds, measured_from="request"
