@@ -12,7 +12,7 @@ export RAGAS_DO_NOT_TRACK := true
 export PROMPTFOO_DISABLE_TELEMETRY := 1
 export PROMPTFOO_DISABLE_UPDATE := 1
 
-.PHONY: install install-node test test-fast fuzz demo serve worker dashboard lint bench clean help
+.PHONY: install install-node test test-fast fuzz demo serve worker dashboard lint bench chaos soak clean help
 
 help:
 	@echo "make demo       the whole story on a fresh embedded SQLite database"
@@ -23,6 +23,8 @@ help:
 	@echo "make lint       ruff + mypy on the pure modules"
 	@echo "make bench      print the performance figures (benchmarks/)"
 	@echo "make fuzz       schemathesis on seeded Postgres, FUZZ_EXAMPLES cases per operation (default 50)"
+	@echo "make chaos      kill -9 at every fault point of the promotion path, 20 times each (Postgres)"
+	@echo "make soak       ten minutes of mixed load on a local API and daemons (Postgres; MINUTES=10)"
 
 # torch first, pinned: it is a CPU wheel on local disk; an unpinned torch pulls gigabytes of CUDA.
 $(STAMP): pyproject.toml
@@ -78,6 +80,14 @@ bench: install
 	$(PY) benchmarks/daemon_tick.py
 	$(PY) benchmarks/drift.py
 	$(PY) benchmarks/api.py
+
+# Longer than the chaos run in `make test` (2 kills per fault point); prints the figures.
+chaos: install
+	CHAOS_ITERATIONS=$${CHAOS_ITERATIONS:-20} $(PY) -m pytest -n 0 -s -q -p no:cacheprovider tests/chaos
+
+MINUTES ?= 10
+soak: install
+	$(PY) benchmarks/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf var/demo .pytest_cache

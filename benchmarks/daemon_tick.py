@@ -42,14 +42,14 @@ def fresh_database() -> str:
     return url
 
 
-def seed(url: str, n: int, breaching: int) -> list[str]:
-    """Targets, a champion and a canary candidate each, running canaries and their windows."""
+def seed(url: str, n: int, breaching: int, now: datetime = NOW) -> list[str]:
+    """Targets, a champion and a canary candidate each, running canaries and a day of windows to ``now``."""
 
     from gatekeeper.policy.schema import parse_policy
 
     body = json.dumps(parse_policy(POLICY).model_dump(mode="json"))
     rng = np.random.default_rng(0)
-    start = NOW - timedelta(days=1)
+    start = now - timedelta(days=1)
     canary_ids = []
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn, conn.cursor() as cur:
         for i in range(n):
@@ -57,13 +57,13 @@ def seed(url: str, n: int, breaching: int) -> list[str]:
                 "INSERT INTO targets (name, task, policy_version, always_extended_canary,"
                 " rollback_sla_seconds, next_version, routing_generation, created_at, created_by)"
                 " VALUES (%s, 'classification', 1, false, 60, 3, 0, %s, 'bench') RETURNING id",
-                (f"t{i:04d}", NOW),
+                (f"t{i:04d}", now),
             )
             tid = cur.fetchone()[0]
             cur.execute(
                 "INSERT INTO policy_versions (target_id, version, yaml, body, sha256, created_at, created_by)"
                 " VALUES (%s, 1, %s, %s, 'x', %s, 'bench')",
-                (tid, POLICY, body, NOW),
+                (tid, POLICY, body, now),
             )
             ids = [uuid.uuid4(), uuid.uuid4()]
             for version, (cid, status) in enumerate(zip(ids, ("champion", "canary"), strict=True), 1):
@@ -72,7 +72,7 @@ def seed(url: str, n: int, breaching: int) -> list[str]:
                     " model_target, code_revision, data_snapshot_id, label_version, feature_schema_version,"
                     " seed, submitter, metadata, status, status_changed_at, created_at)"
                     " VALUES (%s, %s, %s, 'm', %s, %s, 'c', 'd', 'l', 'f', '1', 'bench', '{}', %s, %s, %s)",
-                    (cid, tid, version, uuid.uuid4().hex * 2, f"t{i:04d}", status, NOW, NOW),
+                    (cid, tid, version, uuid.uuid4().hex * 2, f"t{i:04d}", status, now, now),
                 )
             canary = uuid.uuid4()
             canary_ids.append(str(canary))
@@ -124,7 +124,7 @@ def seed(url: str, n: int, breaching: int) -> list[str]:
                                 float(p99[j]),
                                 json.dumps({"escalation_resolution_rate": float(safety[j])}),
                                 "{}",
-                                NOW,
+                                now,
                             )
                         )
         conn.commit()

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     slack_webhook_url: str | None = None
     pagerduty_url: str | None = Field(default=None, description="PagerDuty Events v2 enqueue URL.")
     pagerduty_routing_key: str = "gatekeeper-dev"
+    outbox_claim_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A message marked sending this long is taken for a dead sender's: sent again, same key.",
+    )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     api_threads: int = Field(
         default=16,

@@ -45,6 +45,12 @@ class RefusedEvidence(Conflict):
         self.audit = audit
 
 
+class PreconditionFailed(GatekeeperError):
+    """An ``If-Match`` precondition no longer holds: the state changed since the caller read it."""
+
+    status_code = 412
+
+
 class InvalidTransition(Conflict):
     """A candidate cannot move from its current status to the requested one."""
 

@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "metric_windows",
     "daemon_leases",
     "outbox",
+    "idempotency_keys",
     "drift_prediction_logs",
     "drift_labels",
     "drift_references",

@@ -114,6 +114,13 @@ Reader = ActorDep
 TextQuery = Annotated[str | None, Query(max_length=500, pattern=r"^[^\x00]*$")]
 IdQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 
+# Safe retries of state changes (DESIGN, "Idempotency"): a key the caller makes up per intended change,
+# and an expected current state (the champion's candidate id) in If-Match.
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
+
 
 def _commit_in_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)

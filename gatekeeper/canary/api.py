@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from gatekeeper.api.deps import (
@@ -13,6 +15,7 @@ from gatekeeper.api.deps import (
     ActorDep,
     ClockDep,
     DatabaseDep,
+    IdempotencyKey,
     Oncall,
     Reader,
     Serving,
@@ -25,6 +28,7 @@ from gatekeeper.canary import service as canaries
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import Canary, DaemonLease, MetricWindow
 from gatekeeper.canary.schemas import AbortIn, CanaryRead, DaemonRead, EvidenceRead, MetricBatch, ReenableIn
+from gatekeeper.idempotency import service as idempotency
 from gatekeeper.promotion import shadow
 from gatekeeper.registry import service as registry
 
@@ -149,32 +153,73 @@ def get_windows(
     ]
 
 
+def _once(
+    session: SessionDep,
+    *,
+    actor: str,
+    key: str | None,
+    route: str,
+    body: BaseModel,
+    now: datetime,
+    change: Callable[[], Canary],
+) -> Any:
+    """Run an on-call change once per ``Idempotency-Key``: a retry replays the first answer."""
+    return idempotency.once(
+        session,
+        actor=actor,
+        key=key,
+        route=route,
+        body=body.model_dump(mode="json"),
+        change=lambda: canary_read(session, change(), now).model_dump(mode="json"),
+    )
+
+
 @router.post("/canaries/{canary_id}/abort")
 def abort_canary(
-    canary_id: str, body: AbortIn, session: SessionDep, clock: ClockDep, actor: Oncall
+    canary_id: str,
+    body: AbortIn,
+    session: SessionDep,
+    clock: ClockDep,
+    actor: Oncall,
+    key: IdempotencyKey = None,
 ) -> CanaryRead:
     """End a canary for good (the candidate becomes failed_promotion); routing stays on the champion."""
-    return canary_read(
+    now = clock.now()
+    return _once(
         session,
-        canaries.manual_abort(
-            session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=clock.now()
+        actor=actor.name,
+        key=key,
+        route=f"POST /v1/canaries/{canary_id}/abort",
+        body=body,
+        now=now,
+        change=lambda: canaries.manual_abort(
+            session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=now
         ),
-        clock.now(),
     )
 
 
 @router.post("/canaries/{canary_id}/reenable")
 def reenable_canary(
-    canary_id: str, body: ReenableIn, session: SessionDep, clock: ClockDep, actor: Oncall
+    canary_id: str,
+    body: ReenableIn,
+    session: SessionDep,
+    clock: ClockDep,
+    actor: Oncall,
+    key: IdempotencyKey = None,
 ) -> CanaryRead:
     """Resume an aborted canary if its trigger no longer fires against the pre-canary baseline (409 with the
     figures otherwise). ``force`` skips the check: admin only, audited as an override."""
-    return canary_read(
+    now = clock.now()
+    return _once(
         session,
-        canaries.reenable(
-            session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=clock.now()
+        actor=actor.name,
+        key=key,
+        route=f"POST /v1/canaries/{canary_id}/reenable",
+        body=body,
+        now=now,
+        change=lambda: canaries.reenable(
+            session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=now
         ),
-        clock.now(),
     )
 
 

@@ -296,13 +296,17 @@ class CanaryDaemon:
 
         stop = stop or threading.Event()
         leader = Leadership(self.db)
-        sender = Sender(self.db, clock=self.clock).start()
+        claim = timedelta(seconds=self.settings.outbox_claim_seconds)
+        sender = Sender(self.db, clock=self.clock, claim=claim).start()
         was_leader: bool | None = None  # unknown: the first pass always says which it is
         try:
             while not stop.is_set():
                 is_leader = (leader.held() or leader.acquire()) if was_leader else leader.acquire()
                 if is_leader != was_leader:
-                    self.echo(f"[DAEMON] {self.name} is {'leader' if is_leader else 'standby'}")
+                    role = "leader" if is_leader else "standby"
+                    self.echo(
+                        f"[DAEMON] {self.name} is {role} at {time.time():.3f}"
+                    )  # epoch s: takeover time
                     was_leader = is_leader
                 if is_leader:
                     report = self.tick()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -15,6 +16,9 @@ def worker(
         list[str] | None, typer.Option("--kind", help="Only these job kinds (repeatable).")
     ] = None,
     poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 1.0,
+    lease_seconds: Annotated[
+        float, typer.Option(help="Job lease: a crashed worker's job is retried this long after.", hidden=True)
+    ] = 60.0,
 ) -> None:
     """Claim jobs from the database queue and run them (Postgres: run several, on several machines)."""
     from gatekeeper.db import Database
@@ -27,6 +31,7 @@ def worker(
         Database.from_url(settings.database_url),
         settings,
         kinds=tuple(kinds) if kinds else None,
+        lease=timedelta(seconds=lease_seconds),
         echo=lambda line: typer.echo(line, err=True),
     )
     if once:

@@ -21,6 +21,11 @@ from gatekeeper.notify.payloads import pagerduty_event, slack_message
 log = logging.getLogger("gatekeeper.notify")
 MAX_ATTEMPTS = 25
 MAX_BACKOFF = timedelta(minutes=5)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# How long a `sending` mark holds a message: past it, its sender is taken for dead and the message is sent
+# again with the same key. Longer than a POST can take (the sender's timeout), so a slow POST is not
+# doubled by a second sender.
+CLAIM = timedelta(seconds=30)
 
 
 def _queued(channel: str, url: str, *, source: str, now: datetime, payload: dict[str, Any]) -> OutboxMessage:
@@ -102,50 +107,95 @@ class Delivery:
     errors: list[str] = field(default_factory=list)
 
 
-def _due(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+@dataclass(frozen=True)
+class _Claimed:
+    """A message marked ``sending`` and committed: what its POST needs, read before the commit."""
+
+    id: int
+    channel: str
+    url: str
+    payload: dict[str, Any]
+    key: str
+    attempts: int
 
 
-def _send(http: httpx.Client, message: OutboxMessage) -> str | None:
+def _claim_one(db: Database, now: datetime, claim: timedelta) -> _Claimed | None:
+    """Mark the oldest due message ``sending`` in a short transaction of its own, before its POST.
+
+    A ``sending`` mark older than ``claim`` is a sender that died between its POST and the commit of
+    the outcome: that message is due again and goes out with the same key (at least once; the receiver
+    folds the repeat by key)."""
+    with db.transaction() as session:
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        message = session.scalar(stmt)
+        if message is None:
+            return None
+        message.status, message.next_attempt_at = "sending", now + claim
+        message.attempts += 1
+        return _Claimed(
+            message.id,
+            message.channel,
+            message.url,
+            message.payload,
+            message.idempotency_key,
+            message.attempts,
+        )
+
+
+def _send(http: httpx.Client, message: _Claimed) -> str | None:
     try:
-        response = http.post(message.url, json=message.payload)
+        response = http.post(message.url, json=message.payload, headers={IDEMPOTENCY_HEADER: message.key})
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
 
 
-def deliver_due(db: Database, *, now: datetime, http: httpx.Client, limit: int = 50) -> Delivery:
-    """Try every due message once; failures are rescheduled with exponential backoff."""
-    report = Delivery()
+def _settle(db: Database, claimed: _Claimed, error: str | None, now: datetime) -> None:
+    """Commit the POST's outcome: delivered, or pending again after a backoff, or dead."""
     with db.transaction() as session:
-        for message in _due(session, now, limit):
-            error = _send(http, message)
-            message.attempts += 1
-            if error is None:
-                message.status, message.delivered_at, message.last_error = "delivered", now, None
-                report.delivered += 1
-                continue
+        message = session.get(OutboxMessage, claimed.id, with_for_update=True)
+        if message is None or message.status != "sending":
+            return
+        if error is None:
+            message.status, message.delivered_at, message.last_error = "delivered", now, None
+            return
+        message.status, message.last_error = "pending", error
+        message.next_attempt_at = now + backoff(message.attempts)
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = "dead"
+            log.error(
+                "giving up on %s message %s after %d attempts: %s",
+                claimed.channel,
+                claimed.id,
+                claimed.attempts,
+                error,
+            )
+
+
+def deliver_due(
+    db: Database, *, now: datetime, http: httpx.Client, limit: int = 50, claim: timedelta = CLAIM
+) -> Delivery:
+    """Try every due message once, each marked ``sending`` (committed) before its POST and settled after;
+    failures are rescheduled with exponential backoff."""
+    report = Delivery()
+    for _ in range(limit):
+        claimed = _claim_one(db, now, claim)
+        if claimed is None:
+            break
+        error = _send(http, claimed)
+        _settle(db, claimed, error, now)
+        if error is None:
+            report.delivered += 1
+        else:
             report.failed += 1
             report.errors.append(error)
-            message.last_error = error
-            message.next_attempt_at = now + backoff(message.attempts)
-            if message.attempts >= MAX_ATTEMPTS:
-                message.status = "dead"
-                log.error(
-                    "giving up on %s message %s after %d attempts: %s",
-                    message.channel,
-                    message.id,
-                    message.attempts,
-                    error,
-                )
     return report
 
 
@@ -153,9 +203,15 @@ class Sender:
     """Deliver the outbox in a background thread, so a slow webhook never holds up a rollback."""
 
     def __init__(
-        self, db: Database, *, clock: Clock | None = None, interval: float = 2.0, timeout: float = 5.0
+        self,
+        db: Database,
+        *,
+        clock: Clock | None = None,
+        interval: float = 2.0,
+        timeout: float = 5.0,
+        claim: timedelta = CLAIM,
     ) -> None:
-        self.db, self.clock, self.interval = db, clock or SystemClock(), interval
+        self.db, self.clock, self.interval, self.claim = db, clock or SystemClock(), interval, claim
         self.http = httpx.Client(timeout=timeout)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="outbox-sender", daemon=True)
@@ -163,7 +219,7 @@ class Sender:
     def _loop(self) -> None:
         while not self.stop.is_set():
             try:
-                deliver_due(self.db, now=self.clock.now(), http=self.http)
+                deliver_due(self.db, now=self.clock.now(), http=self.http, claim=self.claim)
             except Exception:  # keep delivering whatever happens to one batch
                 log.exception("outbox delivery failed")
             self.stop.wait(self.interval)

@@ -10,7 +10,9 @@ from gatekeeper.api.deps import (
     CI,
     Admin,
     ClockDep,
+    IdempotencyKey,
     IdQuery,
+    IfMatch,
     Oncall,
     Reader,
     SessionDep,
@@ -22,6 +24,7 @@ from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.canary import bake
 from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.drift import references as drift_references
+from gatekeeper.idempotency import service as idempotency
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.schemas import (
@@ -106,13 +109,31 @@ def routing(target: str, session: SessionDep, _: Reader) -> RoutingRead:
 
 
 @router.post("/targets/{target}/rollback", tags=["routing"])
-def rollback(target: str, body: ReasonIn, session: SessionDep, clock: ClockDep, actor: Oncall) -> dict:
-    failed, restored = registry.rollback(session, target_name=target, reason=body.reason, actor=actor.name)
-    bake.end_on_manual_rollback(session, failed=failed, actor=actor.name, now=clock.now())
-    return {
-        "rolled_back": candidate_read(failed).model_dump(mode="json"),
-        "champion": candidate_read(restored).model_dump(mode="json"),
-    }
+def rollback(
+    target: str,
+    body: ReasonIn,
+    session: SessionDep,
+    clock: ClockDep,
+    actor: Oncall,
+    key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> dict:
+    """Champion back to the previous one. Retry-safe: an ``Idempotency-Key`` replays the first answer, and
+    ``If-Match`` (the champion's id or ``v<version>``) refuses with 412 once another rolled it back."""
+
+    def change() -> dict:
+        failed, restored = registry.rollback(
+            session, target_name=target, reason=body.reason, actor=actor.name, if_match=if_match
+        )
+        bake.end_on_manual_rollback(session, failed=failed, actor=actor.name, now=clock.now())
+        return {
+            "rolled_back": candidate_read(failed).model_dump(mode="json"),
+            "champion": candidate_read(restored).model_dump(mode="json"),
+        }
+
+    route = f"POST /v1/targets/{target}/rollback"
+    body_in = {**body.model_dump(mode="json"), "if_match": if_match}
+    return idempotency.once(session, actor=actor.name, key=key, route=route, body=body_in, change=change)
 
 
 @router.post(
@@ -160,13 +181,25 @@ def decisions(candidate_id: str, session: SessionDep, _: Reader) -> list[Decisio
 
 @router.post("/candidates/{candidate_id}/promote", tags=["candidates"])
 def promote_first(
-    candidate_id: str, body: ReasonIn, session: SessionDep, settings: SettingsDep, actor: Admin
+    candidate_id: str,
+    body: ReasonIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Admin,
+    key: IdempotencyKey = None,
 ) -> CandidateRead:
-    candidate = registry.promote_first(
-        session, candidate_id=candidate_id, reason=body.reason, actor=actor.name
-    )
-    drift_references.on_promoted(session, candidate=candidate, settings=settings)
-    return candidate_read(candidate)
+    """A target's first champion; an ``Idempotency-Key`` makes a retry after a lost answer replay it."""
+
+    def change() -> dict:
+        candidate = registry.promote_first(
+            session, candidate_id=candidate_id, reason=body.reason, actor=actor.name
+        )
+        drift_references.on_promoted(session, candidate=candidate, settings=settings)
+        return candidate_read(candidate).model_dump(mode="json")
+
+    route = f"POST /v1/candidates/{candidate_id}/promote"
+    body_in = body.model_dump(mode="json")
+    return idempotency.once(session, actor=actor.name, key=key, route=route, body=body_in, change=change)
 
 
 @router.post(

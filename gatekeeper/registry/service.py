@@ -21,6 +21,7 @@ from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, NotFound, ValidationFailed
+from gatekeeper.idempotency import service as idempotency
 from gatekeeper.policy.schema import Policy, parse_policy
 from gatekeeper.registry import audit
 from gatekeeper.registry.artifacts import artifact_sha256, expect_sha256, pickled_files
@@ -436,23 +437,40 @@ def restore(session: Session, *, current: Candidate, previous: Candidate, reason
     transition(session, previous, Status.CHAMPION, actor=actor, note=reason)
 
 
-def rollback(
-    session: Session, *, target_name: str, reason: str, actor: str, began: float | None = None
-) -> tuple[Candidate, Candidate]:
-    """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
-    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default)."""
-    began = time.perf_counter() if began is None else began
-    target = get_target(session, target_name, lock=True)
+def _rollback_pair(session: Session, target: Target, if_match: str | None) -> tuple[Candidate, Candidate]:
+    """The champion (the one ``If-Match`` names, when given) and the previous one, both locked."""
     current = champion_of(session, target)
+    idempotency.expect(
+        "champion",
+        if_match,
+        current=str(current.id) if current else None,
+        aliases=(f"v{current.version}",) if current else (),
+    )
     if current is None:
-        raise Conflict(f"target {target_name} has no champion to roll back")
+        raise Conflict(f"target {target.name} has no champion to roll back")
     previous = previous_champion(session, target)
     if previous is None:
         raise Conflict(
-            f"target {target_name} has no previous champion to roll back to", champion_id=str(current.id)
+            f"target {target.name} has no previous champion to roll back to", champion_id=str(current.id)
         )
-    current = get_candidate(session, current.id, lock=True)
-    previous = get_candidate(session, previous.id, lock=True)
+    return get_candidate(session, current.id, lock=True), get_candidate(session, previous.id, lock=True)
+
+
+def rollback(
+    session: Session,
+    *,
+    target_name: str,
+    reason: str,
+    actor: str,
+    began: float | None = None,
+    if_match: str | None = None,
+) -> tuple[Candidate, Candidate]:
+    """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
+    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default).
+    ``if_match`` names the champion the caller means to roll back (id or ``v<version>``): 412 otherwise."""
+    began = time.perf_counter() if began is None else began
+    target = get_target(session, target_name, lock=True)
+    current, previous = _rollback_pair(session, target, if_match)
     restore(session, current=current, previous=previous, reason=reason, actor=actor)
     timing, late = rollback_timing(
         time.perf_counter() - began, target.rollback_sla_seconds, measured_from="request"

@@ -32,11 +32,13 @@ from tests.promotion.conftest import gate_pass, shadow_records
 pytestmark = pytest.mark.postgres
 
 
-def seed_target(db, settings, name: str, make_artifact, *, now: datetime, breach: bool) -> str:  # noqa: ANN001
+def seed_target(  # noqa: ANN001
+    db, settings, name: str, make_artifact, *, now: datetime, breach: bool, policy: str | None = None
+) -> str:
     """A target with a champion and a running canary whose last day of windows does (or not) breach."""
     from gatekeeper.promotion.schemas import ShadowRecordIn
 
-    policy = POLICY_FILE.read_text().replace("target: intent_classifier", f"target: {name}")
+    policy = (policy or POLICY_FILE.read_text()).replace("target: intent_classifier", f"target: {name}")
     tags = {**TAGS, "model_target": name}
     with db.transaction() as session:
         registry.create_target(
