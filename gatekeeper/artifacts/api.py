@@ -9,13 +9,14 @@ import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from gatekeeper.api.deps import CI, DatabaseDep, Reader, SettingsDep
+from gatekeeper.api.deps import CI, DatabaseDep, Reader, SettingsDep, TransactionalRoute
 from gatekeeper.artifacts import service as artifacts
 from gatekeeper.artifacts.store import STORE_SCHEME
 from gatekeeper.artifacts.upload import LimitedReader
 from gatekeeper.errors import TooLarge, ValidationFailed
 
-router = APIRouter(prefix="/v1", tags=["artifacts"])
+# TransactionalRoute for its declared errors; the upload is async, so it opens and commits its own session.
+router = APIRouter(prefix="/v1", route_class=TransactionalRoute, tags=["artifacts"])
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="artifact_sha256 of the artifact")]
 TAR = "application/x-tar"
 
@@ -41,7 +42,11 @@ def _declared_size(content_length: str | None, limit: int) -> None:
 @router.put(
     "/artifacts/sha256/{digest}",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "already stored; the body was not read"}},
+    responses={
+        200: {"description": "already stored; the body was not read"},
+        413: {"description": "the upload is over GATEKEEPER_MAX_UPLOAD_BYTES"},
+        503: {"description": "the artifact store's bucket does not exist"},
+    },
 )
 async def upload(
     digest: Digest,

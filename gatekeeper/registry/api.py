@@ -108,7 +108,11 @@ def routing(target: str, session: SessionDep, _: Reader) -> RoutingRead:
     return routing_table(session, target)
 
 
-@router.post("/targets/{target}/rollback", tags=["routing"])
+@router.post(
+    "/targets/{target}/rollback",
+    tags=["routing"],
+    responses={412: {"description": "If-Match names a champion that is no longer the champion"}},
+)
 def rollback(
     target: str,
     body: ReasonIn,
