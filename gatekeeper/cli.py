@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor, local_sha, show
-from gatekeeper.client import ApiError
+from gatekeeper.client import ApiError, plain
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
+from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
 
 app = typer.Typer(
     help="Gatekeeper: the evaluation and governance gate for MangaAssist models.",
@@ -125,8 +127,8 @@ def target_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a target with its policy (admin token)."""
-    body = {"name": name, "task": task, "policy": policy.read_text(encoding="utf-8")}
-    data = client(url, token).post("/v1/targets", body)
+    spec = TargetCreate(name=name, task=task, policy=policy.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    data = plain(client(url, token).create_target(spec))
     show(
         data,
         as_json,
@@ -137,7 +139,7 @@ def target_create(
 @target_app.command("list")
 def target_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """List targets."""
-    data = client(url, token).get("/v1/targets")
+    data = plain(client(url, token).list_targets())
     show(
         data,
         as_json,
@@ -180,14 +182,14 @@ def candidate_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a candidate with its lineage (ci token). Re-submitting the same artifact is a no-op."""
-    body = {
-        "target": target,
-        "artifact_uri": artifact,
-        "artifact_sha256": sha256 or local_sha(artifact),
-        "tags": _parse_tags(tag),
-        "training_run_id": training_run,
-    }
-    data = client(url, token).post("/v1/candidates", body)
+    spec = CandidateCreate(
+        target=target,
+        artifact_uri=artifact,
+        artifact_sha256=sha256 or local_sha(artifact),
+        tags=_parse_tags(tag),
+        training_run_id=training_run,  # type: ignore[arg-type]
+    )
+    data = plain(client(url, token).register(spec))
     show(data, as_json, _candidate_lines(data))
 
 
@@ -201,7 +203,7 @@ def candidate_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List candidates, newest first."""
-    data = client(url, token).get("/v1/candidates", target=target, status=status, limit=limit)
+    data = plain(client(url, token).list_candidates(target=target, status=status, limit=limit))
     show(
         data,
         as_json,
@@ -215,7 +217,7 @@ def candidate_show(
     candidate_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show one candidate with its lineage."""
-    data = client(url, token).get(f"/v1/candidates/{candidate_id}")
+    data = plain(client(url, token).get_candidate(candidate_id))
     show(data, as_json, _candidate_lines(data))
 
 
@@ -269,4 +271,9 @@ def main() -> None:
         sys.exit(1)
     except GatekeeperError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+    except ValidationError as exc:  # a body the client refuses before sending, by the API's own schema
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        typer.echo(f"error: invalid request: {where}: {first['msg']}", err=True)
         sys.exit(1)

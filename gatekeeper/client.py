@@ -1,4 +1,5 @@
-"""A small HTTP client for the Gatekeeper API, used by the CLI, the dashboard and CI scripts."""
+"""The typed HTTP client for the Gatekeeper API, used by the CLI, the dashboard and CI scripts: one method
+per ``/v1`` route (``gatekeeper.client_routes``) over the untyped ``request``/``get``/``post``/``put``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic_core import to_jsonable_python
+
+from gatekeeper.client_routes import Routes
 
 
 class ApiError(Exception):
@@ -17,8 +21,13 @@ class ApiError(Exception):
         self.status, self.detail, self.body = status, detail, body
 
 
+def plain(reply: Any) -> Any:
+    """A typed reply as plain JSON values (dicts and lists), for tables and templates."""
+    return to_jsonable_python(reply)
+
+
 @dataclass
-class Client:
+class Client(Routes):
     url: str
     token: str | None = None
     timeout: float = 30.0
