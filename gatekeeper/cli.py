@@ -236,6 +236,7 @@ def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
     from dashboards import cli as dashboards_cli
     from evalsets.cli import evalsets_app
+    from gatekeeper import standalone
     from gatekeeper.canary import cli as canary_cli
     from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
@@ -252,6 +253,7 @@ def _register_domain_commands() -> None:
     app.command("drift-daemon")(drift_cli.drift_daemon)
     app.command()(dashboards_cli.dashboard)
     app.add_typer(evalsets_app, name="evalsets")
+    app.command("standalone")(standalone.command)
 
 
 _register_domain_commands()
