@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, local_actor, local_sha, show
-from gatekeeper.client import ApiError, plain
+from gatekeeper.client import ApiError, plain, refused_locally
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
@@ -275,7 +275,5 @@ def main() -> None:
         typer.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)
     except ValidationError as exc:  # a body the client refuses before sending, by the API's own schema
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        typer.echo(f"error: invalid request: {where}: {first['msg']}", err=True)
+        typer.echo(f"error: {refused_locally(exc).detail}", err=True)
         sys.exit(1)

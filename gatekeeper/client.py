@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from gatekeeper.client_routes import Routes
@@ -19,6 +20,15 @@ class ApiError(Exception):
     def __init__(self, status: int, detail: str, body: Any = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.body = status, detail, body
+
+
+def refused_locally(exc: ValidationError) -> ApiError:
+    """A body the client refused before sending (by the app's own schema), worded like the API's 422."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return ApiError(
+        422, f"invalid request: {where}: {first['msg']}", {"errors": exc.errors(include_url=False)}
+    )
 
 
 def plain(reply: Any) -> Any:

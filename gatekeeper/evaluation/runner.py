@@ -128,7 +128,8 @@ class Progress:
         force: bool = False,
     ) -> None:
         now = time.monotonic()
-        if not force and now - self._last < WRITE_EVERY_S:
+        complete = done is not None and done == total  # ``finished`` writes that one, with the mode
+        if not force and (complete or now - self._last < WRITE_EVERY_S):
             return
         self._last = now
         record = {"stage": stage, "mode": mode, "done": done, "total": total}
