@@ -6,9 +6,10 @@ import inspect
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from gatekeeper.api.app import create_app
-from gatekeeper.client import ApiError, Client
+from gatekeeper.client import ApiError, Client, refused_locally
 from gatekeeper.client_routes import ROUTES, path_fields
 from gatekeeper.config import Settings
 from gatekeeper.registry.schemas import CandidateCreate, CandidatePage, ReasonIn, TargetCreate, TargetRead
@@ -69,3 +70,10 @@ def test_typed_calls_against_a_live_server(live_server, tokens, make_artifact) -
     with pytest.raises(ApiError) as refused:
         ci.promote_first(candidate.id, ReasonIn(reason="not my role"))
     assert refused.value.status == 403
+
+
+def test_a_bad_body_is_refused_before_sending_in_the_apis_words() -> None:
+    with pytest.raises(ValidationError) as bad:
+        TargetCreate(name="Not A Slug", task="classification", policy="x")
+    refused = refused_locally(bad.value)
+    assert refused.status == 422 and refused.detail.startswith("invalid request: name: String should match")
