@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from gatekeeper.client import ApiError, Client, plain
-from gatekeeper.evaluation.progress import progress_fraction
+from gatekeeper.evaluation.progress import progress_fraction, progress_line
 from gatekeeper.registry.states import Status
 
 LINEAGE_TAGS = (
@@ -171,7 +171,7 @@ def evaluation_table(items: Sequence[Mapping[str, Any]], versions: Mapping[str, 
                 "candidate": f"v{version}" if version is not None else str(e["candidate_id"])[:8],
                 "status": e["status"],
                 "verdict": decision.get("verdict"),
-                "stage": progress.get("stage") if e["status"] in ("queued", "running") else None,
+                "stage": progress_line(progress) if e["status"] in ("queued", "running") else None,
                 "progress": fraction,
                 "mode": e.get("mode"),
                 "requested by": e.get("requested_by"),
