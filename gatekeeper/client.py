@@ -27,7 +27,9 @@ def refused_locally(exc: ValidationError) -> ApiError:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "body"
     return ApiError(
-        422, f"invalid request: {where}: {first['msg']}", {"errors": exc.errors(include_url=False)}
+        422,
+        f"invalid request: {where}: {first['msg']}",
+        {"errors": exc.errors(include_url=False, include_context=False, include_input=False)},
     )
 
 

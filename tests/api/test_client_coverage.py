@@ -41,6 +41,8 @@ def test_each_method_matches_its_operation(operations: dict) -> None:
     for key, name in ROUTES.items():
         method = getattr(Client, name)
         assert method.route == key
+        if getattr(method, "written_out", False):
+            continue
         op = operations[key]
         params = [p for p in inspect.signature(method).parameters if p != "self"]
         declared = {(p["in"], p["name"]) for p in op.get("parameters", [])}
