@@ -18,6 +18,7 @@ import pandas as pd
 from dashboards import data
 from dashboards.data import Reader
 from gatekeeper.canary.rules import AbortRules
+from gatekeeper.client import plain
 
 STATE_MARK = {"running": "▶", "aborted": "■", "failed": "✕", "passed": "✓", "baking": "◆", "rolled_back": "↶"}
 STATE_COLOUR = {
@@ -36,26 +37,26 @@ WINDOW_LIMIT = 20_000
 
 def canaries(api: Reader, target: str) -> list[dict[str, Any]]:
     """The target's canaries, newest first (the API's order)."""
-    return list(api.get(f"/v1/targets/{target}/canaries"))
+    return plain(api.canaries_of(target))
 
 
 def canary(api: Reader, canary_id: str) -> dict[str, Any]:
-    return api.get(f"/v1/canaries/{canary_id}")
+    return plain(api.get_canary(canary_id))
 
 
 def windows(api: Reader, canary_id: str) -> list[dict[str, Any]]:
-    return list(api.get(f"/v1/canaries/{canary_id}/windows", limit=WINDOW_LIMIT))
+    return api.canary_windows(canary_id, limit=WINDOW_LIMIT)
 
 
 def daemon(api: Reader) -> dict[str, Any]:
-    return api.get("/v1/daemon")
+    return plain(api.daemon_status())
 
 
 def shadows(api: Reader, target: str) -> list[dict[str, Any]]:
     """The target's candidates in shadow, each with its shadow summary (the verdict is pending until the
     server takes it: a passed shadow stays here, frozen, until its canary starts)."""
     return [
-        api.get(f"/v1/candidates/{c['id']}/shadow") | {"version": c["version"]}
+        api.shadow_summary(c["id"]) | {"version": c["version"]}
         for c in data.candidates(api, target=target, status="shadow")
     ]
 
@@ -84,12 +85,12 @@ def shadow_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def target(api: Reader, name: str) -> dict[str, Any]:
-    return api.get(f"/v1/targets/{name}")
+    return plain(api.get_target(name))
 
 
 def abort_decision(api: Reader, candidate_id: str, canary_id: str) -> dict[str, Any] | None:
     """The daemon's abort decision for this canary (its message is the trigger in one line)."""
-    rows = api.get(f"/v1/candidates/{candidate_id}/decisions")
+    rows = plain(api.decisions(candidate_id))
     found = [
         d
         for d in rows

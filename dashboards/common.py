@@ -1,5 +1,5 @@
-"""What every page shares: the API connection (env, overridable in the sidebar), a briefly cached
-reader, and one way to show an API refusal."""
+"""What every page shares: the API connection (env, overridable in the sidebar), the typed client with
+its GETs briefly cached, and one way to show an API refusal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import streamlit as st
+from pydantic import ValidationError
 
-from gatekeeper.client import ApiError, Client
+from gatekeeper.client import ApiError, Client, plain, refused_locally
 
 URL_KEY, TOKEN_KEY = "gk_url", "gk_token"
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -29,23 +30,23 @@ def connection() -> tuple[str, str | None]:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _cached_get(url: str, token: str | None, path: str, params: tuple[tuple[str, Any], ...]) -> Any:
     # Keyed by URL and token, so two users (or roles) of one dashboard process never share answers.
-    return Client(url, token).get(path, **dict(params))
+    return Client(url, token).request("GET", path, params=dict(params))
 
 
-@dataclass(frozen=True)
-class CachedReader:
-    """A read-only client whose GETs are cached for a few seconds (pages rerun on every click)."""
+@dataclass
+class CachedClient(Client):
+    """The typed client with its GETs cached for a few seconds (pages rerun on every click)."""
 
-    url: str
-    token: str | None
-
-    def get(self, path: str, **params: Any) -> Any:
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method != "GET":
+            return super().request(method, path, **kwargs)
+        params = kwargs.get("params") or {}
         kept = tuple(sorted((k, v) for k, v in params.items() if v is not None))
         return _cached_get(self.url, self.token, path, kept)
 
 
-def reader() -> CachedReader:
-    return CachedReader(*connection())
+def reader() -> CachedClient:
+    return CachedClient(*connection())
 
 
 def writer() -> Client:
@@ -78,6 +79,8 @@ def api_errors(action: str | None = None) -> Iterator[None]:
         yield
     except ApiError as exc:
         show_api_error(exc, action)
+    except ValidationError as exc:
+        show_api_error(refused_locally(exc), action)
 
 
 def load(fn: Callable[..., T], *args: Any, action: str | None = None, **kwargs: Any) -> T | None:
@@ -121,7 +124,7 @@ def table(frame: Any, *, key: str, **kwargs: Any) -> None:
 def whoami() -> dict[str, str] | None:
     """The token's name and role (``GET /v1/whoami``), or None when the API does not say."""
     try:
-        return dict(reader().get("/v1/whoami"))
+        return reader().whoami()
     except ApiError:
         return None
 
@@ -156,9 +159,15 @@ def run_action(key: str, call: Callable[[], Any], describe: Callable[[Any], str]
     """Call the API, remember the outcome under ``key`` and rerun, so the page above shows the new state
     and the outcome stays on screen (``outcome(key)``)."""
     try:
-        result = call()
-    except ApiError as exc:
-        st.session_state[key] = {"ok": False, "status": exc.status, "detail": exc.detail, "body": exc.body}
+        result = plain(call())
+    except (ApiError, ValidationError) as exc:
+        refused = refused_locally(exc) if isinstance(exc, ValidationError) else exc
+        st.session_state[key] = {
+            "ok": False,
+            "status": refused.status,
+            "detail": refused.detail,
+            "body": refused.body,
+        }
     else:
         st.session_state[key] = {"ok": True, "message": describe(result), "body": result}
     clear_cache()

@@ -1,8 +1,9 @@
 """Everything the pages read, as plain data: API calls that take a client, and pure shaping functions
 that turn API JSON into DataFrames. Pages stay thin; this module is what the tests exercise.
 
-The dashboard talks to the HTTP API only (any object with ``get(path, **params)``, e.g.
-``gatekeeper.client.Client``), so it runs wherever the API is reachable.
+The dashboard talks to the HTTP API only, through the typed ``gatekeeper.client.Client`` (the pages
+pass ``common.reader()``, the same client with its GETs cached), so it runs wherever the API is
+reachable. Typed replies become plain JSON here (``plain``), the shape the tables are built from.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
-from gatekeeper.client import ApiError
+from gatekeeper.client import ApiError, Client, plain
+from gatekeeper.evaluation.progress import progress_fraction, progress_line
 from gatekeeper.evaluation.verdicts import need_text
 from gatekeeper.registry.states import Status
 
@@ -33,21 +35,20 @@ REPORT_FORMATS = {"md": "text/markdown", "html": "text/html", "json": "applicati
 MAX_CANDIDATES = 1000
 
 
-class Reader(Protocol):
-    def get(self, path: str, **params: Any) -> Any: ...
+Reader = Client
 
 
 # --- registry ------------------------------------------------------------------------------------
 
 
 def targets(api: Reader) -> list[dict[str, Any]]:
-    return list(api.get("/v1/targets"))
+    return plain(api.list_targets())
 
 
 def champion(api: Reader, target: str) -> dict[str, Any] | None:
     """The target's champion, or None before its first promotion (the API answers 404 then)."""
     try:
-        return api.get(f"/v1/targets/{target}/champion")
+        return plain(api.champion(target))
     except ApiError as exc:
         if exc.status == 404:
             return None
@@ -55,7 +56,7 @@ def champion(api: Reader, target: str) -> dict[str, Any] | None:
 
 
 def routing(api: Reader, target: str) -> dict[str, Any]:
-    return api.get(f"/v1/targets/{target}/routing")
+    return plain(api.routing(target))
 
 
 def candidates(
@@ -71,16 +72,16 @@ def candidates(
     cursor: str | None = None
     while len(items) < limit:
         size = min(page_size, limit - len(items))
-        page = api.get("/v1/candidates", target=target, status=status, limit=size, cursor=cursor)
-        items += page["items"]
-        cursor = page.get("next_cursor")
+        page = api.list_candidates(target=target, status=status, limit=size, cursor=cursor)
+        items += plain(page.items)
+        cursor = page.next_cursor
         if not cursor:
             break
     return items
 
 
 def candidate(api: Reader, candidate_id: str) -> dict[str, Any]:
-    return api.get(f"/v1/candidates/{candidate_id}")
+    return plain(api.get_candidate(candidate_id))
 
 
 def champions_of(target_rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any] | None]:
@@ -154,7 +155,7 @@ def recent_evaluations(
     api: Reader, *, target: str | None = None, status: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The newest evaluations of every candidate (without results): what the worker is doing."""
-    return list(api.get("/v1/evaluations", target=target, status=status, limit=limit))
+    return plain(api.list_evaluations(target=target, status=status, limit=limit))
 
 
 def evaluation_table(items: Sequence[Mapping[str, Any]], versions: Mapping[str, int]) -> pd.DataFrame:
@@ -171,7 +172,7 @@ def evaluation_table(items: Sequence[Mapping[str, Any]], versions: Mapping[str, 
                 "candidate": f"v{version}" if version is not None else str(e["candidate_id"])[:8],
                 "status": e["status"],
                 "verdict": decision.get("verdict"),
-                "stage": progress.get("stage") if e["status"] in ("queued", "running") else None,
+                "stage": progress_line(progress) if e["status"] in ("queued", "running") else None,
                 "progress": fraction,
                 "mode": e.get("mode"),
                 "requested by": e.get("requested_by"),
@@ -200,25 +201,17 @@ def evaluation_table(items: Sequence[Mapping[str, Any]], versions: Mapping[str, 
 
 def evaluations_of(api: Reader, candidate_id: str) -> list[dict[str, Any]]:
     """Evaluations of a candidate, newest first, without their (large) results."""
-    return list(api.get(f"/v1/candidates/{candidate_id}/evaluations"))
+    return plain(api.evaluations_of(candidate_id))
 
 
 def evaluation(api: Reader, evaluation_id: str) -> dict[str, Any]:
-    return api.get(f"/v1/evaluations/{evaluation_id}")
+    return plain(api.get_evaluation(evaluation_id))
 
 
 def report(api: Reader, evaluation_id: str, fmt: str) -> str:
     """The rendered report as text (JSON is re-serialised so it downloads as a file)."""
-    body = api.get(f"/v1/evaluations/{evaluation_id}/report", format=fmt)
+    body = api.evaluation_report(evaluation_id, format=fmt)  # type: ignore[arg-type]
     return body if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False)
-
-
-def progress_fraction(progress: Mapping[str, Any]) -> float | None:
-    """Share of the current stage done, when the worker reported counts."""
-    done, total = progress.get("done"), progress.get("total")
-    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
-        return max(0.0, min(1.0, done / total))
-    return None
 
 
 def _ci_text(ci: Sequence[float] | None) -> str:
@@ -525,7 +518,7 @@ class ExampleQuery:
             "offset": self.offset,
         }
         if self.disagree:
-            params["disagree"] = "true"
+            params["disagree"] = True
         return params
 
 
@@ -536,7 +529,7 @@ def examples(
     of the task: a label per example, a ranking per query, an answer per question)."""
     from dashboards import task_data
 
-    body = api.get(f"/v1/evaluations/{evaluation_id}/examples", **query.params())
+    body = api.browse_examples(evaluation_id, **query.params())
     shape = {
         "ranking": task_data.ranking_example_frame,
         "generation": task_data.generation_example_frame,
@@ -546,7 +539,7 @@ def examples(
 
 def examples_raw(api: Reader, evaluation_id: str, query: ExampleQuery) -> list[dict[str, Any]]:
     """One page of examples as the API returns them (rows with both models' outputs)."""
-    return list(api.get(f"/v1/evaluations/{evaluation_id}/examples", **query.params())["items"])
+    return list(api.browse_examples(evaluation_id, **query.params())["items"])
 
 
 def _answer(view: Mapping[str, Any] | None, key: str) -> Any:
@@ -597,7 +590,7 @@ def example_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def training_runs(api: Reader, *, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    return list(api.get("/v1/training-runs", target=target, limit=limit))
+    return plain(api.list_training_runs(target=target, limit=limit))
 
 
 def registered_candidates(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -687,17 +680,15 @@ class AuditQuery:
 
 def audit(api: Reader, query: AuditQuery) -> list[dict[str, Any]]:
     """One page of the audit log, newest first; the next page starts before the last id shown."""
-    return list(
-        api.get(
-            "/v1/audit",
-            entity=query.entity or None,
-            entity_type=query.entity_type or None,
-            actor=query.actor or None,
-            action=query.action or None,
-            before_id=query.before_id,
-            limit=query.limit,
-        )
+    rows = api.audit(
+        entity=query.entity or None,
+        entity_type=query.entity_type or None,
+        actor=query.actor or None,
+        action=query.action or None,
+        before_id=query.before_id,
+        limit=query.limit,
     )
+    return plain(rows)
 
 
 def audit_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

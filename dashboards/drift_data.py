@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from dashboards.data import Reader
+from gatekeeper.client import plain
 
 KINDS = ("input", "prediction", "label", "concept")
 EVENT_STATUSES = ("live", "open", "acknowledged", "resolved")
@@ -37,20 +38,16 @@ DEFAULTS = {
 
 def view(api: Reader, target: str, *, since: datetime | None = None, live: bool = False) -> dict[str, Any]:
     """``GET /v1/targets/{t}/drift``: reference, latest and history per kind, live events."""
-    return api.get(
-        f"/v1/targets/{target}/drift",
-        since=since.isoformat() if since else None,
-        live="true" if live else None,
-    )
+    return plain(api.drift(target, since=since, live=live or None))
 
 
 def events(api: Reader, target: str, status: str | None = None) -> list[dict[str, Any]]:
-    return list(api.get(f"/v1/targets/{target}/drift/events", status=status))
+    return plain(api.drift_events(target, status=status))  # type: ignore[arg-type]
 
 
 def report_html(api: Reader, target: str) -> str:
     """Evidently's HTML for the latest input window (built once by the API, a few MB)."""
-    return str(api.get(f"/v1/targets/{target}/drift/report"))
+    return api.drift_report(target)
 
 
 # --- thresholds ----------------------------------------------------------------------------------

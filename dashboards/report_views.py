@@ -14,6 +14,7 @@ import streamlit as st
 from dashboards import charts, common, data
 from dashboards import task_data as td
 from dashboards.common import fmt
+from gatekeeper.evaluation.progress import progress_line
 
 Results = Mapping[str, Any]
 NUM = st.column_config.NumberColumn(format="%.4f")
@@ -52,7 +53,7 @@ def pending(ev: Mapping[str, Any]) -> None:
     )
     fraction = data.progress_fraction(progress)
     if fraction is not None:
-        st.progress(fraction, text=f"{progress['done']} / {progress['total']}")
+        st.progress(fraction, text=progress_line(progress))  # the mode, its examples, the modes done
     if progress.get("at"):
         st.caption(f"last progress report at {progress['at']}")
     if st.button("Refresh", key="ev_refresh"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from gatekeeper.cli_common import (
     JsonOpt,
@@ -21,10 +22,11 @@ from gatekeeper.cli_common import (
     parse_tags,
     show,
 )
-from gatekeeper.client import ApiError
+from gatekeeper.client import ApiError, plain, refused_locally
 from gatekeeper.config import get_settings
 from gatekeeper.errors import ConfigError, GatekeeperError
 from gatekeeper.evaluation.verdicts import EXIT_INFRASTRUCTURE
+from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
 
 app = typer.Typer(
     help="Gatekeeper: the evaluation and governance gate for MangaAssist models.",
@@ -171,8 +173,8 @@ def target_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a target with its policy (admin token)."""
-    body = {"name": name, "task": task, "policy": policy.read_text(encoding="utf-8")}
-    data = client(url, token).post("/v1/targets", body)
+    spec = TargetCreate(name=name, task=task, policy=policy.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    data = plain(client(url, token).create_target(spec))
     show(
         data,
         as_json,
@@ -183,7 +185,7 @@ def target_create(
 @target_app.command("list")
 def target_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """List targets."""
-    data = client(url, token).get("/v1/targets")
+    data = plain(client(url, token).list_targets())
     show(
         data,
         as_json,
@@ -216,14 +218,14 @@ def candidate_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a candidate with its lineage (ci token). Re-submitting the same artifact is a no-op."""
-    body = {
-        "target": target,
-        "artifact_uri": artifact,
-        "artifact_sha256": sha256 or local_sha(artifact),
-        "tags": parse_tags(tag),
-        "training_run_id": training_run,
-    }
-    data = client(url, token).post("/v1/candidates", body)
+    spec = CandidateCreate(
+        target=target,
+        artifact_uri=artifact,
+        artifact_sha256=sha256 or local_sha(artifact),
+        tags=parse_tags(tag),
+        training_run_id=training_run,  # type: ignore[arg-type]
+    )
+    data = plain(client(url, token).register(spec))
     show(data, as_json, _candidate_lines(data))
 
 
@@ -237,7 +239,7 @@ def candidate_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List candidates, newest first."""
-    data = client(url, token).get("/v1/candidates", target=target, status=status, limit=limit)
+    data = plain(client(url, token).list_candidates(target=target, status=status, limit=limit))
     show(
         data,
         as_json,
@@ -251,7 +253,7 @@ def candidate_show(
     candidate_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show one candidate with its lineage."""
-    data = client(url, token).get(f"/v1/candidates/{candidate_id}")
+    data = plain(client(url, token).get_candidate(candidate_id))
     show(data, as_json, _candidate_lines(data))
 
 
@@ -270,6 +272,7 @@ def _register_domain_commands() -> None:
     """Commands of the other domains, kept beside the code they drive."""
     from dashboards import cli as dashboards_cli
     from evalsets.cli import evalsets_app
+    from gatekeeper import standalone
     from gatekeeper.artifacts import cli as artifacts_cli
     from gatekeeper.canary import cli as canary_cli
     from gatekeeper.drift import cli as drift_cli
@@ -290,6 +293,7 @@ def _register_domain_commands() -> None:
     app.command()(dashboards_cli.dashboard)
     app.add_typer(evalsets_app, name="evalsets")
     app.add_typer(registry_cli.audit_app, name="audit")
+    app.command("standalone")(standalone.command)
 
 
 _register_domain_commands()
@@ -309,4 +313,7 @@ def main() -> None:
         sys.exit(EXIT_INFRASTRUCTURE if exc.status == 0 or exc.status >= 500 else 1)  # a refusal is 1
     except GatekeeperError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+    except ValidationError as exc:  # a body the client refuses before sending, by the API's own schema
+        typer.echo(f"error: {refused_locally(exc).detail}", err=True)
         sys.exit(1)

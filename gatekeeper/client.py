@@ -1,4 +1,5 @@
-"""A small HTTP client for the Gatekeeper API, used by the CLI, the dashboard and CI scripts."""
+"""The typed HTTP client for the Gatekeeper API, used by the CLI, the dashboard and CI scripts: one method
+per ``/v1`` route (``gatekeeper.client_routes``) over the untyped ``request``/``get``/``post``/``put``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from gatekeeper.artifacts.upload import pack_tar
+from gatekeeper.client_routes import Routes, written_out
 
 
 class ApiError(Exception):
@@ -21,8 +25,24 @@ class ApiError(Exception):
         self.status, self.detail, self.body = status, detail, body
 
 
+def refused_locally(exc: ValidationError) -> ApiError:
+    """A body the client refused before sending (by the app's own schema), worded like the API's 422."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return ApiError(
+        422,
+        f"invalid request: {where}: {first['msg']}",
+        {"errors": exc.errors(include_url=False, include_context=False, include_input=False)},
+    )
+
+
+def plain(reply: Any) -> Any:
+    """A typed reply as plain JSON values (dicts and lists), for tables and templates."""
+    return to_jsonable_python(reply)
+
+
 @dataclass
-class Client:
+class Client(Routes):
     url: str
     token: str | None = None
     timeout: float = 30.0
@@ -69,6 +89,7 @@ class Client:
 
     # --- artifact upload (used by `gatekeeper submit`) ------------------------------------------
 
+    @written_out("HEAD", "/v1/artifacts/sha256/{digest}")
     def artifact_present(self, digest: str) -> bool:
         """Whether the store already holds ``digest`` (then the upload is skipped)."""
         try:
@@ -79,6 +100,7 @@ class Client:
             raise
         return True
 
+    @written_out("PUT", "/v1/artifacts/sha256/{digest}")
     def upload_artifact(self, path: Path, digest: str) -> dict[str, Any]:
         """Stream a file, or a folder packed as tar on a temporary file, to the content store."""
         url = f"/v1/artifacts/sha256/{digest}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -304,9 +305,7 @@ class Demo:
         queued = self.client("ci").post(f"/v1/candidates/{self.ids[name]}/evaluations", body or {})
 
         def echo(line: str) -> None:
-            parts = line.rsplit(" ", 1)[-1].split("/")
-            done = len(parts) == 2 and parts[0] == parts[1]
-            if "predicting" not in line or done:  # progress lines only when a pass completes
+            if "predicting" not in line or re.search(r" (\d+)/\1\b", line):  # each mode as it completes
                 say(line[:140])
 
         Worker(self.db, self.settings, echo=echo).run_once()
@@ -663,14 +662,14 @@ class Demo:
         self.epilogue()
 
     def epilogue(self) -> None:
-        db_url = f"sqlite:///{DEMO_DIR / 'gatekeeper.db'}"
         print("\nReports (HTML, Markdown, JSON):")
         for name in MODELS:
             print(f"  {name}: {self.settings.report_dir / self.notes[f'report_{name}'] / 'report.html'}")
-        print("\nOpen the Streamlit app on these results:")
-        print(f"  export GATEKEEPER_DATABASE_URL={db_url} GATEKEEPER_ARTIFACT_ROOT={DEMO_DIR / 'artifacts'}")
-        print("  gatekeeper serve &")
-        print(f"  GATEKEEPER_TOKEN={self.secrets['oncall']} gatekeeper dashboard   # http://127.0.0.1:8501")
+        print(
+            "\nOpen these results: API, worker, daemons and dashboard (http://127.0.0.1:8501) in one command"
+        )
+        print(f"  gatekeeper standalone --data-dir {DEMO_DIR}")
+        print(f"  (it prints an admin token; the demo's on-call token also works: {self.secrets['oncall']})")
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ import streamlit as st
 
 from dashboards import canary_data as cd
 from dashboards import charts, common, data
+from gatekeeper.canary.schemas import AbortIn, ReenableIn
+from gatekeeper.registry.schemas import ReasonIn
 
 NUM = st.column_config.NumberColumn(format="%.4f")
 PCT = st.column_config.NumberColumn(format="percent")
@@ -317,8 +319,8 @@ with st.container(key="ca_reenable_box", border=True):
             else:
                 common.run_action(
                     reenable_key,
-                    lambda: common.writer().post(
-                        f"/v1/canaries/{canary_id}/reenable", {"reason": reason.strip(), "force": force}
+                    lambda: common.writer().reenable_canary(
+                        canary_id, ReenableIn(reason=reason.strip(), force=force)
                     ),
                     lambda done: (
                         f"Re-enabled: the canary is **{done['state']}** again, armed since "
@@ -370,7 +372,7 @@ with left, st.container(key="ca_abort_box", border=True):
         else:
             common.run_action(
                 abort_key,
-                lambda: common.writer().post(f"/v1/canaries/{canary_id}/abort", {"reason": reason.strip()}),
+                lambda: common.writer().abort_canary(canary_id, AbortIn(reason=reason.strip())),
                 lambda done: f"Aborted: the canary is **{done['state']}**; routing is on the champion.",
             )
     common.show_outcome(abort_key, "abort")
@@ -383,7 +385,7 @@ with right, st.container(key="ca_rollback_box", border=True):
         else:
             common.run_action(
                 rollback_key,
-                lambda: common.writer().post(f"/v1/targets/{target}/rollback", {"reason": reason.strip()}),
+                lambda: common.writer().rollback(target, ReasonIn(reason=reason.strip())),
                 lambda done: (
                     f"Rolled back: v{done['rolled_back']['version']} is {done['rolled_back']['status']}, "
                     f"v{done['champion']['version']} is champion again."

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboards import charts, common, data
 from dashboards import drift_data as dd
+from gatekeeper.drift.schemas import AckIn
 
 NUM = st.column_config.NumberColumn(format="%.4f")
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC")
@@ -207,12 +208,11 @@ with st.container(key="dr_ack_box", border=True):
             if not reason.strip():
                 st.warning("Give a reason: it goes into the audit log.")
             else:
-                body = {"reason": reason.strip(), "seasonal": seasonal}
-                if until is not None:
-                    body["until"] = until.isoformat()
                 common.run_action(
                     key,
-                    lambda: common.writer().post(f"/v1/drift-events/{chosen}/ack", body),
+                    lambda: common.writer().ack_drift_event(
+                        chosen, AckIn(reason=reason.strip(), seasonal=seasonal, until=until)
+                    ),
                     lambda done: (
                         f"Acknowledged by {done['ack']['by']}: the {done['kind']} event is "
                         f"**{done['status']}**, action {done['action']}"

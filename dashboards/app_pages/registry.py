@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, common, data
+from gatekeeper.registry.schemas import ReasonIn
 
 st.title("Registry")
 api = common.reader()
@@ -109,16 +110,16 @@ with st.expander(
         picked = next(c for c in items if c["id"] == chosen)
         if cols[0].button("Request evaluation", key="act_evaluate"):
             with common.api_errors("request evaluation"):
-                queued = common.writer().post(f"/v1/candidates/{chosen}/evaluations")
+                queued = common.writer().request_evaluation(chosen)
                 common.clear_cache()
                 st.success(f"evaluation {queued['id']} queued")
         if cols[1].button("Promote as first champion", key="act_promote"):
             with common.api_errors("promote"):
-                done = common.writer().post(f"/v1/candidates/{chosen}/promote", {"reason": reason})
+                done = common.writer().promote_first(chosen, ReasonIn(reason=reason))
                 common.clear_cache()
-                st.success(f"v{done['version']} is now {done['status']}")
+                st.success(f"v{done.version} is now {done.status}")
         if cols[2].button(f"Roll back {picked['target']}", key="act_rollback"):
             with common.api_errors("roll back"):
-                done = common.writer().post(f"/v1/targets/{picked['target']}/rollback", {"reason": reason})
+                rolled = common.writer().rollback(picked["target"], ReasonIn(reason=reason))
                 common.clear_cache()
-                st.success(f"champion is v{done['champion']['version']} again")
+                st.success(f"champion is v{rolled['champion'].version} again")

@@ -16,7 +16,7 @@ from gatekeeper.artifacts.submit import ci_metadata, resolve_tags
 from gatekeeper.cli_common import JsonOpt, TokenOpt, UrlOpt, client, fail, parse_tags
 from gatekeeper.client import ApiError, Client
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.evaluation.cli import state_exit_code, wait_for
+from gatekeeper.evaluation.cli import follow, state_exit_code
 from gatekeeper.evaluation.verdicts import EXIT_INFRASTRUCTURE
 from gatekeeper.registry.artifacts import artifact_sha256
 
@@ -79,7 +79,7 @@ def _run(api: Client, path: Path, target: str, tags: dict[str, str], wait: tuple
     }
     candidate = api.post("/v1/candidates", body)
     evaluation_id = _evaluation_id(api, candidate)
-    state = wait_for(api, evaluation_id, timeout=wait[0], poll=wait[1])
+    state = follow(api, evaluation_id, timeout=wait[0], poll=wait[1])
     markdown = api.get(f"/v1/evaluations/{evaluation_id}/report", format="md")
     result = {
         "artifact_uri": STORE_SCHEME + digest,
@@ -87,9 +87,9 @@ def _run(api: Client, path: Path, target: str, tags: dict[str, str], wait: tuple
         "candidate_id": candidate["id"],
         "version": candidate["version"],
         "evaluation_id": evaluation_id,
-        "status": state["status"],
-        "verdict": (state.get("decision") or {}).get("verdict"),
-        "error": state.get("error"),
+        "status": state.status,
+        "verdict": (state.decision or {}).get("verdict"),
+        "error": state.error,
         "exit_code": state_exit_code(state),
     }
     return result, markdown

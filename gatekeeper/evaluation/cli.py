@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TextIO
 
 import typer
 
 from gatekeeper.cli_common import TokenOpt, UrlOpt, client, fail, local_sha
 from gatekeeper.client import Client
+from gatekeeper.evaluation.progress import progress_line
+from gatekeeper.evaluation.schemas import EvaluationCreate, EvaluationRead
 from gatekeeper.evaluation.verdicts import EXIT_INFRASTRUCTURE, exit_code
-
-
-def _queue(api: Client, candidate_id: str, predictions: str | None) -> dict[str, Any]:
-    body = (
-        {"predictions_uri": predictions, "predictions_sha256": local_sha(predictions)} if predictions else {}
-    )
-    queued = api.post(f"/v1/candidates/{candidate_id}/evaluations", body)
-    typer.echo(f"evaluation {queued['id']} queued ({queued['mode']} mode)", err=True)
-    return queued
-
-
-def _progress_line(state: dict[str, Any]) -> str:
-    progress = state.get("progress") or {}
-    return f"[{state['status']}] {progress.get('stage', '')}" + (
-        f" {progress['done']}/{progress['total']}" if progress.get("total") else ""
-    )
-
-
-def wait_for(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> dict[str, Any]:
-    """Poll until the evaluation is done or errored, echoing each new progress line to stderr."""
-    deadline, last = time.monotonic() + timeout, None
-    while True:
-        state = api.get(f"/v1/evaluations/{evaluation_id}", results="false")
-        line = _progress_line(state)
-        if line != last:
-            typer.echo(line, err=True)
-            last = line
-        if state["status"] in ("done", "error"):
-            return state
-        if time.monotonic() > deadline:
-            fail(
-                f"evaluation {evaluation_id} still {state['status']} after {timeout:.0f}s "
-                "(is a worker running?)",
-                EXIT_INFRASTRUCTURE,
-            )
-        time.sleep(poll)
 
 
 def evaluate(
@@ -69,25 +37,70 @@ def evaluate(
 ) -> None:
     """Queue the five-mode offline gate for a candidate (ci token); with --wait print the Markdown summary."""
     api = client(url, token)
-    queued = _queue(api, candidate_id, predictions)
+    spec = (
+        EvaluationCreate(predictions_uri=predictions, predictions_sha256=local_sha(predictions))
+        if predictions
+        else None
+    )
+    queued = api.request_evaluation(candidate_id, spec)
+    typer.echo(f"evaluation {queued['id']} queued ({queued['mode']} mode)", err=True)
     if not wait:
         typer.echo(queued["id"])
         return
-    state = wait_for(api, queued["id"], timeout=timeout, poll=poll)
-    typer.echo(api.get(f"/v1/evaluations/{queued['id']}/report", format="md"))
-    if state["status"] == "error":
-        fail(f"evaluation errored: {state['error']}", EXIT_INFRASTRUCTURE)
+    state = follow(api, queued["id"], timeout=timeout, poll=poll)
+    typer.echo(api.evaluation_report(state.id, format="md"))
+    if state.status == "error":
+        fail(f"evaluation errored: {state.error}", EXIT_INFRASTRUCTURE)
     code = state_exit_code(state)
     if code:
         raise typer.Exit(code)
 
 
-def state_exit_code(state: dict[str, Any]) -> int:
+def state_exit_code(state: EvaluationRead) -> int:
     """A finished evaluation's exit status (``evaluate --wait`` and ``submit``): the verdict's, or 2 when
     the evaluation errored and so has no verdict."""
-    if state["status"] == "error":
+    if state.status == "error":
         return EXIT_INFRASTRUCTURE
-    return exit_code((state.get("decision") or {}).get("verdict"))
+    return exit_code((state.decision or {}).get("verdict"))
+
+
+def follow(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> EvaluationRead:
+    """Poll until the evaluation is done or errored, keeping one live progress line on stderr."""
+    line = LiveLine(sys.stderr)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.get_evaluation(evaluation_id, results=False)
+        line.show(progress_line(state.progress, state.status))
+        if state.status in ("done", "error"):
+            line.close()
+            return state
+        if time.monotonic() > deadline:
+            line.close()
+            waited = f"still {state.status} after {timeout:.0f}s (is a worker running?)"
+            fail(f"evaluation {evaluation_id} {waited}", EXIT_INFRASTRUCTURE)
+        time.sleep(poll)
+
+
+class LiveLine:
+    """One status line rewritten in place on a terminal; elsewhere (CI logs) a new line per change."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.last, self.tty = stream, "", stream.isatty()
+
+    def show(self, text: str) -> None:
+        if text == self.last:
+            return
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last = text
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def report(
@@ -100,7 +113,7 @@ def report(
     """Render an evaluation's report (the decision first, then the evidence)."""
     if format not in ("json", "md", "html"):
         raise typer.BadParameter("one of json, md, html", param_hint="--format")
-    body = client(url, token).get(f"/v1/evaluations/{evaluation_id}/report", format=format)
+    body = client(url, token).evaluation_report(evaluation_id, format=format)  # type: ignore[arg-type]
     text = body if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False)
     if out:
         out.write_text(text, encoding="utf-8")

@@ -23,9 +23,12 @@ from gatekeeper.errors import ValidationFailed
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import predictors
 from gatekeeper.evaluation import service as evaluations
+from gatekeeper.evaluation.gate import MODE_OF_ROLE
 from gatekeeper.evaluation.gate import gate_results as results_of
 from gatekeeper.evaluation.models import PredictionSet
 from gatekeeper.evaluation.predictions import Predictions, parse_submitted
+from gatekeeper.evaluation.predictors import Tick
+from gatekeeper.evaluation.progress import progress_line
 from gatekeeper.evaluation.tasks import Task
 from gatekeeper.evaluation.tasks.classification import ClassificationTask
 from gatekeeper.evaluation.tasks.ranking import RankingTask
@@ -39,9 +42,10 @@ from gatekeeper.registry.states import Status
 if TYPE_CHECKING:  # the generation metric stack loads only when a generator is gated
     from gatekeeper.evaluation.tasks.generation import GenerationConfig
 
-Echo = Callable[[str], None]
 LATENCY_KEY = "latency:single-example-cpu"
 LATENCY_SAMPLES = 200
+WRITE_EVERY_S = 0.5
+Echo = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Plan:
     champion: Source | None
     evalset_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
-    loaded: dict[str, Any] = field(default_factory=dict)  # predictors by source sha, loaded once per run
+    loaded: dict[str, Any] = field(default_factory=dict)  # predictors (or submissions) by sha, once per run
 
     def predictor(self, source: Source) -> Any:
         if source.sha256 not in self.loaded:
@@ -86,25 +90,54 @@ class Plan:
             )
         return self.loaded[source.sha256]
 
+    def submitted(self, source: Source, evalset: evalsets.EvalSet) -> Predictions:
+        """A predictions file, parsed and checked against the whole evalset once per run."""
+        if source.sha256 not in self.loaded:
+            self.loaded[source.sha256] = parse_submitted(
+                verified(source), task=self.task, expected_ids=evalset.example_ids(), labels=evalset.labels
+            )
+        return self.loaded[source.sha256]
+
 
 class Progress:
-    """Write the stage and counts to the evaluation row, at most every half second."""
+    """Write the stage, the current mode's counts and the finished modes to the evaluation row: in its
+    own short transaction, at most every ``WRITE_EVERY_S`` (a finished mode always), never inside the
+    transaction that records the decision."""
 
     def __init__(self, db: Database, evaluation_id: uuid.UUID, echo: Echo) -> None:
         self.db, self.evaluation_id, self.echo = db, evaluation_id, echo
+        self.modes_done: list[str] = []
         self._last = 0.0
 
+    def phase(self, stage: str) -> None:
+        """Start a stage (a model's predictions, the measurements): no mode finished in it yet."""
+        self.modes_done = []
+        self(stage, force=True)
+
+    def finished(self, stage: str, mode: str, total: int) -> None:
+        """A mode is done in this stage: all its ``total`` examples scored."""
+        self.modes_done.append(mode)
+        self(stage, total, total, mode=mode, force=True)
+
     def __call__(
-        self, stage: str, done: int | None = None, total: int | None = None, *, force: bool = False
+        self,
+        stage: str,
+        done: int | None = None,
+        total: int | None = None,
+        *,
+        mode: str | None = None,
+        force: bool = False,
     ) -> None:
         now = time.monotonic()
-        if not force and done is not None and total is not None and done < total and now - self._last < 0.5:
+        complete = done is not None and done == total  # ``finished`` writes that one, with the mode
+        if not force and (complete or now - self._last < WRITE_EVERY_S):
             return
         self._last = now
+        record = {"stage": stage, "mode": mode, "done": done, "total": total}
+        record |= {"modes_done": list(self.modes_done), "at": utcnow().isoformat()}
         with self.db.transaction() as session:
-            evaluation = evaluations.get_evaluation(session, self.evaluation_id)
-            evaluation.progress = {"stage": stage, "done": done, "total": total, "at": utcnow().isoformat()}
-        self.echo(f"[EVAL] {stage}" + (f" {done}/{total}" if total else ""))
+            evaluations.get_evaluation(session, self.evaluation_id).progress = record
+        self.echo(f"[EVAL] {progress_line(record)}")
 
 
 def _champion_source(session: Any, settings: Settings, champion: Any) -> Source:
@@ -210,22 +243,17 @@ def store(db: Database, source_sha: str, key: str, name: str, payload: dict[str,
 def predictions_for(
     db: Database, plan: Plan, source: Source, evalset: evalsets.EvalSet, progress: Progress
 ) -> Predictions:
-    """Both models' per-file predictions, computing only the files the cache does not have."""
-    files = list(evalset.files.values())
+    """A model's predictions, mode by mode (one evalset file each), computing only what the cache lacks."""
+    files = sorted(evalset.files.values(), key=lambda f: evalsets.EVAL_ROLES.index(f.role))
     have = cached(db, source.sha256, [f.sha256 for f in files])
-    missing = [f for f in files if f.sha256 not in have]
-    if missing:
-        progress(
-            f"{source.role}: {len(files) - len(missing)} file(s) cached, predicting {len(missing)}",
-            force=True,
-        )
-        fresh = _compute(plan, source, evalset, missing, progress)
-        for f in missing:
-            payload = fresh.subset(r["id"] for r in f.rows).to_payload()
-            store(db, source.sha256, f.sha256, f.name, payload)
-            have[f.sha256] = payload
-    else:
-        progress(f"{source.role}: every file's predictions cached", force=True)
+    stage = f"{source.role}: predicting"
+    progress.phase(stage)
+    for f in files:
+        mode = MODE_OF_ROLE[f.role]
+        if f.sha256 not in have:
+            have[f.sha256] = _compute(plan, source, evalset, f, _ticker(progress, stage, mode)).to_payload()
+            store(db, source.sha256, f.sha256, f.name, have[f.sha256])
+        progress.finished(stage, mode, len(f.rows))
     return Predictions.merge(Predictions.from_payload(have[f.sha256]) for f in files)
 
 
@@ -235,22 +263,22 @@ def products_of(evalset: evalsets.EvalSet) -> dict[str, Any]:
     return {row["doc_id"]: row for row in read_jsonl(evalset.folder / name)} if name else {}
 
 
+def _ticker(progress: Progress, stage: str, mode: str) -> Tick:
+    return lambda done, total: progress(stage, done, total, mode=mode)
+
+
 def _compute(
-    plan: Plan, source: Source, evalset: evalsets.EvalSet, files: list[evalsets.EvalFile], progress: Progress
+    plan: Plan, source: Source, evalset: evalsets.EvalSet, file: evalsets.EvalFile, tick: Tick
 ) -> Predictions:
-    rows = [r for f in files for r in f.rows]
     if source.kind == "predictions":
-        everything = parse_submitted(
-            verified(source), task=plan.task, expected_ids=evalset.example_ids(), labels=evalset.labels
-        )
-        return everything.subset(r["id"] for r in rows)
+        return plan.submitted(source, evalset).subset(r["id"] for r in file.rows)
     return predictors.predict_rows(
         plan.predictor(source),
         plan.task,
-        rows,
+        file.rows,
         labels=evalset.labels,
         products=products_of(evalset) if plan.task == "ranking" else None,
-        progress=lambda done, total: progress(f"{source.role}: predicting", done, total),
+        progress=tick,
     )
 
 
@@ -366,7 +394,7 @@ def run(
     champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
     plan.loaded.clear()  # free the models before the statistics
     _timed(plan, "champion_predictions_s", t)
-    progress("computing the five modes and their statistics", force=True)
+    progress.phase("measuring")
     t = time.perf_counter()
     with db.session() as session:
         pairs = evaluations.correlation_pairs(
@@ -376,7 +404,7 @@ def run(
             online_metric=plan.policy.correlation.online_metric,
             primary_metric=plan.policy.primary_metric,
         )
-    results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings)
+    results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings, progress)
     decision = decide(results, plan.policy)
     _timed(plan, "statistics_s", t)
     plan.timings["total_s"] = round(time.perf_counter() - began, 3)
@@ -440,6 +468,7 @@ def gate_results(
     latency: list[float] | None,
     pairs: list[dict[str, Any]],
     settings: Settings,
+    progress: Progress,
 ) -> dict[str, Any]:
     return results_of(
         task_of(plan, loaded, candidate, champion, settings),
@@ -448,4 +477,5 @@ def gate_results(
         latency_ms=latency,
         correlation_pairs=pairs,
         n_resamples=settings.bootstrap_resamples,
+        on_mode=lambda mode, examples: progress.finished("measuring", mode, examples),
     )

@@ -176,7 +176,7 @@ def test_example_query_sends_only_set_filters() -> None:
         k: None for k in ("label", "predicted", "lang", "slice", "min_confidence", "max_confidence")
     }
     params = data.ExampleQuery(role="holdout", slice="lang=ja", disagree=True, offset=50).params()
-    assert params["disagree"] == "true" and params["slice"] == "lang=ja" and params["offset"] == 50
+    assert params["disagree"] is True and params["slice"] == "lang=ja" and params["offset"] == 50
 
 
 def test_epoch_frame_and_run_table() -> None:

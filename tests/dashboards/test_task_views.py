@@ -195,16 +195,12 @@ class ExamplesApi:
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
 
-    def get(self, path: str, **params: Any) -> Any:
-        assert path.endswith("/examples"), path
+    def browse_examples(self, evaluation_id: str, **params: Any) -> Any:
         found = [
             i
             for i in self.items
             if (params.get("lang") in (None, i.get("lang")))
-            and (
-                params.get("disagree") != "true"
-                or i["candidate"]["prediction"] != i["champion"]["prediction"]
-            )
+            and (not params.get("disagree") or i["candidate"]["prediction"] != i["champion"]["prediction"])
         ]
         offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 50)
         return {"total": len(found), "items": found[offset : offset + limit]}
