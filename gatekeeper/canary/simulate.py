@@ -14,14 +14,14 @@ changes one group for a while so that it should.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
 
-from gatekeeper.canary.rules import Window
+from gatekeeper.canary.rules import GroupArrays, Window, WindowArrays
 
 WINDOW = timedelta(minutes=5)
 SAFETY_METRIC = "escalation_resolution_rate"
@@ -112,7 +112,7 @@ def _world(times: np.ndarray, profile: Profile, rng: np.random.Generator) -> dic
 
 def _group(
     world: dict[str, np.ndarray],
-    scale: float,
+    scale: float | np.ndarray,
     profile: Profile,
     rng: np.random.Generator,
     change: Regression | None,
@@ -164,14 +164,50 @@ def _times(start: datetime, n: int) -> np.ndarray:
     return start.timestamp() + np.arange(n) * WINDOW.total_seconds()
 
 
+def _baseline_group(start: datetime, seed: int, profile: Profile) -> _Group:
+    rng = np.random.default_rng([seed, 1])
+    world = _world(_times(start - 12 * WINDOW, 12), profile, rng)
+    return _group(world, 1 / profile.share, profile, rng, None, np.zeros(12, dtype=bool))
+
+
 def baseline_windows(start: datetime, seed: int = 0, *, profile: Profile | None = None) -> list[Window]:
     """Return the 12 champion windows of the hour before ``start`` (all traffic, no canary yet)."""
     profile = profile or Profile()
-    rng = np.random.default_rng([seed, 1])
-    first = start - 12 * WINDOW
-    world = _world(_times(first, 12), profile, rng)
-    g = _group(world, 1 / profile.share, profile, rng, None, np.zeros(12, dtype=bool))
-    return _windows(first, "baseline", g)
+    return _windows(start - 12 * WINDOW, "baseline", _baseline_group(start, seed, profile))
+
+
+def _scales(n: int, profile: Profile, stages: Sequence[tuple[float, float]] | None) -> tuple:
+    """Canary and holdout traffic per window, in units of the profile's canary traffic: a stage plan
+    ``[(share, days), ...]`` moves the split at each stage's end (the last stage runs to the end)."""
+    if not stages:
+        return 1.0, (1 - profile.share) / profile.share
+    ends = np.cumsum([round(days * 288) for _, days in stages])
+    share = np.array([sh for sh, _ in stages])[
+        np.minimum(np.searchsorted(ends, np.arange(n), "right"), len(stages) - 1)
+    ]
+    return share / profile.share, (1 - share) / profile.share
+
+
+def _stream(
+    start: datetime,
+    n: int,
+    seed: int,
+    profile: Profile,
+    changes: tuple[Regression | None, Regression | None],
+    stages: Sequence[tuple[float, float]] | None = None,
+) -> tuple[_Group, _Group]:
+    """The canary and holdout groups of one seeded stream (the canary changed by ``changes[0]``, the
+    holdout by ``changes[1]``)."""
+    regression, anomaly = changes
+    if anomaly is not None and anomaly.kind == "exception":
+        raise ValueError("a holdout anomaly changes error_rate, latency_p99 or safety")
+    rng = np.random.default_rng([seed, 0])
+    times = _times(start, n)
+    world = _world(times, profile, rng)
+    canary_scale, holdout_scale = _scales(n, profile, stages)
+    canary = _group(world, canary_scale, profile, rng, regression, _mask(times, start, regression))
+    holdout = _group(world, holdout_scale, profile, rng, anomaly, _mask(times, start, anomaly))
+    return canary, holdout
 
 
 def healthy_stream(
@@ -190,17 +226,42 @@ def healthy_stream(
     ``latency_p99``, ``safety``); without them the stream is healthy and must trigger nothing.
     """
     profile = profile or Profile()
-    if holdout_anomaly is not None and holdout_anomaly.kind == "exception":
-        raise ValueError("a holdout anomaly changes error_rate, latency_p99 or safety")
     n = int(round(days * 288))
-    rng = np.random.default_rng([seed, 0])
-    times = _times(start, n)
-    world = _world(times, profile, rng)
-    canary = _group(world, 1.0, profile, rng, regression, _mask(times, start, regression))
-    holdout_scale = (1 - profile.share) / profile.share
-    active = _mask(times, start, holdout_anomaly)
-    holdout = _group(world, holdout_scale, profile, rng, holdout_anomaly, active)
+    canary, holdout = _stream(start, n, seed, profile, (regression, holdout_anomaly))
     out = baseline_windows(start, seed, profile=profile) if baseline else []
     pairs = zip(_windows(start, "canary", canary), _windows(start, "holdout", holdout), strict=True)
     out.extend(w for pair in pairs for w in pair)
     return out
+
+
+def _arrays(start: datetime, g: _Group) -> GroupArrays:
+    """The same windows as ``_windows`` writes them (p99 rounded to 0.01 ms), as columns."""
+    s = _times(start, g.requests.size).astype(np.int64)
+    return GroupArrays(
+        start=s,
+        end=s + int(WINDOW.total_seconds()),
+        requests=g.requests.astype(np.int64),
+        errors=g.errors.astype(np.int64),
+        latency_p99_ms=np.round(g.p99, 2),
+        safety={SAFETY_METRIC: g.safety},
+        exceptions={t: v.astype(np.int64) for t, v in g.exceptions.items()},
+    )
+
+
+def stream_arrays(
+    start: datetime,
+    days: float = 7.0,
+    seed: int = 0,
+    *,
+    profile: Profile | None = None,
+    regression: Regression | None = None,
+    stages: Sequence[tuple[float, float]] | None = None,
+) -> WindowArrays:
+    """``healthy_stream`` as columns, without a Python object per window (the backtest simulates
+    thousands of canary-weeks). With ``stages`` the canary's share follows the plan ``[(share, days)]``;
+    without, it stays at ``profile.share`` and the windows equal ``healthy_stream``'s."""
+    profile = profile or Profile()
+    n = int(round(days * 288))
+    canary, holdout = _stream(start, n, seed, profile, (regression, None), stages)
+    base = _arrays(start - 12 * WINDOW, _baseline_group(start, seed, profile))
+    return WindowArrays(_arrays(start, canary), _arrays(start, holdout), base)

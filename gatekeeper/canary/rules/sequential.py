@@ -166,4 +166,3 @@ def _empty(n: int) -> Columns:
     zero, nan = np.zeros(n), np.full(n, np.nan)
     return {"nc": zero, "nh": zero, "ec": zero, "eh": zero, "xc": zero, "xh": zero, "pc": nan, "ph": nan,
             "mc": nan, "mh": nan}  # fmt: skip
-

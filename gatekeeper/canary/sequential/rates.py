@@ -77,7 +77,9 @@ def _counts(*columns: ArrayLike) -> list[FloatArray]:
     return arrays
 
 
-def _prepared(columns: tuple[ArrayLike, ...], ratio: float) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
+def _prepared(
+    columns: tuple[ArrayLike, ...], ratio: float
+) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
     """Canary counts, window totals and exposure shares, zero where a window adds nothing; and that mask."""
     if ratio <= 0:
         raise ValueError(f"ratio must be positive, got {ratio}")
