@@ -181,10 +181,8 @@ def _scales(n: int, profile: Profile, stages: Sequence[tuple[float, float]] | No
     ``[(share, days), ...]`` moves the split at each stage's end (the last stage runs to the end)."""
     if not stages:
         return 1.0, (1 - profile.share) / profile.share
-    ends = np.cumsum([round(days * 288) for _, days in stages])
-    share = np.array([sh for sh, _ in stages])[
-        np.minimum(np.searchsorted(ends, np.arange(n), "right"), len(stages) - 1)
-    ]
+    planned = plan_shares(stages)
+    share = planned[np.minimum(np.arange(n), planned.size - 1)]
     return share / profile.share, (1 - share) / profile.share
 
 
@@ -265,3 +263,99 @@ def stream_arrays(
     canary, holdout = _stream(start, n, seed, profile, (regression, None), stages)
     base = _arrays(start - 12 * WINDOW, _baseline_group(start, seed, profile))
     return WindowArrays(_arrays(start, canary), _arrays(start, holdout), base)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Many canaries at once: the same noise model as (streams x windows) arrays, so that a thousand canaries
+# take seconds (the statistical tests and the backtest's rule checks). It leaves out what no rate test
+# reads: exceptions, outages and the baseline hour. Each canary starts at a random hour.
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Per-window columns of many canaries, one row per canary; ``hour0`` is each one's start hour (UTC)."""
+
+    canary_requests: np.ndarray
+    holdout_requests: np.ndarray
+    canary_errors: np.ndarray
+    holdout_errors: np.ndarray
+    canary_p99: np.ndarray
+    holdout_p99: np.ndarray
+    canary_safety: np.ndarray
+    holdout_safety: np.ndarray
+    hour0: np.ndarray
+    safety_fraction: float = 0.5
+
+    def arrays(self, i: int, day: datetime) -> WindowArrays:
+        """Canary ``i`` as the rules read it, starting at its hour on ``day`` (midnight UTC)."""
+        start = _times(day + timedelta(hours=float(self.hour0[i, 0])), self.canary_requests.shape[1])
+        s = (np.round(start / 60) * 60).astype(np.int64)
+
+        def group(req: np.ndarray, err: np.ndarray, p99: np.ndarray, safety: np.ndarray) -> GroupArrays:
+            return GroupArrays(s, s + 300, req[i], err[i], p99[i], {SAFETY_METRIC: safety[i]}, {})
+
+        return WindowArrays(
+            group(self.canary_requests, self.canary_errors, self.canary_p99, self.canary_safety),
+            group(self.holdout_requests, self.holdout_errors, self.holdout_p99, self.holdout_safety),
+            GroupArrays.empty(),
+        )
+
+
+def _batch_traffic(rng: np.random.Generator, n: int, windows: int, peak: float) -> tuple[np.ndarray, ...]:
+    hour0 = rng.uniform(0, 24, (n, 1))
+    hours = (hour0 + np.arange(windows) * 5 / 60) % 24
+    wave = (1 + np.cos(2 * math.pi * (hours - 12) / 24)) / 2
+    load = 0.05 + 0.95 * wave**1.5
+    days = np.arange(windows) // 288
+    day_factor = rng.lognormal(0.0, 0.1, (n, days.max() + 1))[:, days]
+    traffic = peak * load * day_factor * rng.lognormal(0.0, 0.05, (n, windows))
+    quiet = (load < 0.2) & (rng.random((n, windows)) < 0.1)
+    return np.where(quiet, traffic * 0.2, traffic), load, hour0
+
+
+def batch(
+    n: int,
+    windows: int,
+    seed: int,
+    *,
+    error_ratio: float = 1.0,
+    latency_ratio: float = 1.0,
+    safety_shift: float = 0.0,
+    peak: float = 3000.0,
+    shares: np.ndarray | None = None,
+) -> Batch:
+    """``n`` healthy (or regressed from the first window) canaries of a 1 % canary, 99 % holdout; with
+    ``shares`` (the canary's share per window, e.g. a stage plan) the split follows it."""
+    rng = np.random.default_rng(seed)
+    traffic, load, hour0 = _batch_traffic(rng, n, windows, peak)
+    c_scale, h_scale = (1.0, 99.0) if shares is None else (shares / 0.01, (1 - shares) / 0.01)
+    nc, nh = rng.poisson(traffic * c_scale), rng.poisson(traffic * h_scale)
+    rate = 0.005 * rng.lognormal(0.0, 0.15, (n, windows))
+    world = 180.0 * (1 + 0.15 * load) * rng.lognormal(0.0, 0.08, (n, windows))
+
+    def p99(requests: np.ndarray) -> np.ndarray:
+        return world * rng.lognormal(0.0, 0.03 + 0.6 / np.sqrt(np.maximum(requests, 1)))
+
+    level = 0.88 + 0.02 * (2 * load - 1) + rng.normal(0.0, 0.003, (n, 1))
+
+    def safety(requests: np.ndarray, shift: float) -> np.ndarray:
+        m = np.round(requests * 0.5).astype(np.int64)
+        hits = rng.binomial(m, np.clip(level + shift, 0, 1))
+        return np.where(m > 0, hits / np.maximum(m, 1), np.nan)
+
+    return Batch(
+        canary_requests=nc,
+        holdout_requests=nh,
+        canary_errors=rng.binomial(nc, np.clip(rate * error_ratio, 0, 1)),
+        holdout_errors=rng.binomial(nh, rate),
+        canary_p99=p99(nc) * latency_ratio,
+        holdout_p99=p99(nh),
+        canary_safety=safety(nc, safety_shift),
+        holdout_safety=safety(nh, 0.0),
+        hour0=hour0,
+    )
+
+
+def plan_shares(stages: Sequence[tuple[float, float]]) -> np.ndarray:
+    """The canary's share in each 5-minute window of a stage plan ``[(share, days)]``."""
+    return np.concatenate([np.full(int(round(days * 288)), share) for share, days in stages])
