@@ -439,6 +439,8 @@ def _describe(trigger: abort_rules.Trigger) -> str:
     f = trigger.figures
     if trigger.rule == INSUFFICIENT:
         return _describe_starved(f)
+    if trigger.rule == "sequential":
+        return f"sequential: {abort_rules.describe_sequential(trigger.metric or '', f)}"
     last = (f.get("windows") or [f])[-1]
     span = f.get("span_minutes")
     if trigger.rule == "error_rate":

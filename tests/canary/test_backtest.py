@@ -57,9 +57,7 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
     assert aborted_at is not None, "the regression was never caught"
     live = api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()["trigger"]
     posted = [w for w in stream if w.end <= aborted_at]
-    rules = AbortRules.from_policy(
-        {**policy_dict(), "rules": "both"}, safety_metrics=(SAFETY_METRIC,)
-    )
+    rules = AbortRules.from_policy({**policy_dict(), "rules": "both"}, safety_metrics=(SAFETY_METRIC,))
     outcome = replay(Stream("same", WindowArrays.from_windows(posted), armed_since=epoch(T0)), rules)
     assert outcome.trigger is not None
     assert (outcome.trigger.rule, outcome.trigger.metric) == (live["rule"], live["metric"])
@@ -119,12 +117,12 @@ def test_cli_reads_jsonl_and_simulations_in_every_format(tmp_path: Path) -> None
     both = tmp_path / "both.yaml"
     both.write_text(policy_text(**BOTH))
     files = [str(tmp_path / "bad.jsonl"), str(tmp_path / "good.jsonl")]
-    code, out, _ = run_cli("backtest", *files, "--simulate", "healthy:3", "--days", "1", "--format", "json",
-                           "--policy", str(both), "--compare", str(tmp_path / "seed.yaml"), "--workers", "1")  # fmt: skip
+    args = ["--simulate", "healthy:3", "--days", "1", "--format", "json", "--policy", str(both)]
+    args += ["--compare", str(tmp_path / "seed.yaml"), "--workers", "1"]
+    code, out, _ = run_cli("backtest", *files, *args)
     assert code != 0  # the compared policy file does not exist
     (tmp_path / "seed.yaml").write_text(policy_text())
-    code, out, _ = run_cli("backtest", *files, "--simulate", "healthy:3", "--days", "1", "--format", "json",
-                           "--policy", str(both), "--compare", str(tmp_path / "seed.yaml"), "--workers", "1")  # fmt: skip
+    code, out, _ = run_cli("backtest", *files, *args)
     assert code == 0, out
     report = json.loads(out)
     assert report["schema"] == "gatekeeper.backtest/1" and len(report["policies"]) == 2
@@ -136,7 +134,7 @@ def test_cli_reads_jsonl_and_simulations_in_every_format(tmp_path: Path) -> None
     assert not streams["good"]["aborted"] and streams["good"]["fired_at"] is None
     assert new["summary"]["regressions"]["recorded regression"]["policy"]["detected"] == 1
     assert new["summary"]["healthy"]["policy"]["streams"] == 4
-    for fmt, needle in [("table", "False aborts"), ("md", "| policy |"), ("html", "<svg")]:
+    for fmt, needle in [("table", "Detection of"), ("md", "| regression |"), ("html", "<svg")]:
         code, out, _ = run_cli("backtest", files[0], "--format", fmt, "--policy", str(both))
         assert code == 0 and needle in out, out
 
@@ -147,13 +145,14 @@ def test_cli_reads_jsonl_and_simulations_in_every_format(tmp_path: Path) -> None
         ("{not json", "x:2: not JSON"),
         ('{"windows": []}', "x:2: windows"),
         ('{"windows": [{"start": "2026-01-01T00:00:00+00:00"}]}', "x:2: windows.0.end"),
-        ('{"windows": [], "regression_start": "soon"}', "x:2: regression_start"),
+        ('{"windows": [GOOD], "regression_start": "soon"}', "x:2: regression_start"),
     ],
 )
 def test_jsonl_errors_name_the_line(line: str, named: str) -> None:
-    good = json.dumps({"windows": [w.to_dict() for w in healthy_stream(T0, days=0.01, seed=1)]})
+    windows = [w.to_dict() for w in healthy_stream(T0, days=0.01, seed=1)]
+    good = json.dumps({"windows": windows})
     with pytest.raises(ValidationFailed) as caught:
-        parse_jsonl([good, line], name="x")
+        parse_jsonl([good, line.replace("GOOD", json.dumps(windows[0]))], name="x")
     assert caught.value.detail.startswith(named), caught.value.detail
 
 
@@ -178,13 +177,21 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     ("replace", "field"),
     [
         ({"abort_rules: {": "abort_rules: {rules: fast, "}, "policy.abort_rules.rules"),
-        ({"abort_rules: {": "abort_rules: {sequential: {alpha: 1.5}, "}, "policy.abort_rules.sequential.alpha"),
-        ({"abort_rules: {": "abort_rules: {sequential: {error_ratio: 0.5}, "},
-         "policy.abort_rules.sequential.error_ratio"),
-        ({"abort_rules: {": "abort_rules: {sequential: {alpah: 0.1}, "}, "policy.abort_rules.sequential.alpah"),
+        (
+            {"abort_rules: {": "abort_rules: {sequential: {alpha: 1.5}, "},
+            "policy.abort_rules.sequential.alpha",
+        ),
+        (
+            {"abort_rules: {": "abort_rules: {sequential: {error_ratio: 0.5}, "},
+            "policy.abort_rules.sequential.error_ratio",
+        ),
+        (
+            {"abort_rules: {": "abort_rules: {sequential: {alpah: 0.1}, "},
+            "policy.abort_rules.sequential.alpah",
+        ),
     ],
 )
-def test_bad_rule_settings_are_refused_naming_the_field(api, auth, replace, field) -> None:  # noqa: ANN001
+def test_bad_rule_settings_are_refused_naming_the_field(api, auth, target, replace, field) -> None:  # noqa: ANN001
     put = api.put("/v1/targets/intent_classifier/policy", json={"policy": policy_text(**replace)},
                   headers=auth("admin"))  # fmt: skip
     assert put.status_code == 422 and put.json()["field"] == field, put.text

@@ -166,3 +166,18 @@ def _empty(n: int) -> Columns:
     zero, nan = np.zeros(n), np.full(n, np.nan)
     return {"nc": zero, "nh": zero, "ec": zero, "eh": zero, "xc": zero, "xh": zero, "pc": nan, "ph": nan,
             "mc": nan, "mh": nan}  # fmt: skip
+
+
+def describe(effect: str, figures: dict[str, Any]) -> str:
+    """The trigger in one line: the effect's estimate, its confidence sequence and always-valid p-value."""
+    lo, hi = figures.get("ci") or [None, None]
+    level = figures.get("level", 1 - figures.get("alpha", 0.0))
+
+    def num(x: float | None) -> str:
+        return "unbounded" if x is None else f"{x:.3g}"
+
+    return (
+        f"{effect} {num(figures.get('estimate'))}, {level:.1%} confidence sequence [{num(lo)}, {num(hi)}] "
+        f"against a tolerated {figures.get('null')}, always-valid p = {figures.get('p_value', 1.0):.2g} "
+        f"(alpha {figures.get('rule_alpha')} over {figures.get('tests')} tests)"
+    )
