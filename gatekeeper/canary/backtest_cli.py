@@ -12,11 +12,8 @@ import typer
 
 from gatekeeper.canary import backtest as bt
 from gatekeeper.canary import backtest_format, backtest_runner, backtest_sources
-from gatekeeper.canary.rules import AbortRules
 from gatekeeper.errors import ValidationFailed
 from gatekeeper.policy.schema import Policy, parse_policy
-
-Policies = list[tuple[str, AbortRules]]
 
 
 def _policy_file(path: Path) -> Policy:
@@ -26,10 +23,6 @@ def _policy_file(path: Path) -> Policy:
         raise ValidationFailed(f"{path}: {exc.strerror}", field="policy") from None
     except ValidationFailed as exc:
         raise ValidationFailed(f"{path}: {exc.detail}", **exc.fields) from None
-
-
-def _rules(policy: Policy) -> AbortRules:
-    return AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
 
 
 def _database_streams(target: str | None, canary: str | None) -> tuple[list[bt.Stream], Policy | None]:
@@ -69,7 +62,7 @@ def _progress(done: int, total: int) -> None:
         typer.echo(f"backtest: {done}/{total} streams", err=True)
 
 
-def _run(sources: dict[str, Any], policies: Policies, workers: int) -> dict[str, Any]:
+def _run(sources: dict[str, Any], policies: backtest_runner.Policies, workers: int) -> dict[str, Any]:
     began = time.perf_counter()
     result = backtest_runner.run_sources(
         sources["streams"], sources["simulations"], policies, sim=sources["sim"], workers=workers,
@@ -111,9 +104,9 @@ def backtest(
     streams, own = _database_streams(target, canary) if (target or canary) else ([], None)
     streams += _file_streams(jsonl or [])
     base = _policy_file(policy) if policy else own or Policy(target="backtest")
-    policies = [(str(policy or "policy"), _rules(base))]
+    policies = [(str(policy or "policy"), backtest_sources.rules_of(base))]
     if compare:
-        policies.append((str(compare), _rules(_policy_file(compare))))
+        policies.append((str(compare), backtest_sources.rules_of(_policy_file(compare))))
     sims = [backtest_sources.parse_simulation(s) for s in simulate or []]
     stages = [(s.share, s.days) for s in base.canary.stages] if stage_plan else None
     plan = sum(d for _, d in stages) if stages else days

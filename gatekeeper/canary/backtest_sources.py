@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gatekeeper.canary import windows as canary_windows
-from gatekeeper.canary.backtest import Stream, regression_label
+from gatekeeper.canary.backtest import Stream, compare, regression_label
 from gatekeeper.canary.models import Canary
-from gatekeeper.canary.rules import Window, WindowArrays
+from gatekeeper.canary.rules import AbortRules, Window, WindowArrays
 from gatekeeper.canary.rules.windows import epoch
 from gatekeeper.canary.schemas import MetricBatch
 from gatekeeper.canary.simulate import Kind, Regression, stream_arrays
 from gatekeeper.errors import ValidationFailed
+from gatekeeper.policy.schema import Policy
 
 # --simulate KIND[=MAGNITUDE]:N -> the simulator's regression kind (None: healthy)
 SIMULATED: dict[str, Kind | None] = {
@@ -161,3 +162,20 @@ def recorded(
         Stream(str(c.id), loaded[c.id], until=epoch(c.promoted_at) if c.promoted_at else None)
         for c in canaries
     ]
+
+
+RECENT = 20  # the policy change response replays at most this many recent canaries (bounded in time)
+
+
+def policy_comparison(session: Session, *, target_id: int, old: Policy, new: Policy) -> dict[str, Any]:
+    """The backtest of the current and the new policy over the target's most recent recorded canaries
+    (``RECENT`` at most): what ``PUT /v1/targets/{t}/policy`` answers with. No canary: no streams."""
+    metrics = sorted({*old.canary.safety_metrics, *new.canary.safety_metrics})
+    streams = recorded(session, safety_metrics=metrics, target_id=target_id)
+    shown = streams[-RECENT:]
+    policies = [("current", rules_of(old)), ("new", rules_of(new))]
+    return {**compare(shown, policies), "canaries": len(shown), "left_out": len(streams) - len(shown)}
+
+
+def rules_of(policy: Policy) -> AbortRules:
+    return AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)

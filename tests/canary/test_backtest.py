@@ -47,6 +47,7 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
         "/v1/targets/intent_classifier/policy", json={"policy": policy_text(**BOTH)}, headers=auth("admin")
     )
     assert put.status_code == 200, put.text
+    assert [p["name"] for p in put.json()["backtest"]["policies"]] == ["current", "new"]
     stream = healthy_stream(T0, days=0.5, seed=9, regression=SCENARIOS[scenario])
     aborted_at = None
     for k in range(1, 145):  # the serving layer posts every 5 minutes; the daemon ticks after each post
@@ -65,6 +66,15 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
     assert aborted_at - outcome.trigger.fired_at < timedelta(minutes=5)  # caught at the first tick after
     whole = replay(Stream("whole", WindowArrays.from_windows(stream), armed_since=epoch(T0)), rules)
     assert whole.trigger is not None and whole.trigger.fired_at == outcome.trigger.fired_at  # causal
+    back = api.put(
+        "/v1/targets/intent_classifier/policy", json={"policy": policy_text()}, headers=auth("admin")
+    )
+    current, seed_only = back.json()["backtest"]["policies"]  # the change answers with its backtest
+    assert (
+        current["streams"][0]["rule"] == live["rule"]
+        and current["streams"][0]["fired_at"] == live["fired_at"]
+    )
+    assert seed_only["rules"] == "seed" and back.json()["backtest"]["canaries"] == 1
 
 
 def policy_dict() -> dict:
