@@ -23,7 +23,7 @@ from tests.canary.conftest import policy_text, post_until
 from tests.promotion.conftest import T0
 
 ALPHA = 0.05
-BOTH = {"abort_rules: {": "abort_rules: {rules: both, "}
+BOTH = {"abort_rules: {rules: seed,": "abort_rules: {rules: both,"}
 
 
 def mc_bound(rate: float, n: int) -> float:
@@ -80,7 +80,7 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
 def policy_dict() -> dict:
     import yaml
 
-    return yaml.safe_load(policy_text())["abort_rules"]
+    return yaml.safe_load(policy_text(**BOTH))["abort_rules"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -186,17 +186,17 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("replace", "field"),
     [
-        ({"abort_rules: {": "abort_rules: {rules: fast, "}, "policy.abort_rules.rules"),
+        ({"abort_rules: {rules: seed,": "abort_rules: {rules: fast,"}, "policy.abort_rules.rules"),
         (
-            {"abort_rules: {": "abort_rules: {sequential: {alpha: 1.5}, "},
+            {"sequential: {alpha: 0.05,": "sequential: {alpha: 1.5,"},
             "policy.abort_rules.sequential.alpha",
         ),
         (
-            {"abort_rules: {": "abort_rules: {sequential: {error_ratio: 0.5}, "},
+            {"error_ratio: 1.1,": "error_ratio: 0.5,"},
             "policy.abort_rules.sequential.error_ratio",
         ),
         (
-            {"abort_rules: {": "abort_rules: {sequential: {alpah: 0.1}, "},
+            {"sequential: {alpha: 0.05,": "sequential: {alpah: 0.1,"},
             "policy.abort_rules.sequential.alpah",
         ),
     ],
