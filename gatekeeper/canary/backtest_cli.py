@@ -57,6 +57,26 @@ def _file_streams(paths: list[Path]) -> list[bt.Stream]:
     return streams
 
 
+def _policies(
+    policy: Path | None, compare: Path | None, own: Policy | None
+) -> tuple[Policy, backtest_runner.Policies]:
+    """The policy replayed (the file, else the target's, else the defaults) and the one compared."""
+    base = _policy_file(policy) if policy else own or Policy(target="backtest")
+    policies = [(str(policy or "policy"), backtest_sources.rules_of(base))]
+    if compare:
+        policies.append((str(compare), backtest_sources.rules_of(_policy_file(compare))))
+    return base, policies
+
+
+def _check(fmt: str, sources: bool) -> None:
+    if fmt not in backtest_format.FORMATS:
+        raise ValidationFailed(
+            f"--format must be one of {', '.join(backtest_format.FORMATS)}", field="format"
+        )
+    if not sources:
+        raise ValidationFailed("give streams: JSONL files, --target, --canary or --simulate", field="source")
+
+
 def _progress(done: int, total: int) -> None:
     if total >= 100 and (done % max(total // 20, 1) == 0 or done == total):
         typer.echo(f"backtest: {done}/{total} streams", err=True)
@@ -95,24 +115,19 @@ def backtest(
     output: Annotated[Path | None, typer.Option(help="Write the report here instead of stdout.")] = None,
 ) -> None:
     """Replay canary window streams through a policy's abort rules: false aborts and detection delays."""
-    if fmt not in backtest_format.FORMATS:
-        raise ValidationFailed(
-            f"--format must be one of {', '.join(backtest_format.FORMATS)}", field="format"
-        )
-    if not (jsonl or target or canary or simulate):
-        raise ValidationFailed("give streams: JSONL files, --target, --canary or --simulate", field="source")
+    _check(fmt, bool(jsonl or target or canary or simulate))
     streams, own = _database_streams(target, canary) if (target or canary) else ([], None)
     streams += _file_streams(jsonl or [])
-    base = _policy_file(policy) if policy else own or Policy(target="backtest")
-    policies = [(str(policy or "policy"), backtest_sources.rules_of(base))]
-    if compare:
-        policies.append((str(compare), backtest_sources.rules_of(_policy_file(compare))))
+    base, policies = _policies(policy, compare, own)
     sims = [backtest_sources.parse_simulation(s) for s in simulate or []]
     stages = [(s.share, s.days) for s in base.canary.stages] if stage_plan else None
     plan = sum(d for _, d in stages) if stages else days
     sim = backtest_sources.SimSettings(plan, timedelta(hours=onset_hours), stages, seed)
     result = _run({"streams": streams, "simulations": sims, "sim": sim}, policies, workers)
-    text = backtest_format.render(result, fmt)
+    _write(backtest_format.render(result, fmt), output)
+
+
+def _write(text: str, output: Path | None) -> None:
     if output:
         output.write_text(text)
     else:

@@ -339,9 +339,7 @@ def batch(
     level = 0.88 + 0.02 * (2 * load - 1) + rng.normal(0.0, 0.003, (n, 1))
 
     def safety(requests: np.ndarray, shift: float) -> np.ndarray:
-        m = np.round(requests * 0.5).astype(np.int64)
-        hits = rng.binomial(m, np.clip(level + shift, 0, 1))
-        return np.where(m > 0, hits / np.maximum(m, 1), np.nan)
+        return _batch_safety(rng, requests, level + shift)
 
     return Batch(
         canary_requests=nc,
@@ -354,6 +352,13 @@ def batch(
         holdout_safety=safety(nh, 0.0),
         hour0=hour0,
     )
+
+
+def _batch_safety(rng: np.random.Generator, requests: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The safety metric measured on half of each window's requests (NaN where none)."""
+    m = np.round(requests * 0.5).astype(np.int64)
+    hits = rng.binomial(m, np.clip(level, 0, 1))
+    return np.where(m > 0, hits / np.maximum(m, 1), np.nan)
 
 
 def plan_shares(stages: Sequence[tuple[float, float]]) -> np.ndarray:
