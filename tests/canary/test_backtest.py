@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dashboards.canary_data import sequential_frame
 from gatekeeper.canary.backtest import Stream, replay, summarise
 from gatekeeper.canary.backtest_sources import parse_jsonl
 from gatekeeper.canary.rules import AbortRules, WindowArrays
@@ -66,6 +67,18 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
     assert aborted_at - outcome.trigger.fired_at < timedelta(minutes=5)  # caught at the first tick after
     whole = replay(Stream("whole", WindowArrays.from_windows(stream), armed_since=epoch(T0)), rules)
     assert whole.trigger is not None and whole.trigger.fired_at == outcome.trigger.fired_at  # causal
+    tests = api.get(f"/v1/canaries/{canary['id']}/sequential", headers=auth("ci")).json()
+    assert tests["aborts"] and set(tests["effects"]) == {
+        "error_ratio",
+        "exception_ratio",
+        "p99_ratio",
+        SAFETY_METRIC,
+    }
+    lo, hi = tests["effects"][live["metric"]]["ci"] if live["rule"] == "sequential" else (0, 0)
+    assert (
+        live["rule"] != "sequential" or lo > tests["effects"][live["metric"]]["null"]
+    )  # the effect, bounded
+    assert len(sequential_frame(tests)) == 4  # what the console shows
     back = api.put(
         "/v1/targets/intent_classifier/policy", json={"policy": policy_text()}, headers=auth("admin")
     )
