@@ -12,6 +12,7 @@ are minutes from the regression's start to the first trigger; a trigger before i
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,12 @@ def safety_sigma(n: int = 20) -> float:
     return float(np.median([np.nanstd(v, ddof=1) for v in values]))
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped workers (wall time lies on a shared machine)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy", type=int, default=1000)
@@ -51,16 +58,17 @@ def main() -> None:
         Simulation("safety", round(-2 * sigma, 4), args.regressed),
     ]
     settings = SimSettings(days=7.0, onset=timedelta(days=1))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _cpu()
     healthy = run_sources(
         [], [Simulation("healthy", None, args.healthy)], [("both", rules)], sim=settings, workers=args.workers
     )
-    wall = time.perf_counter() - began
+    wall, cpu = time.perf_counter() - began, _cpu() - cpu
     regressed = run_sources([], sims, [("both", rules)], sim=settings, workers=args.workers)
     print(f"safety sigma {sigma:.4f}: -2 sigma = {-2 * sigma:.4f}")
     print(table(healthy["policies"][0]["summary"], regressed["policies"][0]["summary"]))
     print(
-        f"\n{args.healthy} healthy canary-weeks, seed + sequential, {args.workers} workers: {wall:.1f} s"
+        f"\n{args.healthy} healthy canary-weeks, seed + sequential, {args.workers} workers: {wall:.1f} s, "
+        f"{cpu:.1f} CPU s (on {args.workers} idle cores about {cpu / args.workers:.0f} s)"
     )
 
 
