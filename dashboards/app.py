@@ -31,6 +31,7 @@ PAGES = {
     "Operations": [
         st.Page("app_pages/canary.py", title="Canary console", icon=":material/traffic:", url_path="canary"),
         st.Page("app_pages/drift.py", title="Drift", icon=":material/monitoring:", url_path="drift"),
+        st.Page("app_pages/backtest.py", title="Backtest", icon=":material/replay:", url_path="backtest"),
         st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
     ],
 }

@@ -17,7 +17,7 @@ import pandas as pd
 
 from dashboards import data
 from dashboards.data import Reader
-from gatekeeper.canary.rules import AbortRules
+from gatekeeper.canary.rules import AbortRules, describe_sequential
 from gatekeeper.client import plain
 
 STATE_MARK = {"running": "▶", "aborted": "■", "failed": "✕", "passed": "✓", "baking": "◆", "rolled_back": "↶"}
@@ -46,6 +46,29 @@ def canary(api: Reader, canary_id: str) -> dict[str, Any]:
 
 def windows(api: Reader, canary_id: str) -> list[dict[str, Any]]:
     return api.canary_windows(canary_id, limit=WINDOW_LIMIT)
+
+
+def sequential(api: Reader, canary_id: str) -> dict[str, Any]:
+    return api.canary_sequential(canary_id)
+
+
+def sequential_frame(report: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per anytime-valid test (``GET /v1/canaries/{id}/sequential``): its estimate, confidence
+    sequence, always-valid p-value and the tolerated effect it is tested against."""
+    rows = [
+        {
+            "effect": effect,
+            "estimate": r.get("estimate"),
+            "ci low": (r.get("ci") or [None, None])[0],
+            "ci high": (r.get("ci") or [None, None])[1],
+            "level": r.get("level"),
+            "p (always valid)": r.get("p_value"),
+            "tolerated": r.get("null"),
+            "windows": r.get("looks"),
+        }
+        for effect, r in (report.get("effects") or {}).items()
+    ]
+    return pd.DataFrame(rows)
 
 
 def daemon(api: Reader) -> dict[str, Any]:
@@ -370,6 +393,7 @@ RULE_WORDS = {
     "latency_p99": "p99 latency",
     "safety": "safety metric",
     "exception": "exception rate",
+    "sequential": "anytime-valid test",
 }
 
 
@@ -387,6 +411,8 @@ def rule_sentence(trigger: Mapping[str, Any]) -> str:
             f"the stage reached its progress deadline short of evidence: {have['windows']} evaluable "
             f"windows, {have['requests']} canary requests"
         )
+    if rule == "sequential":
+        return describe_sequential(trigger.get("metric") or "", trigger.get("figures") or {})
     if rule == "error_rate":
         return (
             f"canary error rate above {t.get('error_ratio', 2):g}× the holdout's for more than "

@@ -274,6 +274,7 @@ def _register_domain_commands() -> None:
     from evalsets.cli import evalsets_app
     from gatekeeper import standalone
     from gatekeeper.artifacts import cli as artifacts_cli
+    from gatekeeper.canary import backtest_cli
     from gatekeeper.canary import cli as canary_cli
     from gatekeeper.drift import cli as drift_cli
     from gatekeeper.evaluation import cli as evaluation_cli
@@ -289,6 +290,7 @@ def _register_domain_commands() -> None:
     app.command()(training_cli.train)
     app.add_typer(promotion_cli.shadow_app, name="shadow")
     app.command("canary-daemon")(canary_cli.canary_daemon)
+    app.command()(backtest_cli.backtest)
     app.command("drift-daemon")(drift_cli.drift_daemon)
     app.command()(dashboards_cli.dashboard)
     app.add_typer(evalsets_app, name="evalsets")

@@ -272,6 +272,9 @@ class CanaryRoutes(Transport):
     @route("POST", "/v1/canaries/{canary_id}/metrics")
     def post_canary_metrics(self, canary_id: Id, body: MetricBatch) -> Json: ...
 
+    @route("GET", "/v1/canaries/{canary_id}/sequential")
+    def canary_sequential(self, canary_id: Id) -> dict[str, Any]: ...
+
     @route("GET", "/v1/canaries/{canary_id}/windows")
     def canary_windows(
         self,

@@ -201,6 +201,16 @@ if trigger:
 elif c["state"] == "running":
     st.success("No rule has fired since the canary was (re-)armed.", icon=":material/check_circle:")
 
+# --- the anytime-valid tests -----------------------------------------------------------------------
+tests = common.load(cd.sequential, api, canary_id, action="sequential tests")
+if tests and tests.get("effects"):
+    with st.expander(f"Anytime-valid tests ({'they abort' if tests['aborts'] else 'advisory: rules=seed'})"):
+        st.caption(
+            "Confidence sequences valid at every look since the canary was armed; alpha "
+            f"{tests['settings']['alpha']:g} split over the tests. A test fires when p <= its level's alpha."
+        )
+        common.table(cd.sequential_frame(tests), hide_index=True, key="ca_sequential")
+
 # --- canary vs holdout ---------------------------------------------------------------------------
 st.subheader("Canary vs holdout")
 rows = common.load(cd.windows, api, canary_id, action="metric windows")

@@ -174,6 +174,14 @@ def _once(
     )
 
 
+@router.get("/canaries/{canary_id}/sequential")
+def get_sequential(canary_id: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+    """The anytime-valid tests since the canary was armed: per effect (error ratio, exception ratio, p99
+    ratio, each safety metric) the always-valid p-value and the confidence sequence, e.g. error ratio in
+    [1.4, 3.1] at 98.75 % (alpha split over the tests)."""
+    return canaries.sequential_report(session, canaries.get(session, canary_id))
+
+
 @router.post("/canaries/{canary_id}/abort")
 def abort_canary(
     canary_id: str,

@@ -173,8 +173,9 @@ class CanaryDaemon:
         running = self._running()
         report.canaries = len(running)
         with self.db.session() as session:
+            floors = {r.canary_id: int(r.armed_since.timestamp()) for r in running if r.rules.rules != "seed"}
             report.rows_read = self._cache.refresh(
-                session, [r.canary_id for r in running], now_s=int(now.timestamp())
+                session, [r.canary_id for r in running], now_s=int(now.timestamp()), floors=floors
             )
             for r in running:
                 if now >= r.stage_ends_at:  # only these need their stage's evidence, read past the lookback

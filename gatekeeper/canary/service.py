@@ -106,6 +106,23 @@ def window_thresholds(session: Session, canary: Canary) -> dict[int, dict[str, A
     return abort_rules.window_thresholds(arrays, rules_of(policy))
 
 
+def sequential_report(session: Session, canary: Canary) -> dict[str, Any]:
+    """The anytime-valid tests over the windows judged since the canary was armed: per effect the e-value,
+    always-valid p-value, estimate and confidence sequence (shown even where the policy runs the seed
+    rules only: ``aborts`` says whether they can abort this canary)."""
+    policy = registry.policy_of(session, canary_target(session, canary))
+    since = int(canary.armed_since.timestamp())
+    arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics, since_s=since)[canary.id]
+    rules = rules_of(policy)
+    return {
+        "rules": rules.rules,
+        "aborts": rules.rules != "seed",
+        "since": canary.armed_since,
+        "settings": rules.sequential.model_dump(mode="json"),
+        "effects": abort_rules.confidence(arrays, rules),
+    }
+
+
 def evidence_report(session: Session, canary: Canary, *, now: datetime) -> dict[str, Any] | None:
     """Have/need, starved and the deadline of a running canary's stage (the API and console show it)."""
     if canary.state != "running":
@@ -439,6 +456,8 @@ def _describe(trigger: abort_rules.Trigger) -> str:
     f = trigger.figures
     if trigger.rule == INSUFFICIENT:
         return _describe_starved(f)
+    if trigger.rule == "sequential":
+        return f"sequential: {abort_rules.describe_sequential(trigger.metric or '', f)}"
     last = (f.get("windows") or [f])[-1]
     span = f.get("span_minutes")
     if trigger.rule == "error_rate":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -331,8 +331,17 @@ class WindowCache:
         self.ledgers: dict[uuid.UUID, tuple[int, dict[str, GroupArrays]]] = {}
         self.watermark: Any = None
 
-    def refresh(self, session: Session, canary_ids: Iterable[uuid.UUID], *, now_s: int) -> int:
-        """Bring the cache up to date for these canaries (others are forgotten); returns rows read."""
+    def refresh(
+        self,
+        session: Session,
+        canary_ids: Iterable[uuid.UUID],
+        *,
+        now_s: int,
+        floors: Mapping[uuid.UUID, int] | None = None,
+    ) -> int:
+        """Bring the cache up to date for these canaries (others are forgotten); returns rows read.
+        ``floors`` keeps a canary's windows from an earlier start than the lookback (the sequential rule
+        judges every window since the canary was armed)."""
         from datetime import timedelta
 
         ids = set(canary_ids)
@@ -340,22 +349,24 @@ class WindowCache:
         self.ledgers = {cid: g for cid, g in self.ledgers.items() if cid in ids}
         cold = [cid for cid in ids if cid not in self.groups]
         read_at = utcnow()
-        count = self._read(session, cold, since=None, now_s=now_s)
+        lowest = {cid: min(now_s - self.lookback_s, (floors or {}).get(cid, now_s)) for cid in ids}
+        count = self._read(session, cold, since=None, floors=lowest)
         warm = [cid for cid in ids if cid not in cold]
         if warm and self.watermark is not None:
             count += self._read(
-                session, warm, since=self.watermark - timedelta(seconds=self.margin_s), now_s=now_s
+                session, warm, since=self.watermark - timedelta(seconds=self.margin_s), floors=lowest
             )
         self.watermark = read_at
-        floor = now_s - self.lookback_s
-        for groups in self.groups.values():
+        for cid, groups in self.groups.items():
             for name in ("canary", "holdout"):
                 g = groups[name]
-                if g.start.size and g.start[0] < floor:
-                    groups[name] = g.select(g.start >= floor)
+                if g.start.size and g.start[0] < lowest[cid]:
+                    groups[name] = g.select(g.start >= lowest[cid])
         return count
 
-    def _read(self, session: Session, ids: list[uuid.UUID], *, since: Any, now_s: int) -> int:
+    def _read(
+        self, session: Session, ids: list[uuid.UUID], *, since: Any, floors: Mapping[uuid.UUID, int]
+    ) -> int:
         if not ids:
             return 0
         rows: dict[tuple[uuid.UUID, str], list[tuple]] = defaultdict(list)
@@ -373,9 +384,8 @@ class WindowCache:
                 MetricWindow.exceptions,
             ).where(MetricWindow.canary_id.in_(ids[chunk : chunk + 500]))
             if since is None:
-                stmt = stmt.where(
-                    (MetricWindow.start_s >= now_s - self.lookback_s) | (MetricWindow.grp == "baseline")
-                )
+                floor = min(floors[cid] for cid in ids[chunk : chunk + 500])
+                stmt = stmt.where((MetricWindow.start_s >= floor) | (MetricWindow.grp == "baseline"))
             else:
                 stmt = stmt.where(MetricWindow.received_at >= since)
             for row in session.execute(stmt):

@@ -119,8 +119,30 @@ class CanaryPolicy(_Strict):
         return self
 
 
+class SequentialPolicy(_Strict):
+    """The anytime-valid rule (issue 15): its level over the whole canary and the effects it tolerates.
+
+    Each test's null is "the canary is no worse than this": H0 error ratio <= ``error_ratio``, exception
+    ratio <= ``exception_ratio``, p99 ratio at most ``p99_ratio`` in at most half the windows, each safety
+    metric's canary - holdout mean >= -``safety_tolerance`` (metric units). ``alpha`` is split evenly over
+    the tests (Bonferroni), so the whole rule aborts a healthy canary with probability <= ``alpha``."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    error_ratio: Annotated[float, Field(ge=1.0)] = 1.1
+    exception_ratio: Annotated[float, Field(ge=1.0)] = 1.1
+    p99_ratio: Annotated[float, Field(ge=1.0)] = 1.1
+    safety_tolerance: Fraction = 0.005
+    restart_windows: Annotated[int, Field(ge=1)] = 12  # a late regression is tested from the hour it began
+
+
 class AbortRulesPolicy(_Strict):
-    """The canary abort rules' thresholds (gatekeeper.canary.rules reads this model, nothing else)."""
+    """The canary abort rules' thresholds (gatekeeper.canary.rules reads this model, nothing else).
+
+    ``rules`` picks the rule set: ``seed`` (the four threshold rules of seed 002), ``sequential`` (the
+    anytime-valid rule) or ``both`` (abort on whichever fires first)."""
+
+    rules: Literal["seed", "sequential", "both"] = "seed"
+    sequential: SequentialPolicy = SequentialPolicy()
 
     safety_sigma: Positive = 2.0
     safety_minutes: Positive = 60

@@ -21,7 +21,7 @@ from gatekeeper.api.deps import (
     TransactionalRoute,
 )
 from gatekeeper.api.errors import UNKNOWN_TARGET
-from gatekeeper.canary import bake
+from gatekeeper.canary import backtest_sources, bake
 from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.drift import references as drift_references
 from gatekeeper.idempotency import service as idempotency
@@ -88,9 +88,13 @@ def get_target(target: str, session: SessionDep, _: Reader) -> TargetRead:
 
 @router.put("/targets/{target}/policy", tags=["targets"])
 def update_policy(target: str, body: PolicyUpdate, session: SessionDep, actor: Admin) -> TargetRead:
-    return _target_read(
-        session, registry.update_policy(session, target_name=target, text=body.policy, actor=actor.name)
-    )
+    """Pin a new policy version; the answer carries the backtest of the current and the new abort rules over
+    the recent recorded canaries (``backtest``: the schema of ``gatekeeper backtest --format json``)."""
+    old = registry.policy_of(session, registry.get_target(session, target))
+    updated = registry.update_policy(session, target_name=target, text=body.policy, actor=actor.name)
+    new = registry.policy_of(session, updated)
+    comparison = backtest_sources.policy_comparison(session, target_id=updated.id, old=old, new=new)
+    return _target_read(session, updated).model_copy(update={"backtest": comparison})
 
 
 @router.get("/targets/{target}/latest", tags=["targets"])

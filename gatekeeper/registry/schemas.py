@@ -39,6 +39,9 @@ class TargetRead(BaseModel):
     created_by: str
     policy: dict[str, Any]
     champion: dict[str, Any] | None = Field(default=None, description="{id, version} of the champion, if any")
+    backtest: dict[str, Any] | None = Field(
+        default=None, description="PUT policy only: current vs new abort rules over recent recorded canaries"
+    )
 
 
 class CandidateCreate(_In):

@@ -4,7 +4,6 @@ healthy and regressed canaries looked at after every 5-minute window (false abor
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from gatekeeper.canary.sequential import SequentialResult, mean_difference, p99_
 from gatekeeper.canary.sequential.latency import log_beta_binomial, log_one_sided
 from gatekeeper.canary.sequential.means import log_one_sided as log_half_normal
 from gatekeeper.canary.sequential.result import restarted
-from gatekeeper.canary.simulate import SAFETY_METRIC, Profile, Regression, healthy_stream
+from gatekeeper.canary.simulate import SAFETY_METRIC, Batch, Profile, Regression, batch, healthy_stream
 
 ALPHA = 0.05
 DAY = 288  # 5-minute windows
@@ -24,71 +23,11 @@ WEEK = 7 * DAY
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Seeded streams, many at once: the shipped simulator's noise model (gatekeeper/canary/simulate.py), as
-# (streams x windows) arrays so that 1,000 canaries take seconds. Each canary starts at a random hour.
+# Seeded streams, many at once: the shipped simulator's noise model as (streams x windows) arrays
+# (gatekeeper.canary.simulate.batch), so that 1,000 canaries take seconds; each starts at a random hour.
 
-
-@dataclass(frozen=True)
-class Streams:
-    canary_requests: np.ndarray
-    holdout_requests: np.ndarray
-    canary_errors: np.ndarray
-    holdout_errors: np.ndarray
-    canary_p99: np.ndarray
-    holdout_p99: np.ndarray
-    canary_safety: np.ndarray
-    holdout_safety: np.ndarray
-    safety_fraction: float = 0.5
-
-
-def _traffic(rng: np.random.Generator, n: int, windows: int, peak: float) -> tuple[np.ndarray, np.ndarray]:
-    hours = (rng.uniform(0, 24, (n, 1)) + np.arange(windows) * 5 / 60) % 24
-    wave = (1 + np.cos(2 * math.pi * (hours - 12) / 24)) / 2
-    load = 0.05 + 0.95 * wave**1.5
-    days = np.arange(windows) // DAY
-    day_factor = rng.lognormal(0.0, 0.1, (n, days.max() + 1))[:, days]
-    traffic = peak * load * day_factor * rng.lognormal(0.0, 0.05, (n, windows))
-    quiet = (load < 0.2) & (rng.random((n, windows)) < 0.1)
-    return np.where(quiet, traffic * 0.2, traffic), load
-
-
-def simulate(
-    n: int,
-    windows: int,
-    seed: int,
-    *,
-    error_ratio: float = 1.0,
-    latency_ratio: float = 1.0,
-    safety_shift: float = 0.0,
-    peak: float = 3000.0,
-) -> Streams:
-    """Healthy (or regressed from the first window) canaries of a 1 % canary, 99 % holdout."""
-    rng = np.random.default_rng(seed)
-    traffic, load = _traffic(rng, n, windows, peak)
-    nc, nh = rng.poisson(traffic), rng.poisson(traffic * 99)
-    rate = 0.005 * rng.lognormal(0.0, 0.15, (n, windows))
-    world = 180.0 * (1 + 0.15 * load) * rng.lognormal(0.0, 0.08, (n, windows))
-
-    def p99(requests: np.ndarray) -> np.ndarray:
-        return world * rng.lognormal(0.0, 0.03 + 0.6 / np.sqrt(np.maximum(requests, 1)))
-
-    level = 0.88 + 0.02 * (2 * load - 1) + rng.normal(0.0, 0.003, (n, 1))
-
-    def safety(requests: np.ndarray, shift: float) -> np.ndarray:
-        m = np.round(requests * 0.5).astype(np.int64)
-        hits = rng.binomial(m, np.clip(level + shift, 0, 1))
-        return np.where(m > 0, hits / np.maximum(m, 1), np.nan)
-
-    return Streams(
-        canary_requests=nc,
-        holdout_requests=nh,
-        canary_errors=rng.binomial(nc, np.clip(rate * error_ratio, 0, 1)),
-        holdout_errors=rng.binomial(nh, rate),
-        canary_p99=p99(nc) * latency_ratio,
-        holdout_p99=p99(nh),
-        canary_safety=safety(nc, safety_shift),
-        holdout_safety=safety(nh, 0.0),
-    )
+Streams = Batch
+simulate = batch
 
 
 def errors_test(s: Streams, i: int, ratio: float = 1.0, **kw: Any) -> SequentialResult:

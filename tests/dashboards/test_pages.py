@@ -351,3 +351,21 @@ def test_audit_page_filters_and_pages(deployment: Deployment) -> None:
     expected = api.get("/v1/audit", entity=deployment.ids["candidate"], actor="system", limit=25)
     assert list(filtered["id"]) == [e["id"] for e in expected] and len(expected) > 0
     assert set(filtered["actor"]) == {"system"} and set(filtered["entity"]) == {deployment.ids["candidate"]}
+
+
+# --- backtest ------------------------------------------------------------------------------------
+
+
+def test_backtest_page_runs_simulated_canaries_and_shows_the_tables(deployment: Deployment) -> None:
+    at = open_app(deployment, "backtest")
+    at.text_input(key="bt_simulate").set_value("healthy:2, error_ratio=4.0:2")
+    at.number_input(key="bt_days").set_value(1.0)
+    at.button(key="bt_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    healthy = frame(at, "bt_healthy").set_index("view")
+    assert healthy.loc["policy", "streams"] == "2"
+    detection = frame(at, "bt_detection")
+    assert set(detection["regression"]) == {"error_ratio=4"} and "policy" in set(detection["view"])
+    at.text_input(key="bt_simulate").set_value("sometimes:3")
+    at.button(key="bt_run").click().run()
+    assert "--simulate 'sometimes:3'" in texts(at, "error")

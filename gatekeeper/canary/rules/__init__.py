@@ -62,6 +62,8 @@ from gatekeeper.canary.rules.arrays import GroupArrays, WindowArrays
 from gatekeeper.canary.rules.evaluate import evaluate
 from gatekeeper.canary.rules.recheck import recheck_against_baseline
 from gatekeeper.canary.rules.reference import Judgement, against_reference, tile
+from gatekeeper.canary.rules.sequential import confidence
+from gatekeeper.canary.rules.sequential import describe as describe_sequential
 from gatekeeper.canary.rules.stage import Evidence, evidence_needed, requests_for_power, stage_evidence
 from gatekeeper.canary.rules.thresholds import window_thresholds
 from gatekeeper.canary.rules.triggers import RULES, AbortRules, NoBaseline, Recheck, Trigger
@@ -81,6 +83,8 @@ __all__ = [
     "Window",
     "WindowArrays",
     "against_reference",
+    "confidence",
+    "describe_sequential",
     "evaluate",
     "evidence_needed",
     "recheck_against_baseline",

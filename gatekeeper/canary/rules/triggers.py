@@ -13,7 +13,7 @@ from gatekeeper.canary.rules.windows import from_epoch, parse_time
 from gatekeeper.errors import Conflict
 from gatekeeper.policy.schema import AbortRulesPolicy
 
-RULES: tuple[str, ...] = ("safety", "error_rate", "latency_p99", "exception")
+RULES: tuple[str, ...] = ("safety", "error_rate", "latency_p99", "exception", "sequential")
 
 
 class NoBaseline(Conflict):

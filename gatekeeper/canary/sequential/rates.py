@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from gatekeeper.canary.sequential.result import (
     FloatArray,
@@ -48,6 +48,7 @@ from gatekeeper.canary.sequential.result import (
 )
 
 _STRIDE = 4
+IntArray = NDArray[np.intp]
 
 
 def _log_likelihood(
@@ -76,6 +77,48 @@ def _counts(*columns: ArrayLike) -> list[FloatArray]:
     return arrays
 
 
+def _prepared(
+    columns: tuple[ArrayLike, ...], ratio: float
+) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
+    """Canary counts, window totals and exposure shares, zero where a window adds nothing; and that mask."""
+    if ratio <= 0:
+        raise ValueError(f"ratio must be positive, got {ratio}")
+    c, nc, h, nh = _counts(*columns)
+    usable = (nc > 0) & (nh > 0) & (c + h > 0)
+    share = np.where(usable, nc, 0.0) / np.where(usable, nh, 1.0)
+    return np.where(usable, c, 0.0), np.where(usable, c + h, 0.0), share, usable
+
+
+def _offsets(step: float, span: float) -> tuple[FloatArray, IntArray]:
+    """The log-ratio grid's offsets from the null, and the prior's atoms (every 4th, through offset 0)."""
+    half = int(round(span / step))
+    offsets: FloatArray = step * np.arange(-half, half + 1, dtype=np.float64)
+    return offsets, np.arange(half % _STRIDE, offsets.size, _STRIDE)
+
+
+def _log_e(ll: FloatArray, offsets: FloatArray, prior_scale: float, restart_every: int | None) -> FloatArray:
+    """The one-sided mixture over the atoms above the null (the column at offset 0), with restarts."""
+    up = offsets > 0
+    null = ll[:, np.flatnonzero(offsets == 0)]
+    return restarted(ll[:, up] - null, normal_weights(offsets[up], prior_scale), restart_every)
+
+
+def rate_e_process(
+    *columns: ArrayLike,
+    ratio: float = 1.0,
+    prior_scale: float = 0.5,
+    step: float = 0.025,
+    span: float = 2.5,
+    restart_every: int | None = 12,
+) -> FloatArray:
+    """The log e-process of ``rate_ratio`` (same arguments, same values) without its interval: a tick of
+    the daemon needs only the decision, at an eighth of the cost."""
+    c, total, share, _ = _prepared(columns, ratio)
+    offsets, atoms = _offsets(step, span)
+    ll = _log_likelihood(c, total, share, ratio * np.exp(offsets[atoms]))
+    return _log_e(ll, offsets[atoms], prior_scale, restart_every)
+
+
 def rate_ratio(
     canary_counts: ArrayLike,
     canary_exposure: ArrayLike,
@@ -99,23 +142,16 @@ def rate_ratio(
     The test restarts every ``restart_every`` windows (see ``result``); None tests from the first only.
     """
     alpha = check_alpha(alpha)
-    if ratio <= 0:
-        raise ValueError(f"ratio must be positive, got {ratio}")
-    c, nc, h, nh = _counts(canary_counts, canary_exposure, holdout_counts, holdout_exposure)
-    usable = (nc > 0) & (nh > 0) & (c + h > 0)
-    share = np.where(usable, nc, 0.0) / np.where(usable, nh, 1.0)
-    half = int(round(span / step))
-    offsets: FloatArray = step * np.arange(-half, half + 1, dtype=np.float64)
+    columns = (canary_counts, canary_exposure, holdout_counts, holdout_exposure)
+    c, total, share, usable = _prepared(columns, ratio)
+    offsets, atoms = _offsets(step, span)
     grid = ratio * np.exp(offsets)
-    ll = _log_likelihood(np.where(usable, c, 0.0), np.where(usable, c + h, 0.0), share, grid)
-    atoms = np.arange(half % _STRIDE, grid.size, _STRIDE)  # the prior's support: every 4th grid point
-    up = atoms[offsets[atoms] > 0]
-    log_e = restarted(ll[:, up] - ll[:, [half]], normal_weights(offsets[up], prior_scale), restart_every)
+    ll = _log_likelihood(c, total, share, grid)
+    log_e = _log_e(ll[:, atoms], offsets[atoms], prior_scale, restart_every)
     top = ll[:, atoms].max(axis=1)
     lik = np.exp(ll[:, atoms] - top[:, None])
     log_marginal = np.log(lik @ np.exp(normal_weights(offsets[atoms], prior_scale))) + top
-    lo, hi, estimate = grid_interval(
-        ll, log_marginal - math.log(1.0 / alpha), grid, below=0.0, above=math.inf
-    )
+    cut = log_marginal - math.log(1.0 / alpha)
+    lo, hi, estimate = grid_interval(ll, cut, grid, below=0.0, above=math.inf)
     estimate = np.where(np.cumsum(usable) > 0, estimate, np.nan)
     return from_log_e(effect, ratio, alpha, log_e, estimate, (lo, hi))
