@@ -7,7 +7,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
@@ -146,6 +146,9 @@ class TransactionalRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         facts = route_facts(path, endpoint, kwargs.get("methods"))
         kwargs["responses"] = error_responses(facts, kwargs.get("responses"))
+        if set(kwargs.get("methods") or ()) == {"HEAD"}:  # a HEAD answer has headers and no body
+            kwargs["responses"] = {s: {"description": r["description"]} for s, r in kwargs["responses"].items()}
+            kwargs["response_class"] = Response
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = _commit_in_endpoint(endpoint)
         super().__init__(path, endpoint, **kwargs)

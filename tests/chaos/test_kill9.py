@@ -164,7 +164,7 @@ def three_versions(db, settings, make_artifact, name: str) -> list[str]:  # noqa
             ids.append(
                 str(
                     registry.register_candidate(
-                        session, spec=spec, actor="ci", artifact_root=settings.artifact_root
+                        session, spec=spec, actor="ci", settings=settings
                     )[0].id
                 )
             )
@@ -275,7 +275,7 @@ def submitted_candidate(db, settings, evalset: Path, i: int) -> str:  # noqa: AN
     spec = CandidateCreate(target=RERANKER, artifact_uri=uri, artifact_sha256=sha, tags=RERANKER_TAGS)
     with db.transaction() as session:
         candidate, _ = registry.register_candidate(
-            session, spec=spec, actor="ci", artifact_root=settings.artifact_root
+            session, spec=spec, actor="ci", settings=settings
         )
         evaluation = evaluations.request_evaluation(
             session,
