@@ -147,7 +147,8 @@ class TransactionalRoute(APIRoute):
         facts = route_facts(path, endpoint, kwargs.get("methods"))
         kwargs["responses"] = error_responses(facts, kwargs.get("responses"))
         if set(kwargs.get("methods") or ()) == {"HEAD"}:  # a HEAD answer has headers and no body
-            kwargs["responses"] = {s: {"description": r["description"]} for s, r in kwargs["responses"].items()}
+            declared = kwargs["responses"].items()
+            kwargs["responses"] = {s: {"description": r["description"]} for s, r in declared}
             kwargs["response_class"] = Response
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = _commit_in_endpoint(endpoint)
