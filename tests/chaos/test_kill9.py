@@ -162,11 +162,7 @@ def three_versions(db, settings, make_artifact, name: str) -> list[str]:  # noqa
         )
         with db.transaction() as session:
             ids.append(
-                str(
-                    registry.register_candidate(
-                        session, spec=spec, actor="ci", settings=settings
-                    )[0].id
-                )
+                str(registry.register_candidate(session, spec=spec, actor="ci", settings=settings)[0].id)
             )
         gate_pass(db, ids[-1])
         with db.transaction() as session:
@@ -274,9 +270,7 @@ def submitted_candidate(db, settings, evalset: Path, i: int) -> str:  # noqa: AN
     scores.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     spec = CandidateCreate(target=RERANKER, artifact_uri=uri, artifact_sha256=sha, tags=RERANKER_TAGS)
     with db.transaction() as session:
-        candidate, _ = registry.register_candidate(
-            session, spec=spec, actor="ci", settings=settings
-        )
+        candidate, _ = registry.register_candidate(session, spec=spec, actor="ci", settings=settings)
         evaluation = evaluations.request_evaluation(
             session,
             candidate_id=str(candidate.id),
