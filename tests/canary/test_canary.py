@@ -170,6 +170,39 @@ def test_holdout_anomaly_aborts_and_reenable_succeeds(api, auth, db, canary, sha
     assert audit and audit[0]["actor"] == "oncall" and audit[0]["after"]["recheck"]["fires"] is False
 
 
+def _sequential_only(api, auth) -> None:  # noqa: ANN001
+    text = policy_text(**{"rules: seed": "rules: sequential"})
+    updated = api.put("/v1/targets/intent_classifier/policy", json={"policy": text}, headers=auth("admin"))
+    assert updated.status_code == 200, updated.text
+
+
+def test_a_sequential_abort_is_rechecked_with_the_sequential_test(api, auth, canary, daemon, clock) -> None:
+    _sequential_only(api, auth)
+    regression = Regression("error_rate", timedelta(hours=12), timedelta(hours=3), 4.0)
+    aborted = abort_with(api, auth, canary, daemon, clock, regression=regression)
+    assert aborted["trigger"]["rule"] == "sequential" and aborted["trigger"]["metric"] == "error_ratio"
+    refused = api.post(
+        f"/v1/canaries/{canary['id']}/reenable", json={"reason": "looks like noise"}, headers=auth("oncall")
+    )
+    body = refused.json()
+    assert refused.status_code == 409 and body["rule"] == "sequential", body
+    assert body["figures"]["p_value"] <= body["figures"]["alpha"] and "canary regressed" in body["detail"]
+
+
+def test_a_sequential_abort_on_a_holdout_anomaly_is_reenabled(
+    api, auth, canary, shadowed, daemon, clock
+) -> None:
+    _sequential_only(api, auth)
+    anomaly = Regression("error_rate", timedelta(hours=12), timedelta(hours=3), 0.05)  # holdout errors vanish
+    aborted = abort_with(api, auth, canary, daemon, clock, holdout_anomaly=anomaly)
+    assert aborted["trigger"]["rule"] == "sequential"
+    ok = api.post(
+        f"/v1/canaries/{canary['id']}/reenable", json={"reason": "holdout blip"}, headers=auth("oncall")
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["state"] == "running" and status(api, auth, shadowed["id"]) == "canary"
+
+
 def test_reenable_without_a_baseline_is_409(api, auth, canary, daemon, clock) -> None:
     abort_with(
         api,

@@ -579,6 +579,58 @@ def test_recheck_safety_uses_the_recorded_sigma() -> None:
     assert [w["trigger_sigma"] for w in r.figures["windows"]] == pytest.approx(recorded)
 
 
+SEQUENTIAL = AbortRules(safety_metrics=(M,), rules="sequential")
+
+
+def _sequential_trigger(windows: list[Window]) -> tuple[Trigger, GroupArrays]:
+    [t] = only(evaluate(windows, SEQUENTIAL), "sequential")
+    return t, WindowArrays.from_windows(windows).canary
+
+
+def test_recheck_sequential_reruns_its_test_on_every_window_it_saw() -> None:
+    # the holdout's errors drop to 0.1 % while the canary keeps the baseline's 0.5 %: the holdout's fault
+    anomaly = stream(24, {}, holdout_kw={i: {"errors": 10} for i in range(24)})
+    t, seen = _sequential_trigger(anomaly)
+    assert t.metric == "error_ratio"
+    r = recheck_against_baseline(t, anomaly, SEQUENTIAL, canary=seen)
+    assert not r.fires and "holdout was the anomaly" in r.reason
+    assert r.figures["looks"] == r.figures["evaluable"] == int((seen.end <= t.fired_at.timestamp()).sum())
+    # a canary at 2 % against a 0.5 % holdout and a 0.5 % baseline: regressed against both
+    real = stream(24, {i: {"errors": 20} for i in range(24)})
+    t, seen = _sequential_trigger(real)
+    r = recheck_against_baseline(t, real, SEQUENTIAL, canary=seen)
+    assert r.fires and "canary regressed" in r.reason
+    assert r.figures["fired"] is not None and r.figures["p_value"] <= r.figures["alpha"] == 0.05 / 4
+
+
+def test_recheck_sequential_reads_no_window_after_the_trigger() -> None:
+    real = stream(24, {i: {"errors": 20} for i in range(24)})
+    t, seen = _sequential_trigger(real)
+    healed = stream(400, {i: {"errors": 20} for i in range(24)})  # healthy for a day after the trigger
+    later = WindowArrays.from_windows(healed).canary
+    assert recheck_against_baseline(t, healed, SEQUENTIAL, canary=later) == recheck_against_baseline(
+        t, real, SEQUENTIAL, canary=seen
+    )
+
+
+def test_recheck_sequential_needs_the_windows_it_saw_and_a_baseline() -> None:
+    real = stream(24, {i: {"errors": 20} for i in range(24)})
+    t, seen = _sequential_trigger(real)
+    with pytest.raises(ValueError, match="windows it saw"):
+        recheck_against_baseline(t, real, SEQUENTIAL)
+    with pytest.raises(NoBaseline):
+        recheck_against_baseline(t, [w for w in real if w.group != "baseline"], SEQUENTIAL, canary=seen)
+
+
+def test_recheck_sequential_pools_the_baseline_hour_as_every_look_s_reference() -> None:
+    # one thin baseline window among eleven full ones: pooled, the hour is still strong evidence
+    base = [*baseline(n=11), win("baseline", -1, requests=2_000, errors=10)]
+    real = [w for w in stream(24, {i: {"errors": 20} for i in range(24)}) if w.group != "baseline"]
+    t, seen = _sequential_trigger(real + base)
+    r = recheck_against_baseline(t, base, SEQUENTIAL, canary=seen)
+    assert r.fires and r.figures["fired"] == 0  # 20 errors in 1,000 against 0.5 % of 1.1 M: at once
+
+
 def test_recheck_without_baseline_raises_no_baseline() -> None:
     windows = [w for w in stream(6, {2: BAD_ERR, 3: BAD_ERR}) if w.group != "baseline"]
     [t] = evaluate(windows, RULES)

@@ -1,6 +1,6 @@
 """Re-enable: the same rules on the trigger's recorded canary windows against the pre-canary baseline
 (DESIGN §8). Each rule's ``against_baseline`` applies the very ``judge`` the abort path applied, with the
-baseline as reference."""
+baseline as reference; the sequential rule re-runs its test on every window it saw."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from gatekeeper.canary.rules import error_rate, exception, latency_p99, safety
+from gatekeeper.canary.rules import error_rate, exception, latency_p99, safety, sequential
 from gatekeeper.canary.rules.arrays import BoolArray, FloatArray, GroupArrays, WindowArrays, as_arrays
-from gatekeeper.canary.rules.triggers import AbortRules, NoBaseline, Recheck, Trigger
+from gatekeeper.canary.rules.pairing import pair
+from gatekeeper.canary.rules.triggers import AbortRules, NoBaseline, Recheck, Trigger, verdict
 from gatekeeper.canary.rules.windows import Window, epoch, parse_time
 
 
@@ -58,12 +59,56 @@ def _baseline_values(trigger: Trigger, base: GroupArrays, usable: BoolArray) -> 
     return np.zeros(0)
 
 
+def pooled_reference(base: GroupArrays, c: GroupArrays) -> GroupArrays:
+    """The baseline hour pooled into one reference window per canary window: summed requests, errors and
+    exceptions, median p99 and mean safety metrics, the reference the seed rules' re-checks use too."""
+    n = len(c)
+
+    def nanmean(v: FloatArray) -> float:
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
+    return GroupArrays.from_columns(
+        start=c.start,
+        end=c.end,
+        requests=np.full(n, base.requests.sum()),
+        errors=np.full(n, base.errors.sum()),
+        latency_p99_ms=np.full(n, np.nanmedian(base.latency_p99_ms) if n else math.nan),
+        safety={m: np.full(n, nanmean(v)) for m, v in base.safety.items()},
+        exceptions={t: np.full(n, v.sum()) for t, v in base.exceptions.items()},
+    )
+
+
+def _sequential(
+    trigger: Trigger, canary: GroupArrays | None, base: GroupArrays, rules: AbortRules
+) -> Recheck:
+    """The sequential test of the trigger's effect, at the same level, on every canary window it saw up to
+    the trigger, each against the pooled baseline hour. Firing at any look keeps the canary aborted."""
+    if canary is None:
+        raise ValueError("a sequential trigger is re-checked on the canary windows it saw; none given")
+    seen = canary.select(canary.end <= epoch(trigger.fired_at))
+    if len(seen) == 0:
+        raise ValueError("none of the canary windows given ends by the trigger")
+    usable = base.select(base.requests >= rules.min_requests)
+    p = pair(WindowArrays(seen, pooled_reference(usable, seen), GroupArrays.empty()), rules)
+    if p is None:  # cannot happen for a trigger the rule fired on evaluable windows; never a pass
+        raise NoBaseline("none of the canary windows the trigger saw is evidence", rule=trigger.rule)
+    effect = trigger.metric or ""
+    fires, figures = sequential.against_reference(p, effect, rules)
+    return Recheck(fires, figures, verdict("sequential", fires, sequential.describe(effect, figures)))
+
+
 def recheck_against_baseline(
-    trigger: Trigger, baseline: Sequence[Window] | WindowArrays | GroupArrays, rules: AbortRules
+    trigger: Trigger,
+    baseline: Sequence[Window] | WindowArrays | GroupArrays,
+    rules: AbortRules,
+    *,
+    canary: GroupArrays | None = None,
 ) -> Recheck:
     """Re-run the trigger's rule on its recorded canary windows against the 1-hour pre-canary baseline
     (DESIGN §8). Only the baseline is taken from ``baseline`` (other groups in it are ignored): the canary
-    figures are those recorded with the trigger, so windows re-posted after the abort change nothing."""
+    figures are those recorded with the trigger, so windows re-posted after the abort change nothing.
+    The sequential rule's evidence is every window since the canary was armed: ``canary`` gives them,
+    read from the append-only ledger (a window is never rewritten there)."""
     base = baseline if isinstance(baseline, GroupArrays) else as_arrays(baseline).baseline
     usable = base.requests >= rules.min_requests
     if not usable.any():
@@ -72,6 +117,8 @@ def recheck_against_baseline(
             rule=trigger.rule,
             min_requests=rules.min_requests,
         )
+    if trigger.rule == "sequential":
+        return _sequential(trigger, canary, base, rules)
     b = _baseline_values(trigger, base, usable)
     c = _recorded_canary(trigger)
     idx = _trigger_windows(trigger, c)

@@ -145,6 +145,19 @@ def against_holdout(p: Paired, rules: AbortRules) -> list[Trigger]:
     return found
 
 
+def against_reference(p: Paired, effect: str, rules: AbortRules) -> tuple[bool, dict[str, Any]]:
+    """The re-enable check: the same test of ``effect`` at the same level on pairs against another
+    reference (the pre-canary baseline); whether it fires at any look, and its figures at the look it
+    first fires (else the last)."""
+    k = len(effects(rules))
+    col = _columns_for(effect, p)
+    result = _full(effect, col, rules, rules.sequential.alpha / k)
+    look = -1 if result.fired is None else result.fired
+    figures = {**result.at(look), "rule_alpha": rules.sequential.alpha, "tests": k}
+    figures["evaluable"] = int(p.ok.sum())
+    return result.fired is not None, figures
+
+
 def confidence(arrays: WindowArrays, rules: AbortRules) -> dict[str, dict[str, Any]]:
     """Each test at the last look: e-value, always-valid p-value, estimate and confidence sequence at
     level 1 - alpha / k (for the windows API, the console and the backtest); {} with no canary window."""
