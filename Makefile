@@ -43,7 +43,7 @@ install: $(STAMP) $(NODE_STAMP)
 install-node: $(NODE_STAMP)
 
 test: install
-	@$(PY) -m pytest -n 2 -p no:cacheprovider; rc=$$?; \
+	@$(PY) -m pytest -n 2 -p no:cacheprovider --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating an empty run as a failure"; exit 1; fi; \
 	exit $$rc
 

@@ -667,11 +667,10 @@ def _reenableable(session: Session, canary_id: str, *, force: bool) -> Canary:
 
 def _recheck(session: Session, canary: Canary, trigger: abort_rules.Trigger) -> abort_rules.Recheck:
     """The trigger's rule against the pre-canary baseline (NoBaseline -> 409). The canary figures are the
-    trigger's recorded ones; the sequential rule's are every window since the canary was armed."""
+    trigger's recorded ones; only the baseline is read here."""
     policy = registry.policy_of(session, canary_target(session, canary))
     arrays = canary_windows.load(session, [canary.id], policy.canary.safety_metrics)[canary.id]
-    seen = arrays.canary.select(arrays.canary.start >= int(canary.armed_since.timestamp()))
-    return abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules_of(policy), canary=seen)
+    return abort_rules.recheck_against_baseline(trigger, arrays.baseline, rules_of(policy))
 
 
 def canary_target(session: Session, canary: Canary) -> Any:

@@ -141,7 +141,7 @@ class AbortRulesPolicy(_Strict):
     ``rules`` picks the rule set: ``seed`` (the four threshold rules of seed 002), ``sequential`` (the
     anytime-valid rule) or ``both`` (abort on whichever fires first)."""
 
-    rules: Literal["seed", "sequential", "both"] = "seed"
+    rules: Literal["seed", "sequential", "both"] = "both"
     sequential: SequentialPolicy = SequentialPolicy()
 
     safety_sigma: Positive = 2.0

@@ -26,6 +26,15 @@ def canary(api, auth, shadowed) -> dict[str, Any]:  # noqa: ANN001, F811
     return response.json()
 
 
+@pytest.fixture
+def seed_rules(api, auth, canary) -> None:  # noqa: ANN001
+    """For tests of what a seed-rule trigger records and shows: the target runs the seed's four rules only
+    (under the shipped ``both`` the sequential rule fires first on most regressions)."""
+    text = policy_text(**{"abort_rules: {rules: both,": "abort_rules: {rules: seed,"})
+    response = api.put("/v1/targets/intent_classifier/policy", json={"policy": text}, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+
+
 def post_windows(api, auth, canary_id: str, windows) -> None:  # noqa: ANN001
     body = [w.to_dict() for w in windows]
     for begin in range(0, len(body), 5000):

@@ -24,7 +24,7 @@ from tests.canary.conftest import policy_text, post_until
 from tests.promotion.conftest import T0
 
 ALPHA = 0.05
-BOTH = {"abort_rules: {rules: seed,": "abort_rules: {rules: both,"}
+SEED = {"abort_rules: {rules: both,": "abort_rules: {rules: seed,"}  # the shipped policy runs both
 
 
 def mc_bound(rate: float, n: int) -> float:
@@ -45,9 +45,12 @@ SCENARIOS = {
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon, clock, scenario) -> None:
     put = api.put(
-        "/v1/targets/intent_classifier/policy", json={"policy": policy_text(**BOTH)}, headers=auth("admin")
+        "/v1/targets/intent_classifier/policy", json={"policy": policy_text(**SEED)}, headers=auth("admin")
     )
     assert put.status_code == 200, put.text
+    put = api.put(
+        "/v1/targets/intent_classifier/policy", json={"policy": policy_text()}, headers=auth("admin")
+    )
     assert [p["name"] for p in put.json()["backtest"]["policies"]] == ["current", "new"]
     stream = healthy_stream(T0, days=0.5, seed=9, regression=SCENARIOS[scenario])
     aborted_at = None
@@ -74,7 +77,7 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
         assert tests["effects"][live["metric"]]["p_value"] <= ALPHA / 4 == live["figures"]["alpha"]
     assert len(sequential_frame(tests)) == 4  # what the console shows
     back = api.put(
-        "/v1/targets/intent_classifier/policy", json={"policy": policy_text()}, headers=auth("admin")
+        "/v1/targets/intent_classifier/policy", json={"policy": policy_text(**SEED)}, headers=auth("admin")
     )
     current, seed_only = back.json()["backtest"]["policies"]  # the change answers with its backtest
     assert (
@@ -87,7 +90,7 @@ def test_backtest_and_daemon_agree_trigger_for_trigger(api, auth, canary, daemon
 def policy_dict() -> dict:
     import yaml
 
-    return yaml.safe_load(policy_text(**BOTH))["abort_rules"]
+    return yaml.safe_load(policy_text())["abort_rules"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,13 +135,13 @@ def test_cli_reads_jsonl_and_simulations_in_every_format(tmp_path: Path) -> None
                 regression_start=(T0 + timedelta(hours=3)).isoformat())  # fmt: skip
     write_jsonl(tmp_path / "good.jsonl", healthy_stream(T0, days=0.5, seed=4))
     both = tmp_path / "both.yaml"
-    both.write_text(policy_text(**BOTH))
+    both.write_text(policy_text())
     files = [str(tmp_path / "bad.jsonl"), str(tmp_path / "good.jsonl")]
     args = ["--simulate", "healthy:3", "--days", "1", "--format", "json", "--policy", str(both)]
     args += ["--compare", str(tmp_path / "seed.yaml"), "--workers", "1"]
     code, out, _ = run_cli("backtest", *files, *args)
     assert code != 0  # the compared policy file does not exist
-    (tmp_path / "seed.yaml").write_text(policy_text())
+    (tmp_path / "seed.yaml").write_text(policy_text(**SEED))
     code, out, _ = run_cli("backtest", *files, *args)
     assert code == 0, out
     report = json.loads(out)
@@ -193,7 +196,7 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("replace", "field"),
     [
-        ({"abort_rules: {rules: seed,": "abort_rules: {rules: fast,"}, "policy.abort_rules.rules"),
+        ({"abort_rules: {rules: both,": "abort_rules: {rules: fast,"}, "policy.abort_rules.rules"),
         (
             {"sequential: {alpha: 0.05,": "sequential: {alpha: 1.5,"},
             "policy.abort_rules.sequential.alpha",

@@ -152,6 +152,7 @@ def test_uncovered_hours_and_sla_verdicts() -> None:
     assert not slow["within_sla"] and late[0]["severity"] == "soft" and "over" in late[0]["message"]
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_auto_abort_records_the_rollback_time_against_the_sla(
     api, auth, canary, shadowed, daemon, clock
 ) -> None:

@@ -116,6 +116,7 @@ def abort_with(api, auth, canary, daemon, clock, **stream) -> dict:  # noqa: ANN
     return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_real_regression_aborts_pages_and_refuses_reenable(
     api, auth, db, settings, canary, shadowed, daemon, clock, receiver
 ) -> None:

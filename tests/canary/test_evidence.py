@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from gatekeeper.canary import bake
@@ -54,6 +55,7 @@ def auto_abort(api, auth, canary, daemon, clock, **stream: Any) -> dict:  # noqa
     return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_the_trigger_records_the_windows_it_fired_on(api, auth, canary, daemon, clock) -> None:
     trigger = auto_abort(api, auth, canary, daemon, clock, regression=REGRESSION)["trigger"]
     recorded = trigger["evidence"]["canary"]
@@ -71,6 +73,7 @@ def test_the_trigger_records_the_windows_it_fired_on(api, auth, canary, daemon, 
     assert [w["errors"] for w in recorded] == [r["canary_errors"] for r in rows]
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_reposted_trigger_windows_are_refused_and_reenable_still_409(
     api, auth, db, canary, daemon, clock
 ) -> None:
@@ -91,6 +94,7 @@ def test_reposted_trigger_windows_are_refused_and_reenable_still_409(
     assert [w["canary_errors"] for w in answer.json()["figures"]["windows"]] == recorded
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_reenable_never_reads_the_stored_canary_windows(api, auth, db, canary, daemon, clock) -> None:
     auto_abort(api, auth, canary, daemon, clock, regression=REGRESSION)
     with db.transaction() as session:  # what a rewrite that got past the API would do
@@ -162,6 +166,7 @@ def test_windows_after_a_passed_canary_are_409(api, auth, db, canary, clock) -> 
     assert refused.status_code == 409 and refused.json()["current_state"] == "passed"
 
 
+@pytest.mark.usefixtures("seed_rules")
 def test_baseline_windows_must_lie_in_the_hour_before_the_start(api, auth, canary, daemon, clock) -> None:
     clock.set(T0 + timedelta(minutes=30))
     bad = 100  # a post-start "baseline" at 10 % errors would excuse the regression below

@@ -34,8 +34,11 @@ from gatekeeper.policy.schema import parse_policy
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)
 M = "esc"  # the safety metric of the hand-built cases
-RULES = AbortRules(safety_metrics=(M,))
-LITERAL = AbortRules(safety_metrics=(M,), evidence_alpha=1.0)  # the rule as written, no evidence test
+SEED = "seed"  # these are the seed rules' own tests; the shipped default runs them with the sequential one
+RULES = AbortRules(safety_metrics=(M,), rules=SEED)
+LITERAL = AbortRules(
+    safety_metrics=(M,), evidence_alpha=1.0, rules=SEED
+)  # the rule as written, no evidence test
 
 
 def at(i: int) -> datetime:
@@ -241,7 +244,7 @@ def test_safety_run_broken_by_low_traffic_or_missing_holdout() -> None:
 
 def test_safety_metrics_outside_the_policy_are_ignored() -> None:
     low = {i: {"safety": 0.5} for i in range(20)}
-    assert only(evaluate(stream(20, low), AbortRules(safety_metrics=("other",))), "safety") == []
+    assert only(evaluate(stream(20, low), AbortRules(safety_metrics=("other",), rules=SEED)), "safety") == []
 
 
 def _sigma_case(
@@ -268,7 +271,7 @@ def test_safety_sigma_from_baseline_until_twelve_holdout_windows() -> None:
     hold_values = [0.89, 0.91] * 15
     canary_values = [h - 0.015 for h in hold_values]
     case = _sigma_case(30, [0.9] * 12, hold_values, canary_values)
-    short = AbortRules(safety_metrics=(M,), safety_minutes=30)  # 7 windows
+    short = AbortRules(safety_metrics=(M,), safety_minutes=30, rules=SEED)  # 7 windows
     [t] = only(evaluate(case, short), "safety")
     assert t.window_starts == starts(*range(0, 7))
     row = t.figures["windows"][0]
@@ -471,6 +474,7 @@ def test_rules_from_the_design_policy() -> None:
     }
     rules = AbortRules.from_policy(policy, ["escalation_resolution_rate"])
     assert rules == AbortRules(safety_metrics=("escalation_resolution_rate",))
+    assert rules.rules == "both"  # the seed's four rules and the sequential one: whichever fires first
     assert isinstance(rules.min_requests, int)
     assert json.loads(json.dumps(rules.to_dict()))["min_requests"] == 50
 
@@ -582,52 +586,49 @@ def test_recheck_safety_uses_the_recorded_sigma() -> None:
 SEQUENTIAL = AbortRules(safety_metrics=(M,), rules="sequential")
 
 
-def _sequential_trigger(windows: list[Window]) -> tuple[Trigger, GroupArrays]:
+def _sequential_trigger(windows: list[Window]) -> Trigger:
     [t] = only(evaluate(windows, SEQUENTIAL), "sequential")
-    return t, WindowArrays.from_windows(windows).canary
+    return t
 
 
 def test_recheck_sequential_reruns_its_test_on_every_window_it_saw() -> None:
     # the holdout's errors drop to 0.1 % while the canary keeps the baseline's 0.5 %: the holdout's fault
     anomaly = stream(24, {}, holdout_kw={i: {"errors": 10} for i in range(24)})
-    t, seen = _sequential_trigger(anomaly)
+    t = _sequential_trigger(anomaly)
     assert t.metric == "error_ratio"
-    r = recheck_against_baseline(t, anomaly, SEQUENTIAL, canary=seen)
+    assert [w["start"] for w in t.evidence["canary"]] == [
+        at(i).isoformat() for i in range(len(t.evidence["canary"]))
+    ]
+    r = recheck_against_baseline(t, anomaly, SEQUENTIAL)
     assert not r.fires and "holdout was the anomaly" in r.reason
-    assert r.figures["looks"] == r.figures["evaluable"] == int((seen.end <= t.fired_at.timestamp()).sum())
+    assert r.figures["looks"] == r.figures["evaluable"] == len(t.evidence["canary"])
     # a canary at 2 % against a 0.5 % holdout and a 0.5 % baseline: regressed against both
     real = stream(24, {i: {"errors": 20} for i in range(24)})
-    t, seen = _sequential_trigger(real)
-    r = recheck_against_baseline(t, real, SEQUENTIAL, canary=seen)
+    t = _sequential_trigger(real)
+    r = recheck_against_baseline(t, real, SEQUENTIAL)
     assert r.fires and "canary regressed" in r.reason
     assert r.figures["fired"] is not None and r.figures["p_value"] <= r.figures["alpha"] == 0.05 / 4
 
 
-def test_recheck_sequential_reads_no_window_after_the_trigger() -> None:
+def test_recheck_sequential_judges_the_recorded_windows_not_the_ones_given() -> None:
     real = stream(24, {i: {"errors": 20} for i in range(24)})
-    t, seen = _sequential_trigger(real)
-    healed = stream(400, {i: {"errors": 20} for i in range(24)})  # healthy for a day after the trigger
-    later = WindowArrays.from_windows(healed).canary
-    assert recheck_against_baseline(t, healed, SEQUENTIAL, canary=later) == recheck_against_baseline(
-        t, real, SEQUENTIAL, canary=seen
-    )
-
-
-def test_recheck_sequential_needs_the_windows_it_saw_and_a_baseline() -> None:
-    real = stream(24, {i: {"errors": 20} for i in range(24)})
-    t, seen = _sequential_trigger(real)
-    with pytest.raises(ValueError, match="windows it saw"):
-        recheck_against_baseline(t, real, SEQUENTIAL)
+    t = _sequential_trigger(real)
+    healed = stream(400, {})  # the same keys with healthy figures, and a healthy day after the trigger
+    assert recheck_against_baseline(t, healed, SEQUENTIAL) == recheck_against_baseline(t, real, SEQUENTIAL)
+    with pytest.raises(ValueError, match="recorded"):
+        recheck_against_baseline(
+            Trigger(t.rule, t.metric, t.window_starts, t.figures, t.fired_at), real, SEQUENTIAL
+        )
     with pytest.raises(NoBaseline):
-        recheck_against_baseline(t, [w for w in real if w.group != "baseline"], SEQUENTIAL, canary=seen)
+        recheck_against_baseline(t, [w for w in real if w.group != "baseline"], SEQUENTIAL)
 
 
 def test_recheck_sequential_pools_the_baseline_hour_as_every_look_s_reference() -> None:
     # one thin baseline window among eleven full ones: pooled, the hour is still strong evidence
     base = [*baseline(n=11), win("baseline", -1, requests=2_000, errors=10)]
     real = [w for w in stream(24, {i: {"errors": 20} for i in range(24)}) if w.group != "baseline"]
-    t, seen = _sequential_trigger(real + base)
-    r = recheck_against_baseline(t, base, SEQUENTIAL, canary=seen)
+    t = _sequential_trigger(real + base)
+    r = recheck_against_baseline(t, base, SEQUENTIAL)
     assert r.fires and r.figures["fired"] == 0  # 20 errors in 1,000 against 0.5 % of 1.1 M: at once
 
 
@@ -652,7 +653,7 @@ def test_recheck_without_baseline_raises_no_baseline() -> None:
 # Realistic streams (gatekeeper/canary/simulate.py): 7 days of 5-minute windows
 
 
-STREAM_RULES = AbortRules(safety_metrics=(SAFETY_METRIC,))
+STREAM_RULES = AbortRules(safety_metrics=(SAFETY_METRIC,), rules=SEED)
 START = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
 
 
@@ -666,7 +667,7 @@ def test_a_noisy_healthy_week_triggers_nothing(seed: int) -> None:
 
 
 def test_the_literal_rules_would_abort_the_healthy_week() -> None:
-    literal = AbortRules(safety_metrics=(SAFETY_METRIC,), evidence_alpha=1.0)
+    literal = AbortRules(safety_metrics=(SAFETY_METRIC,), evidence_alpha=1.0, rules=SEED)
     assert len(evaluate(healthy_stream(START, 7, 0), literal)) > 3
 
 
@@ -801,7 +802,7 @@ def test_shipped_policy_evidence_default() -> None:
     assert evidence_needed(None, rules, power=0.8) == (2, None)  # error rule's 2-window run; requests unknown
     assert evidence_needed(0.005, rules, power=0.8, min_windows=5, min_requests=300) == (5, 300)
     assert evidence_needed(0.005, rules, power=0.8, min_requests=300) == (6, 300)
-    literal = AbortRules(evidence_alpha=1.0)  # no evidence test of its own: derived at 1 - power
+    literal = AbortRules(evidence_alpha=1.0, rules=SEED)  # no evidence test of its own: derived at 1 - power
     assert evidence_needed(0.005, literal, power=0.8)[1] == requests_for_power(0.005, 2.0, 0.2, 0.8)
 
 

@@ -425,6 +425,9 @@ def test_a_thousand_healthy_canary_weeks_abort_at_most_alpha_and_are_covered() -
     assert any_fired.mean() <= mc_bound(ALPHA, 1000)
 
 
+STREAMS = 120  # per row; benchmarks/backtest.py prints the rules' table (1,000 healthy, 200 per regression)
+
+
 @pytest.mark.slow
 def test_detection_delay_table_over_a_week() -> None:
     """Regressions from the first window and from day 3, each test at alpha and at alpha / 3."""
@@ -432,13 +435,13 @@ def test_detection_delay_table_over_a_week() -> None:
     for label, test, change, kw in POWER:
         for onset in (0, 3 * DAY):
             results = {
-                a: run_all(late(300, WEEK, 41, onset, **change), test, alpha=a, **kw)
+                a: run_all(late(STREAMS, WEEK, 41, onset, **change), test, alpha=a, **kw)
                 for a in (ALPHA, ALPHA / 3)
             }
             found = {a: delays(r, onset) for a, r in results.items()}
             rows.append((label, onset // DAY, found[ALPHA], found[ALPHA / 3]))
-    head = "regression (300 canary-weeks)  onset   alpha: detected  median   p90   alpha/3: detected  median"
-    print(f"\n{head}   p90")
+    head = f"regression ({STREAMS} canary-weeks)  onset   alpha: detected  median   p90"
+    print(f"\n{head}   alpha/3: detected  median   p90")
     for label, day, (rate, median, p90), (rate3, median3, p903) in rows:
         print(
             f"{label:<30}day {day}  {rate:>15.1%} {median:>7.0f} {p90:>5.0f}   "

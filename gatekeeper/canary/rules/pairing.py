@@ -66,12 +66,15 @@ def window_dicts(g: GroupArrays, idx: Sequence[int], group: str) -> list[dict[st
 
 
 def with_evidence(p: Paired, trigger: Trigger) -> Trigger:
-    """Record the canary windows the trigger fired on and their holdout pairs, as the rule saw them."""
+    """Record the canary windows the trigger fired on and their holdout pairs, as the rule saw them. The
+    sequential rule fired on every canary window up to its look (its re-check re-runs the test on them
+    all), so it records them all, with the holdout pair of the look."""
     wanted = np.array([epoch(s) for s in trigger.window_starts], dtype=np.int64)
     idx = np.searchsorted(p.c.start, wanted).tolist()
     paired = [int(p.h[i]) for i in idx if p.ok[i]]  # every window a rule fires on is paired
+    seen = list(range(idx[-1] + 1)) if trigger.rule == "sequential" else idx
     evidence = {
-        "canary": window_dicts(p.c, idx, "canary"),
+        "canary": window_dicts(p.c, seen, "canary"),
         "holdout": window_dicts(p.hold, paired, "holdout"),
     }
     return replace(trigger, evidence=evidence)

@@ -78,16 +78,11 @@ def pooled_reference(base: GroupArrays, c: GroupArrays) -> GroupArrays:
     )
 
 
-def _sequential(
-    trigger: Trigger, canary: GroupArrays | None, base: GroupArrays, rules: AbortRules
-) -> Recheck:
+def _sequential(trigger: Trigger, base: GroupArrays, rules: AbortRules) -> Recheck:
     """The sequential test of the trigger's effect, at the same level, on every canary window it saw up to
-    the trigger, each against the pooled baseline hour. Firing at any look keeps the canary aborted."""
-    if canary is None:
-        raise ValueError("a sequential trigger is re-checked on the canary windows it saw; none given")
-    seen = canary.select(canary.end <= epoch(trigger.fired_at))
-    if len(seen) == 0:
-        raise ValueError("none of the canary windows given ends by the trigger")
+    the trigger (as recorded with it), each against the pooled baseline hour. Firing at any look keeps
+    the canary aborted."""
+    seen = _recorded_canary(trigger)
     usable = base.select(base.requests >= rules.min_requests)
     p = pair(WindowArrays(seen, pooled_reference(usable, seen), GroupArrays.empty()), rules)
     if p is None:  # cannot happen for a trigger the rule fired on evaluable windows; never a pass
@@ -98,17 +93,11 @@ def _sequential(
 
 
 def recheck_against_baseline(
-    trigger: Trigger,
-    baseline: Sequence[Window] | WindowArrays | GroupArrays,
-    rules: AbortRules,
-    *,
-    canary: GroupArrays | None = None,
+    trigger: Trigger, baseline: Sequence[Window] | WindowArrays | GroupArrays, rules: AbortRules
 ) -> Recheck:
     """Re-run the trigger's rule on its recorded canary windows against the 1-hour pre-canary baseline
     (DESIGN §8). Only the baseline is taken from ``baseline`` (other groups in it are ignored): the canary
-    figures are those recorded with the trigger, so windows re-posted after the abort change nothing.
-    The sequential rule's evidence is every window since the canary was armed: ``canary`` gives them,
-    read from the append-only ledger (a window is never rewritten there)."""
+    figures are those recorded with the trigger, so windows re-posted after the abort change nothing."""
     base = baseline if isinstance(baseline, GroupArrays) else as_arrays(baseline).baseline
     usable = base.requests >= rules.min_requests
     if not usable.any():
@@ -118,7 +107,7 @@ def recheck_against_baseline(
             min_requests=rules.min_requests,
         )
     if trigger.rule == "sequential":
-        return _sequential(trigger, canary, base, rules)
+        return _sequential(trigger, base, rules)
     b = _baseline_values(trigger, base, usable)
     c = _recorded_canary(trigger)
     idx = _trigger_windows(trigger, c)
