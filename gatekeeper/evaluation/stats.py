@@ -118,6 +118,22 @@ def _p_value(boot_deltas: NDArray[np.float64], observed: float) -> float:
     return float(min(1.0, (extreme + 1) / (boot_deltas.shape[0] + 1)))
 
 
+def _compared(
+    metric: str, c: float, h: float, deltas: NDArray[np.float64], n: int, n_resamples: int, ci: float
+) -> Comparison:
+    """A judged comparison from the bootstrap deltas: their percentile interval and p-value."""
+    low, high = _percentile_ci(deltas, ci)
+    return Comparison(metric, c, h, c - h, low, high, _p_value(deltas, c - h), n, n_resamples, ci)
+
+
+def _interval(
+    metric: str, value: float, resampled: NDArray[np.float64], n: int, n_resamples: int, ci: float
+) -> Interval:
+    """One model's metric with the percentile interval of its resampled values."""
+    low, high = _percentile_ci(resampled, ci)
+    return Interval(metric, value, low, high, n, n_resamples, ci)
+
+
 def _one_hot(cells: NDArray[np.int64], k: int) -> NDArray[np.float64]:
     out = np.zeros((cells.shape[0], k), dtype=np.float64)
     out[np.arange(cells.shape[0]), cells] = 1.0
@@ -303,12 +319,7 @@ def compare_classification(
             for m, (c, h) in points.items()
         }
     cand, champ = _resampled_metrics(yt, [yc, yh], labels, names, macro_over, n_resamples, seed)
-    out = {}
-    for m, (c, h) in points.items():
-        deltas = cand[m] - champ[m]
-        low, high = _percentile_ci(deltas, ci)
-        out[m] = Comparison(m, c, h, c - h, low, high, _p_value(deltas, c - h), n, n_resamples, ci)
-    return out
+    return {m: _compared(m, c, h, cand[m] - champ[m], n, n_resamples, ci) for m, (c, h) in points.items()}
 
 
 def _resampled_metrics(
@@ -356,11 +367,7 @@ def bootstrap_ci(
     if n < min_support:
         return {m: Interval(m, v, None, None, n, 0, ci, insufficient_data=True) for m, v in points.items()}
     (values,) = _resampled_metrics(yt, [yp], labels, names, macro_over, n_resamples, seed)
-    out = {}
-    for m, v in points.items():
-        low, high = _percentile_ci(values[m], ci)
-        out[m] = Interval(m, v, low, high, n, n_resamples, ci)
-    return out
+    return {m: _interval(m, v, values[m], n, n_resamples, ci) for m, v in points.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -419,8 +426,7 @@ def paired_bootstrap_mean(
         return Comparison(metric, cm, hm, cm - hm, None, None, None, n, 0, ci, insufficient_data=True)
     # Only the per-example difference needs resampling: mean(d*) is the resampled delta.
     boot = _resampled_means((c - h)[:, None], n_resamples, np.random.default_rng(seed))[:, 0]
-    low, high = _percentile_ci(boot, ci)
-    return Comparison(metric, cm, hm, cm - hm, low, high, _p_value(boot, cm - hm), n, n_resamples, ci)
+    return _compared(metric, cm, hm, boot, n, n_resamples, ci)
 
 
 def bootstrap_mean_ci(
@@ -440,8 +446,7 @@ def bootstrap_mean_ci(
     if n < min_support:
         return Interval(metric, value, None, None, n, 0, ci, insufficient_data=True)
     means = _resampled_means(s[:, None], n_resamples, np.random.default_rng(seed))
-    low, high = _percentile_ci(means[:, 0], ci)
-    return Interval(metric, value, low, high, n, n_resamples, ci)
+    return _interval(metric, value, means[:, 0], n, n_resamples, ci)
 
 
 # --------------------------------------------------------------------------------------------------
