@@ -205,6 +205,87 @@ def _time(field: str = "start", values: pd.Series | None = None) -> alt.X:
     return alt.X(f"{field}:T", scale=alt.Scale(type="utc"), axis=axis)
 
 
+def _canary_long(
+    frame: pd.DataFrame, canary: str, holdout: str, threshold: str, baseline: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One row per window and series, so that one line mark draws them all with one legend."""
+    long = pd.concat(
+        [
+            pd.DataFrame({"start": frame["start"], "series": name, "value": frame[column]})
+            for name, column in (("canary", canary), ("holdout", holdout), ("threshold", threshold))
+        ],
+        ignore_index=True,
+    ).dropna(subset=["value"])
+    if baseline is not None and not baseline.empty:
+        long = pd.concat([long, baseline.assign(series="baseline")[["start", "series", "value"]]])
+    return long
+
+
+def _canary_lines(long: pd.DataFrame, x: alt.X, y: alt.Y, colours: alt.Scale, y_format: str) -> alt.Chart:
+    """Canary, holdout and threshold as step lines (the threshold dashed); the baseline is drawn as points."""
+    return (
+        alt.Chart(long)
+        .mark_line(strokeWidth=1.4, interpolate="step-after")
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("series:N", scale=colours, title=None),
+            strokeDash=alt.condition(alt.datum.series == "threshold", alt.value([5, 3]), alt.value([1, 0])),
+            tooltip=[
+                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", title="window (UTC)"),
+                "series:N",
+                alt.Tooltip("value:Q", format=y_format),
+            ],
+        )
+        .transform_filter(alt.datum.series != "baseline")
+    )
+
+
+def _fired_spans(spans: pd.DataFrame) -> alt.Chart:
+    """The windows where a rule fired, shaded."""
+    return (
+        alt.Chart(spans)
+        .mark_rect(color=FAIL, opacity=0.18)
+        .encode(
+            x=alt.X("from:T", scale=alt.Scale(type="utc")), x2="to:T", tooltip=["rule:N", "from:T", "to:T"]
+        )
+    )
+
+
+def _allowed_band(frame: pd.DataFrame, threshold: str, holdout: str, x: alt.X) -> alt.Chart:
+    """The allowed region between the threshold and the holdout (the safety rule)."""
+    return (
+        alt.Chart(frame.dropna(subset=[threshold, holdout]))
+        .mark_area(color=HOLDOUT, opacity=0.15, interpolate="step-after")
+        .encode(x=x, y=alt.Y(f"{threshold}:Q"), y2=f"{holdout}:Q")
+    )
+
+
+def _baseline_points(long: pd.DataFrame, x: alt.X, y: alt.Y, colours: alt.Scale) -> alt.Chart:
+    """The baseline series, drawn as points over the lines."""
+    return (
+        alt.Chart(long[long["series"] == "baseline"])
+        .mark_point(filled=True, size=22)
+        .encode(x=x, y=y, color=alt.Color("series:N", scale=colours, title=None))
+    )
+
+
+def _exact_thresholds(
+    points: pd.DataFrame, exact: str, x: alt.X, colours: alt.Scale, y_format: str
+) -> alt.Chart:
+    """The per-window thresholds the trigger recorded, as triangles."""
+    return (
+        alt.Chart(points.assign(series="trigger threshold"))
+        .mark_point(shape="triangle-up", filled=True, size=45)
+        .encode(
+            x=x,
+            y=alt.Y(f"{exact}:Q"),
+            color=alt.Color("series:N", scale=colours, title=None),
+            tooltip=[alt.Tooltip("start:T", format="%H:%M"), alt.Tooltip(f"{exact}:Q", format=y_format)],
+        )
+    )
+
+
 def canary_metric_chart(
     frame: pd.DataFrame,
     *,
@@ -224,72 +305,21 @@ def canary_metric_chart(
     ``band`` shades the allowed region between the threshold and the holdout (the safety rule);
     ``exact`` names a column of per-window thresholds the trigger recorded, drawn as points.
     """
-    long = pd.concat(
-        [
-            pd.DataFrame({"start": frame["start"], "series": name, "value": frame[column]})
-            for name, column in (("canary", canary), ("holdout", holdout), ("threshold", threshold))
-        ],
-        ignore_index=True,
-    ).dropna(subset=["value"])
-    if baseline is not None and not baseline.empty:
-        long = pd.concat([long, baseline.assign(series="baseline")[["start", "series", "value"]]])
+    long = _canary_long(frame, canary, holdout, threshold, baseline)
     exact_points = frame.dropna(subset=[exact]) if exact and exact in frame.columns else frame.iloc[:0]
     colours = _series_scale(
         list(long["series"].unique()) + (["trigger threshold"] if not exact_points.empty else [])
     )
     y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=y_format), scale=alt.Scale(zero=False))
     x = _time("start", long["start"])
-    lines = (
-        alt.Chart(long)
-        .mark_line(strokeWidth=1.4, interpolate="step-after")
-        .encode(
-            x=x,
-            y=y,
-            color=alt.Color("series:N", scale=colours, title=None),
-            strokeDash=alt.condition(alt.datum.series == "threshold", alt.value([5, 3]), alt.value([1, 0])),
-            tooltip=[
-                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", title="window (UTC)"),
-                "series:N",
-                alt.Tooltip("value:Q", format=y_format),
-            ],
-        )
-        .transform_filter(alt.datum.series != "baseline")
-    )
-    layers: list[alt.Chart] = []
-    if not spans.empty:
-        layers.append(
-            alt.Chart(spans)
-            .mark_rect(color=FAIL, opacity=0.18)
-            .encode(
-                x=alt.X("from:T", scale=alt.Scale(type="utc")),
-                x2="to:T",
-                tooltip=["rule:N", "from:T", "to:T"],
-            )
-        )
+    layers: list[alt.Chart] = [_fired_spans(spans)] if not spans.empty else []
     if band:
-        layers.append(
-            alt.Chart(frame.dropna(subset=[threshold, holdout]))
-            .mark_area(color=HOLDOUT, opacity=0.15, interpolate="step-after")
-            .encode(x=x, y=alt.Y(f"{threshold}:Q"), y2=f"{holdout}:Q")
-        )
-    layers.append(lines)
+        layers.append(_allowed_band(frame, threshold, holdout, x))
+    layers.append(_canary_lines(long, x, y, colours, y_format))
     if baseline is not None and not baseline.empty:
-        layers.append(
-            alt.Chart(long[long["series"] == "baseline"])
-            .mark_point(filled=True, size=22)
-            .encode(x=x, y=y, color=alt.Color("series:N", scale=colours, title=None))
-        )
-    if not exact_points.empty:
-        layers.append(
-            alt.Chart(exact_points.assign(series="trigger threshold"))
-            .mark_point(shape="triangle-up", filled=True, size=45)
-            .encode(
-                x=x,
-                y=alt.Y(f"{exact}:Q"),
-                color=alt.Color("series:N", scale=colours, title=None),
-                tooltip=[alt.Tooltip("start:T", format="%H:%M"), alt.Tooltip(f"{exact}:Q", format=y_format)],
-            )
-        )
+        layers.append(_baseline_points(long, x, y, colours))
+    if not exact_points.empty and exact:
+        layers.append(_exact_thresholds(exact_points, exact, x, colours, y_format))
     return alt.layer(*layers).properties(title=title, height=230)
 
 
@@ -389,6 +419,18 @@ def psi_chart(frame: pd.DataFrame, threshold: float) -> alt.LayerChart:
     )
 
 
+KL_LEVELS = alt.Scale(domain=["ok", "monitor", "alert", "retrain"], range=[PASS, SOFT, "#e8590c", FAIL])
+
+
+def _level_bands(bands: pd.DataFrame) -> alt.Chart:
+    """The KL level bands (ok, monitor, alert, retrain) behind the line."""
+    return (
+        alt.Chart(bands)
+        .mark_rect(opacity=0.14)
+        .encode(y="from:Q", y2="to:Q", color=alt.Color("level:N", scale=KL_LEVELS, title="KL level"))
+    )
+
+
 def threshold_chart(
     frame: pd.DataFrame,
     value: str,
@@ -404,23 +446,7 @@ def threshold_chart(
     data = frame.dropna(subset=[value])
     x = _time("window_start", data["window_start"])
     scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
-    layers: list[alt.Chart] = []
-    if bands is not None:
-        layers.append(
-            alt.Chart(bands)
-            .mark_rect(opacity=0.14)
-            .encode(
-                y="from:Q",
-                y2="to:Q",
-                color=alt.Color(
-                    "level:N",
-                    scale=alt.Scale(
-                        domain=["ok", "monitor", "alert", "retrain"], range=[PASS, SOFT, "#e8590c", FAIL]
-                    ),
-                    title="KL level",
-                ),
-            )
-        )
+    layers: list[alt.Chart] = [_level_bands(bands)] if bands is not None else []
     layers.append(
         alt.Chart(data)
         .mark_line(color=NEUTRAL, point=alt.OverlayMarkDef(size=18, color=NEUTRAL))

@@ -598,52 +598,50 @@ def registered_candidates(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[
     return {str(c["training_run_id"]): dict(c) for c in items if c.get("training_run_id")}
 
 
+RUN_COLUMNS = (
+    "target",
+    "trainer",
+    "status",
+    "macro_f1",
+    "accuracy",
+    "epochs",
+    "candidate",
+    "candidate id",
+    "tags",
+    "log path",
+    "created",
+    "finished",
+    "id",
+)
+
+
+def _run_row(r: Mapping[str, Any], cand: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One training run with its final figures and the candidate it registered (if any)."""
+    metrics = r.get("metrics") or {}
+    final = metrics.get("final") if isinstance(metrics.get("final"), dict) else metrics
+    listed = [str(c) for c in r.get("candidate_ids") or []]  # TrainingRunRead says what it became
+    cand_id = (cand or {}).get("id") or (listed[0] if listed else metrics.get("registered_candidate_id"))
+    version = (cand or {}).get("version") or metrics.get("registered_version")
+    return {
+        "target": r["target"],
+        "trainer": r["trainer"],
+        "status": r["status"],
+        "macro_f1": _number(final.get("macro_f1")),
+        "accuracy": _number(final.get("accuracy")),
+        "epochs": len(metrics.get("epochs") or []) or None,
+        "candidate": f"v{version}" if version else None,
+        "candidate id": cand_id,
+        "tags": ", ".join(f"{k}={v}" for k, v in (r.get("tags") or {}).items() if k != "model_target"),
+        "log path": r.get("log_path"),
+        "created": pd.to_datetime(r.get("created_at"), utc=True),
+        "finished": pd.to_datetime(r.get("finished_at"), utc=True),
+        "id": r["id"],
+    }
+
+
 def run_table(runs: Sequence[Mapping[str, Any]], by_run: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for r in runs:
-        metrics = r.get("metrics") or {}
-        final = metrics.get("final") if isinstance(metrics.get("final"), dict) else metrics
-        cand = by_run.get(str(r["id"]))
-        listed = [str(c) for c in r.get("candidate_ids") or []]  # TrainingRunRead says what it became
-        cand_id = (cand or {}).get("id") or (listed[0] if listed else metrics.get("registered_candidate_id"))
-        version = (cand or {}).get("version") or metrics.get("registered_version")
-        rows.append(
-            {
-                "target": r["target"],
-                "trainer": r["trainer"],
-                "status": r["status"],
-                "macro_f1": _number(final.get("macro_f1")),
-                "accuracy": _number(final.get("accuracy")),
-                "epochs": len(metrics.get("epochs") or []) or None,
-                "candidate": f"v{version}" if version else None,
-                "candidate id": cand_id,
-                "tags": ", ".join(
-                    f"{k}={v}" for k, v in (r.get("tags") or {}).items() if k != "model_target"
-                ),
-                "log path": r.get("log_path"),
-                "created": pd.to_datetime(r.get("created_at"), utc=True),
-                "finished": pd.to_datetime(r.get("finished_at"), utc=True),
-                "id": r["id"],
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "target",
-            "trainer",
-            "status",
-            "macro_f1",
-            "accuracy",
-            "epochs",
-            "candidate",
-            "candidate id",
-            "tags",
-            "log path",
-            "created",
-            "finished",
-            "id",
-        ],
-    )
+    rows = [_run_row(r, by_run.get(str(r["id"]))) for r in runs]
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
 def _number(value: Any) -> float | None:

@@ -174,50 +174,52 @@ def latest_table(drift: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+EVENT_COLUMNS = (
+    "kind",
+    "status",
+    "action",
+    "signals",
+    "value",
+    "threshold",
+    "since",
+    "sustained h",
+    "why",
+    "retrain run",
+    "retrain note",
+    "paged",
+    "acknowledged by",
+    "seasonal until",
+    "id",
+)
+
+
+def _event_row(e: Mapping[str, Any]) -> dict[str, Any]:
+    """One drift event with its figures, triage and acknowledgement."""
+    ack = e.get("ack") or {}
+    figures = e.get("figures") or {}
+    run = e.get("training_run_id")
+    return {
+        "kind": e["kind"],
+        "status": e["status"],
+        "action": e["action"],
+        "signals": ", ".join(figures.get("signals") or []),
+        "value": figures.get("value"),
+        "threshold": figures.get("threshold"),
+        "since": _stamp(e["since"]),
+        "sustained h": (e.get("triage") or {}).get("sustained_hours"),
+        "why": "; ".join(e.get("reasons") or []),
+        "retrain run": f"training?run={run}" if run else None,
+        "retrain note": e.get("retrain_note"),
+        "paged": _stamp(e["paged_at"]) if e.get("paged_at") else None,
+        "acknowledged by": ack.get("by"),
+        "seasonal until": _stamp(ack["until"]) if ack.get("until") else None,
+        "id": str(e["id"]),
+    }
+
+
 def event_table(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Events with their triage: suggested action, why, the retrain run (or why none) and the page."""
-    rows = []
-    for e in items:
-        ack = e.get("ack") or {}
-        figures = e.get("figures") or {}
-        run = e.get("training_run_id")
-        rows.append(
-            {
-                "kind": e["kind"],
-                "status": e["status"],
-                "action": e["action"],
-                "signals": ", ".join(figures.get("signals") or []),
-                "value": figures.get("value"),
-                "threshold": figures.get("threshold"),
-                "since": _stamp(e["since"]),
-                "sustained h": (e.get("triage") or {}).get("sustained_hours"),
-                "why": "; ".join(e.get("reasons") or []),
-                "retrain run": f"training?run={run}" if run else None,
-                "retrain note": e.get("retrain_note"),
-                "paged": _stamp(e["paged_at"]) if e.get("paged_at") else None,
-                "acknowledged by": ack.get("by"),
-                "seasonal until": _stamp(ack["until"]) if ack.get("until") else None,
-                "id": str(e["id"]),
-            }
-        )
-    columns = [
-        "kind",
-        "status",
-        "action",
-        "signals",
-        "value",
-        "threshold",
-        "since",
-        "sustained h",
-        "why",
-        "retrain run",
-        "retrain note",
-        "paged",
-        "acknowledged by",
-        "seasonal until",
-        "id",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame([_event_row(e) for e in items], columns=list(EVENT_COLUMNS))
     rank = frame["action"].map(ACTION_ORDER).fillna(0)
     return frame.assign(_rank=-rank).sort_values(["_rank", "since"], kind="stable").drop(columns="_rank")
 

@@ -153,25 +153,22 @@ def golden_common(golden: Mapping[str, Any]) -> None:
         st.altair_chart(chart, width="stretch")
 
 
-def classification_golden(golden: Mapping[str, Any]) -> None:
-    """Classification only: summary figures, per-class table, confusion matrix, reliability diagram."""
-    cand = golden.get("candidate") or {}
-    champ = golden.get("champion") or {}
-    latency = golden.get("latency") or {}
+CLASSIFICATION_CARDS = (
+    ("Accuracy", "accuracy"),
+    ("Macro-F1", "macro_f1"),
+    ("ECE", "ece"),
+    ("Low-confidence rate", "low_confidence_rate"),
+)
+LOWER_IS_BETTER = ("ece", "low_confidence_rate")
+
+
+def _classification_cards(cand: Results, champ: Results, latency: Results) -> None:
+    """The candidate's summary figures with the change against the champion, then the latency."""
     cols = st.columns(5)
-    for col, (label, key) in zip(
-        cols,
-        [
-            ("Accuracy", "accuracy"),
-            ("Macro-F1", "macro_f1"),
-            ("ECE", "ece"),
-            ("Low-confidence rate", "low_confidence_rate"),
-        ],
-        strict=False,
-    ):
+    for col, (label, key) in zip(cols, CLASSIFICATION_CARDS, strict=False):
         value, base = cand.get(key), champ.get(key)
         change = value - base if value is not None and base is not None else None
-        colour = "inverse" if key in ("ece", "low_confidence_rate") else "normal"
+        colour = "inverse" if key in LOWER_IS_BETTER else "normal"
         col.metric(
             label,
             fmt(value),
@@ -181,15 +178,10 @@ def classification_golden(golden: Mapping[str, Any]) -> None:
     cols[4].metric(
         "Latency p95", f"{latency['p95_ms']:.2f} ms" if latency.get("p95_ms") is not None else "n/a"
     )
-    st.markdown("**Per class** (candidate; champion F1 and recall beside it)")
-    common.table(
-        data.per_class_table(golden),
-        hide_index=True,
-        column_config={
-            c: NUM for c in ("precision", "recall", "f1", "champion recall", "champion f1", "delta f1")
-        },
-        key="ev_per_class",
-    )
+
+
+def _confusion_and_calibration(cand: Results, champ: Results) -> None:
+    """The candidate's confusion matrix beside its reliability diagram."""
     left, right = st.columns(2)
     with left:
         st.markdown("**Confusion matrix** (candidate, golden; rows are true labels)")
@@ -203,6 +195,23 @@ def classification_golden(golden: Mapping[str, Any]) -> None:
             st.altair_chart(charts.reliability_chart(bins, cand.get("ece")), width="stretch")
         else:
             st.caption("no confidences: the reliability diagram needs probabilities")
+
+
+def classification_golden(golden: Mapping[str, Any]) -> None:
+    """Classification only: summary figures, per-class table, confusion matrix, reliability diagram."""
+    cand = golden.get("candidate") or {}
+    champ = golden.get("champion") or {}
+    _classification_cards(cand, champ, golden.get("latency") or {})
+    st.markdown("**Per class** (candidate; champion F1 and recall beside it)")
+    common.table(
+        data.per_class_table(golden),
+        hide_index=True,
+        column_config={
+            c: NUM for c in ("precision", "recall", "f1", "champion recall", "champion f1", "delta f1")
+        },
+        key="ev_per_class",
+    )
+    _confusion_and_calibration(cand, champ)
 
 
 # --- slices --------------------------------------------------------------------------------------
@@ -404,6 +413,18 @@ def _card(
     )
 
 
+def _worst_queries(per_query: pd.DataFrame) -> None:
+    """The ten golden queries whose NDCG@10 the candidate loses most on against the champion."""
+    worst = per_query.dropna(subset=["delta"]).sort_values("delta").head(10)
+    st.markdown("**Queries the candidate ranks worst against the champion** (NDCG@10)")
+    common.table(
+        worst,
+        hide_index=True,
+        column_config={c: NUM for c in ("candidate", "champion", "delta")},
+        key="ev_rank_worst",
+    )
+
+
 def ranking_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
     """Ranking: NDCG@10 / MRR / recall@5 cards, every cut-off, the per-query NDCG@10 distribution."""
     cand = golden.get("candidate") or {}
@@ -437,28 +458,21 @@ def ranking_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None) ->
                 width="stretch",
             )
     if per_query["delta"].notna().any():
-        worst = per_query.dropna(subset=["delta"]).sort_values("delta").head(10)
-        st.markdown("**Queries the candidate ranks worst against the champion** (NDCG@10)")
-        common.table(
-            worst,
-            hide_index=True,
-            column_config={c: NUM for c in ("candidate", "champion", "delta")},
-            key="ev_rank_worst",
-        )
+        _worst_queries(per_query)
 
 
-def ranking_replay(rep: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
-    """Counterfactual replay: the candidate's top-slot CTR by IPS and SNIPS against the logging CTR."""
-    cf = rep.get("counterfactual") or {}
-    frame = td.counterfactual_frame(rep)
-    cols = st.columns(4)
+CTR_CARDS = (
+    ("candidate (SNIPS)", "CTR, SNIPS"),
+    ("candidate (IPS)", "CTR, IPS"),
+    ("logging policy (observed)", "Logging CTR"),
+)
+
+
+def _ctr_cards(cols: list[Any], frame: pd.DataFrame) -> None:
+    """SNIPS, IPS and the logging CTR, each estimate against the logging policy's observed CTR."""
     by_name = {r["estimate"]: r for r in frame.to_dict("records")}
     logged = by_name["logging policy (observed)"]["ctr"]
-    for col, name, label in (
-        (cols[0], "candidate (SNIPS)", "CTR, SNIPS"),
-        (cols[1], "candidate (IPS)", "CTR, IPS"),
-        (cols[2], "logging policy (observed)", "Logging CTR"),
-    ):
+    for col, (name, label) in zip(cols, CTR_CARDS, strict=True):
         row = by_name[name]
         delta = (
             None
@@ -471,6 +485,14 @@ def ranking_replay(rep: Mapping[str, Any], ctx: ViewContext | None = None) -> No
             None if delta is None else f"{delta:+.4f} vs logging",
             help=f"95% CI [{row['ci low']:.4f}, {row['ci high']:.4f}]" if row["ci low"] is not None else None,
         )
+
+
+def ranking_replay(rep: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
+    """Counterfactual replay: the candidate's top-slot CTR by IPS and SNIPS against the logging CTR."""
+    cf = rep.get("counterfactual") or {}
+    frame = td.counterfactual_frame(rep)
+    cols = st.columns(4)
+    _ctr_cards(cols[:3], frame)
     ips = cf.get("ips") or {}
     cols[3].metric(
         "Matched impressions",
@@ -498,6 +520,20 @@ def ranking_replay(rep: Mapping[str, Any], ctx: ViewContext | None = None) -> No
 # --- generation ----------------------------------------------------------------------------------
 
 
+def _safety_failures(failing: list[Any], ctx: ViewContext | None) -> None:
+    """Each golden safety failure with the reasons the gate's check gives for the candidate's output."""
+    if not failing:
+        st.success("No safety failure on the golden set.", icon=":material/verified_user:")
+        return
+    st.markdown(f"**Safety failures ({len(failing)})**: the reasons the gate's safety check gives for each")
+    items: list[dict[str, Any]] = []
+    if ctx is not None:
+        query = data.ExampleQuery(role="golden", limit=500)
+        found = common.load(data.examples_raw, ctx.api, str(ctx.ev["id"]), query, action="safety failures")
+        items = found or []
+    common.table(td.safety_failures(failing, items), hide_index=True, key="ev_gen_safety")
+
+
 def generation_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None) -> None:
     """Generation: tool calls, safety (with each failure's reasons), BERTScore, promptfoo and RAGAS."""
     cand = golden.get("candidate") or {}
@@ -510,21 +546,7 @@ def generation_golden(golden: Mapping[str, Any], ctx: ViewContext | None = None)
         f"{cand.get('n', 'n/a')} golden examples · {cand.get('safety_failures', 0)} safety failure(s)"
         + (f" · latency p95 {latency['p95_ms']:.0f} ms" if latency.get("p95_ms") is not None else "")
     )
-    failing = list(cand.get("safety_failure_ids") or [])
-    if failing:
-        st.markdown(
-            f"**Safety failures ({len(failing)})**: the reasons the gate's safety check gives for each"
-        )
-        items: list[dict[str, Any]] = []
-        if ctx is not None:
-            query = data.ExampleQuery(role="golden", limit=500)
-            found = common.load(
-                data.examples_raw, ctx.api, str(ctx.ev["id"]), query, action="safety failures"
-            )
-            items = found or []
-        common.table(td.safety_failures(failing, items), hide_index=True, key="ev_gen_safety")
-    else:
-        st.success("No safety failure on the golden set.", icon=":material/verified_user:")
+    _safety_failures(list(cand.get("safety_failure_ids") or []), ctx)
     left, right = st.columns(2)
     with left:
         st.markdown(
@@ -585,6 +607,26 @@ def example_browser(api: data.Reader, ev: Mapping[str, Any], labels: list[str]) 
     )
 
 
+def _side_by_side(frame: pd.DataFrame) -> None:
+    """One picked generation example: the candidate's and the champion's answers and tool calls."""
+    pick = st.selectbox("Side by side", list(frame["id"]), key="ex_side")
+    row = frame[frame["id"] == pick].iloc[0]
+    st.markdown(f"**{row['question']}**")
+    left, right = st.columns(2)
+    with left, st.container(border=True, key="ex_side_candidate"):
+        st.markdown("**Candidate**")
+        st.write(row["candidate output"] or "(no text)")
+        if row["candidate tool calls"]:
+            st.code(row["candidate tool calls"], language="text")
+    with right, st.container(border=True, key="ex_side_champion"):
+        st.markdown("**Champion**")
+        st.write(row["champion output"] if row["champion output"] is not None else "(no champion)")
+        if row["champion tool calls"]:
+            st.code(row["champion tool calls"], language="text")
+    if row.get("reference"):
+        st.caption(f"Reference answer: {row['reference']}")
+
+
 def task_example_browser(api: data.Reader, ev: Mapping[str, Any], task: str) -> None:
     """Ranking and generation: the set, language and disagreement filters, answers side by side."""
     cols = st.columns([1, 1, 1, 1])
@@ -617,22 +659,7 @@ def task_example_browser(api: data.Reader, ev: Mapping[str, Any], task: str) -> 
         key="ex_table",
     )
     if task == "generation" and not frame.empty:
-        pick = st.selectbox("Side by side", list(frame["id"]), key="ex_side")
-        row = frame[frame["id"] == pick].iloc[0]
-        st.markdown(f"**{row['question']}**")
-        left, right = st.columns(2)
-        with left, st.container(border=True, key="ex_side_candidate"):
-            st.markdown("**Candidate**")
-            st.write(row["candidate output"] or "(no text)")
-            if row["candidate tool calls"]:
-                st.code(row["candidate tool calls"], language="text")
-        with right, st.container(border=True, key="ex_side_champion"):
-            st.markdown("**Champion**")
-            st.write(row["champion output"] if row["champion output"] is not None else "(no champion)")
-            if row["champion tool calls"]:
-                st.code(row["champion tool calls"], language="text")
-        if row.get("reference"):
-            st.caption(f"Reference answer: {row['reference']}")
+        _side_by_side(frame)
 
 
 # --- the whole report ----------------------------------------------------------------------------

@@ -124,48 +124,51 @@ def _ndcg(
     return float(table["ndcg@10"][0])
 
 
+RANKING_EXAMPLE_COLUMNS = (
+    "id",
+    "query",
+    "lang",
+    "perturbation",
+    "candidate top",
+    "candidate top grade",
+    "champion top",
+    "champion top grade",
+    "top changed",
+    "candidate ndcg@10",
+    "champion ndcg@10",
+    "logged top",
+    "clicked",
+)
+
+
+def _ranking_example_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One query: each model's top result and its grade, NDCG@10 per model, the logged top and click."""
+    grades = _grades(item)
+    cand, champ = item.get("candidate"), item.get("champion")
+    top_c, top_h = _top(cand), _top(champ)
+    return {
+        "id": item["id"],
+        "query": item.get("query"),
+        "lang": item.get("lang"),
+        "perturbation": item.get("perturbation"),
+        "candidate top": top_c,
+        "candidate top grade": grades.get(top_c) if top_c else None,
+        "champion top": top_h,
+        "champion top grade": grades.get(top_h) if top_h else None,
+        "top changed": None if champ is None else top_c != top_h,
+        "candidate ndcg@10": _ndcg(item, cand, grades),
+        "champion ndcg@10": _ndcg(item, champ, grades),
+        "logged top": (item.get("logged_ranking") or [None])[0],
+        "clicked": item.get("clicked_doc_id"),
+    }
+
+
 def ranking_example_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Queries with each model's top result (and its grade), NDCG@10 per model where judged, and whether
     the top result changed; logged impressions show the logged top and the click instead of grades."""
-    rows = []
-    for item in items:
-        grades = _grades(item)
-        cand, champ = item.get("candidate"), item.get("champion")
-        top_c, top_h = _top(cand), _top(champ)
-        logged = (item.get("logged_ranking") or [None])[0]
-        rows.append(
-            {
-                "id": item["id"],
-                "query": item.get("query"),
-                "lang": item.get("lang"),
-                "perturbation": item.get("perturbation"),
-                "candidate top": top_c,
-                "candidate top grade": grades.get(top_c) if top_c else None,
-                "champion top": top_h,
-                "champion top grade": grades.get(top_h) if top_h else None,
-                "top changed": None if champ is None else top_c != top_h,
-                "candidate ndcg@10": _ndcg(item, cand, grades),
-                "champion ndcg@10": _ndcg(item, champ, grades),
-                "logged top": logged,
-                "clicked": item.get("clicked_doc_id"),
-            }
-        )
-    columns = [
-        "id",
-        "query",
-        "lang",
-        "perturbation",
-        "candidate top",
-        "candidate top grade",
-        "champion top",
-        "champion top grade",
-        "top changed",
-        "candidate ndcg@10",
-        "champion ndcg@10",
-        "logged top",
-        "clicked",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(
+        [_ranking_example_row(item) for item in items], columns=list(RANKING_EXAMPLE_COLUMNS)
+    )
     return frame.dropna(axis=1, how="all")
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, Index, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -54,6 +54,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def partial_unique(name: str, *columns: str, where: str) -> Index:
+    """A unique index over the rows that match ``where``, on Postgres and SQLite alike (the condition is
+    written once, so the two engines cannot drift apart)."""
+    return Index(name, *columns, unique=True, postgresql_where=text(where), sqlite_where=text(where))
 
 
 def _prepare_sqlite(engine: Engine) -> None:

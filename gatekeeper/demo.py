@@ -459,6 +459,15 @@ class Demo:
                     break
         return events
 
+    def reenable_refused(self, canary_id: str, reason: str, wrong: str, shown: int) -> None:
+        """On-call asks to re-enable a canary that must stay aborted: the demo stops if it is re-enabled."""
+        try:
+            self.client("oncall").post(f"/v1/canaries/{canary_id}/reenable", {"reason": reason})
+        except ApiError as exc:
+            say(f"on-call re-enable refused (HTTP {exc.status}): {exc.detail[:shown]}")
+            return
+        raise SystemExit(f"demo: {wrong}")
+
     def routing(self) -> str:
         data = self.client("reviewer").get(f"/v1/targets/{TARGET}/routing")
         return ", ".join(f"v{r['version']} {r['role']} {r['weight']:.0%}" for r in data["routes"])
@@ -558,11 +567,9 @@ class Demo:
         self.daemon.tick()
         aborted = reader.get(f"/v1/canaries/{canary_id}")
         say(f"daemon: aborted as {aborted['trigger']['rule']} at the deadline; routing {self.routing()}")
-        try:
-            self.client("oncall").post(f"/v1/canaries/{canary_id}/reenable", {"reason": "try again"})
-            raise SystemExit("demo: a canary with no evidence was re-enabled without force")
-        except ApiError as exc:
-            say(f"on-call re-enable refused (HTTP {exc.status}): {exc.detail[:100]}")
+        self.reenable_refused(
+            canary_id, "try again", "a canary with no evidence was re-enabled without force", 100
+        )
         resumed = self.client("admin").post(
             f"/v1/canaries/{canary_id}/reenable",
             {"reason": "metrics pipeline fixed: give the stage its time again", "force": True},
@@ -595,11 +602,7 @@ class Demo:
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
         say(f"daemon: aborted on {canary['trigger']['rule']}; routing {self.routing()}")
         self.deliver_pages()
-        try:
-            self.client("oncall").post(f"/v1/canaries/{canary_id}/reenable", {"reason": "was it noise?"})
-            raise SystemExit("demo: a real regression was re-enabled")
-        except ApiError as exc:
-            say(f"on-call re-enable refused (HTTP {exc.status}): {exc.detail[:140]}")
+        self.reenable_refused(canary_id, "was it noise?", "a real regression was re-enabled", 140)
         ended = self.client("oncall").post(
             f"/v1/canaries/{canary_id}/abort", {"reason": "real error regression on v4, see trigger"}
         )

@@ -1,4 +1,4 @@
-"""Domain errors. Services raise these; ``gatekeeper.api.errors`` maps each base class to HTTP once."""
+"""Domain errors. Services raise these; ``gatekeeper.api.errors`` maps each class to its HTTP status, once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 
 class GatekeeperError(Exception):
     """Base class: a message for people plus structured fields for machines."""
-
-    status_code = 400
 
     def __init__(self, detail: str, **fields: Any) -> None:
         super().__init__(detail)
@@ -22,17 +20,13 @@ class GatekeeperError(Exception):
 class ValidationFailed(GatekeeperError):
     """Input is well-formed JSON but breaks a domain rule (missing tags, sha mismatch, bad path)."""
 
-    status_code = 422
-
 
 class NotFound(GatekeeperError):
-    status_code = 404
+    """No such entity (a malformed id is the same answer)."""
 
 
 class Conflict(GatekeeperError):
     """The request is valid but the current state forbids it."""
-
-    status_code = 409
 
 
 class RefusedEvidence(Conflict):
@@ -48,8 +42,6 @@ class RefusedEvidence(Conflict):
 class PreconditionFailed(GatekeeperError):
     """An ``If-Match`` precondition no longer holds: the state changed since the caller read it."""
 
-    status_code = 412
-
 
 class InvalidTransition(Conflict):
     """A candidate cannot move from its current status to the requested one."""
@@ -58,27 +50,21 @@ class InvalidTransition(Conflict):
 class TooLarge(GatekeeperError):
     """A body past a configured size limit (an artifact upload over ``max_upload_bytes``)."""
 
-    status_code = 413
-
 
 class StoreUnavailable(GatekeeperError):
     """The configured artifact store cannot take the upload (a missing bucket, no access)."""
-
-    status_code = 503
 
 
 class GateFailed(GatekeeperError):
     """The gate refused a candidate; the CLI maps this to exit code 1."""
 
-    status_code = 409
-
 
 class Unauthorized(GatekeeperError):
-    status_code = 401
+    """No bearer token, or an unknown or revoked one."""
 
 
 class Forbidden(GatekeeperError):
-    status_code = 403
+    """The token's role may not do this."""
 
 
 class ConfigError(Exception):

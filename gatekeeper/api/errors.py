@@ -18,15 +18,39 @@ from gatekeeper.db import Database
 from gatekeeper.errors import (
     Conflict,
     Forbidden,
+    GateFailed,
     GatekeeperError,
     NotFound,
+    PreconditionFailed,
     RefusedEvidence,
+    StoreUnavailable,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
 from gatekeeper.registry import audit
 
 log = logging.getLogger("gatekeeper.api")
+
+# Each domain error's HTTP status; a subclass answers with its nearest listed ancestor's (RefusedEvidence
+# and InvalidTransition are Conflicts: 409).
+STATUS: dict[type[GatekeeperError], int] = {
+    GatekeeperError: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    GateFailed: 409,
+    PreconditionFailed: 412,
+    TooLarge: 413,
+    ValidationFailed: 422,
+    StoreUnavailable: 503,
+}
+
+
+def status_of(error: type[GatekeeperError]) -> int:
+    """The HTTP status a domain error answers with."""
+    return next(STATUS[cls] for cls in error.__mro__ if cls in STATUS)
 
 
 def _describe(error: dict) -> dict[str, str]:
@@ -47,13 +71,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GatekeeperError)
     async def _domain(_: Request, exc: GatekeeperError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(exc.to_dict(), status_code=status_of(type(exc)), headers=headers)
 
     @app.exception_handler(RefusedEvidence)
     async def _refused(request: Request, exc: RefusedEvidence) -> JSONResponse:
         await run_in_threadpool(_keep_refused_attempt, request.app.state.db, exc)
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+        return JSONResponse(exc.to_dict(), status_code=status_of(type(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,7 +134,7 @@ MEANING: dict[type[GatekeeperError], str] = {
     Conflict: "the current state forbids the request, or it conflicts with stored data",
     ValidationFailed: "bad input; `detail` names the field (`errors` lists each one)",
 }
-TOO_LARGE = 413
+TOO_LARGE = STATUS[TooLarge]
 # For list routes filtered by a target, which answer 404 naming an unknown one.
 UNKNOWN_TARGET: dict[int | str, dict[str, Any]] = {
     404: {"description": "the `target` filter names no target"}
@@ -147,7 +171,7 @@ def error_responses(
         (Conflict, facts.write),
         (ValidationFailed, facts.inputs),
     ]
-    declared = {cls.status_code: _error(MEANING[cls]) for cls, applies in rules if applies}
+    declared = {status_of(cls): _error(MEANING[cls]) for cls, applies in rules if applies}
     if facts.body:
         declared[TOO_LARGE] = _error("the request body is over the limit")
     for status, response in (explicit or {}).items():

@@ -153,24 +153,26 @@ def get_windows(
     ]
 
 
-def _once(
+def _on_call_change(
     session: SessionDep,
+    canary_id: str,
+    action: str,
+    body: BaseModel,
     *,
     actor: str,
     key: str | None,
-    route: str,
-    body: BaseModel,
+    change: Callable[[datetime], Canary],
     now: datetime,
-    change: Callable[[], Canary],
 ) -> Any:
-    """Run an on-call change once per ``Idempotency-Key``: a retry replays the first answer."""
+    """Run an on-call change (``abort``, ``reenable``) of a canary once per ``Idempotency-Key``: a retry
+    replays the first answer."""
     return idempotency.once(
         session,
         actor=actor,
         key=key,
-        route=route,
+        route=f"POST /v1/canaries/{canary_id}/{action}",
         body=body.model_dump(mode="json"),
-        change=lambda: canary_read(session, change(), now).model_dump(mode="json"),
+        change=lambda: canary_read(session, change(now), now).model_dump(mode="json"),
     )
 
 
@@ -192,17 +194,17 @@ def abort_canary(
     key: IdempotencyKey = None,
 ) -> CanaryRead:
     """End a canary for good (the candidate becomes failed_promotion); routing stays on the champion."""
-    now = clock.now()
-    return _once(
+    return _on_call_change(
         session,
+        canary_id,
+        "abort",
+        body,
         actor=actor.name,
         key=key,
-        route=f"POST /v1/canaries/{canary_id}/abort",
-        body=body,
-        now=now,
-        change=lambda: canaries.manual_abort(
+        change=lambda now: canaries.manual_abort(
             session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=now
         ),
+        now=clock.now(),
     )
 
 
@@ -217,17 +219,17 @@ def reenable_canary(
 ) -> CanaryRead:
     """Resume an aborted canary if its trigger no longer fires against the pre-canary baseline (409 with the
     figures otherwise). ``force`` skips the check: admin only, audited as an override."""
-    now = clock.now()
-    return _once(
+    return _on_call_change(
         session,
+        canary_id,
+        "reenable",
+        body,
         actor=actor.name,
         key=key,
-        route=f"POST /v1/canaries/{canary_id}/reenable",
-        body=body,
-        now=now,
-        change=lambda: canaries.reenable(
+        change=lambda now: canaries.reenable(
             session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=now
         ),
+        now=clock.now(),
     )
 
 

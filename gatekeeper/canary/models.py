@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatekeeper.clock import utcnow
-from gatekeeper.db import Base, JSONType, UTCDateTime
+from gatekeeper.db import Base, JSONType, UTCDateTime, partial_unique
 
 
 class DaemonLease(Base):
@@ -31,13 +31,7 @@ class Canary(Base):
     __tablename__ = "canaries"
     __table_args__ = (
         # One live canary per target: running, or aborted and waiting for on-call.
-        Index(
-            "uq_canaries_one_live",
-            "target_id",
-            unique=True,
-            postgresql_where=text("state IN ('running', 'aborted')"),
-            sqlite_where=text("state IN ('running', 'aborted')"),
-        ),
+        partial_unique("uq_canaries_one_live", "target_id", where="state IN ('running', 'aborted')"),
         Index("ix_canaries_state", "state"),
     )
 

@@ -24,6 +24,14 @@ _CHUNK = 1000
 
 
 _FIGURES = ("end_s", "requests", "errors", "latency_p99_ms", "safety", "exceptions")
+# A window's traffic columns, in the order ``_arrays`` and ``_group_from_rows`` read them (fields 0-4).
+_TRAFFIC = (
+    MetricWindow.start_s,
+    MetricWindow.end_s,
+    MetricWindow.requests,
+    MetricWindow.errors,
+    MetricWindow.latency_p99_ms,
+)
 
 
 @dataclass(frozen=True)
@@ -214,16 +222,7 @@ def load(
         return {}
     safety_cols = [MetricWindow.safety[m].as_float() for m in safety_metrics]
     stmt = (
-        select(
-            MetricWindow.canary_id,
-            MetricWindow.grp,
-            MetricWindow.start_s,
-            MetricWindow.end_s,
-            MetricWindow.requests,
-            MetricWindow.errors,
-            MetricWindow.latency_p99_ms,
-            *safety_cols,
-        )
+        select(MetricWindow.canary_id, MetricWindow.grp, *_TRAFFIC, *safety_cols)
         .where(MetricWindow.canary_id.in_(ids))
         .order_by(MetricWindow.canary_id, MetricWindow.grp, MetricWindow.start_s)
     )
@@ -375,11 +374,7 @@ class WindowCache:
             stmt = select(
                 MetricWindow.canary_id,
                 MetricWindow.grp,
-                MetricWindow.start_s,
-                MetricWindow.end_s,
-                MetricWindow.requests,
-                MetricWindow.errors,
-                MetricWindow.latency_p99_ms,
+                *_TRAFFIC,
                 MetricWindow.safety,
                 MetricWindow.exceptions,
             ).where(MetricWindow.canary_id.in_(ids[chunk : chunk + 500]))
@@ -409,14 +404,7 @@ class WindowCache:
         """Canary and holdout windows that start at or after ``since_s`` (a stage's evidence)."""
         held = self.ledgers.get(canary_id)
         if held is None or held[0] > since_s:
-            stmt = select(
-                MetricWindow.grp,
-                MetricWindow.start_s,
-                MetricWindow.end_s,
-                MetricWindow.requests,
-                MetricWindow.errors,
-                MetricWindow.latency_p99_ms,
-            ).where(
+            stmt = select(MetricWindow.grp, *_TRAFFIC).where(
                 MetricWindow.canary_id == canary_id,
                 MetricWindow.grp.in_(("canary", "holdout")),
                 MetricWindow.start_s >= since_s,

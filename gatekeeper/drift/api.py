@@ -73,24 +73,14 @@ def event_read(e: DriftEvent, target: str) -> EventRead:
         if e.ack_by and e.ack_at
         else None
     )
-    return EventRead(
-        id=e.id,
+    return from_row(
+        EventRead,
+        e,
         target=target,
-        kind=e.kind,
-        status=e.status,
-        since=e.since,
-        opened_at=e.opened_at,
-        last_seen_at=e.last_seen_at,
-        resolved_at=e.resolved_at,
-        action=e.action,
         reasons=list(e.reasons or []),
         figures=e.figures or {},
         triage=e.triage or {},
-        training_run_id=e.training_run_id,
-        retrain_note=e.retrain_note,
-        paged_at=e.paged_at,
         ack=ack,
-        reference_id=e.reference_id,
     )
 
 

@@ -17,12 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatekeeper.clock import utcnow
-from gatekeeper.db import Base, JSONType, UTCDateTime
+from gatekeeper.db import Base, JSONType, UTCDateTime, partial_unique
 
 KINDS = ("input", "prediction", "label", "concept")
 LIVE_STATUSES = ("open", "acknowledged")
@@ -117,13 +116,8 @@ class DriftEvent(Base):
     __tablename__ = "drift_events"
     __table_args__ = (
         # One live event per target and kind: a daemon pass updates it instead of opening another.
-        Index(
-            "uq_drift_events_one_live",
-            "target_id",
-            "kind",
-            unique=True,
-            postgresql_where=text("status IN ('open', 'acknowledged')"),
-            sqlite_where=text("status IN ('open', 'acknowledged')"),
+        partial_unique(
+            "uq_drift_events_one_live", "target_id", "kind", where="status IN ('open', 'acknowledged')"
         ),
         Index("ix_drift_events_target_opened", "target_id", "opened_at"),
     )

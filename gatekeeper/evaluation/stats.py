@@ -118,6 +118,22 @@ def _p_value(boot_deltas: NDArray[np.float64], observed: float) -> float:
     return float(min(1.0, (extreme + 1) / (boot_deltas.shape[0] + 1)))
 
 
+def _compared(
+    metric: str, c: float, h: float, deltas: NDArray[np.float64], n: int, n_resamples: int, ci: float
+) -> Comparison:
+    """A judged comparison from the bootstrap deltas: their percentile interval and p-value."""
+    low, high = _percentile_ci(deltas, ci)
+    return Comparison(metric, c, h, c - h, low, high, _p_value(deltas, c - h), n, n_resamples, ci)
+
+
+def _interval(
+    metric: str, value: float, resampled: NDArray[np.float64], n: int, n_resamples: int, ci: float
+) -> Interval:
+    """One model's metric with the percentile interval of its resampled values."""
+    low, high = _percentile_ci(resampled, ci)
+    return Interval(metric, value, low, high, n, n_resamples, ci)
+
+
 def _one_hot(cells: NDArray[np.int64], k: int) -> NDArray[np.float64]:
     out = np.zeros((cells.shape[0], k), dtype=np.float64)
     out[np.arange(cells.shape[0]), cells] = 1.0
@@ -302,37 +318,31 @@ def compare_classification(
             m: Comparison(m, c, h, c - h, None, None, None, n, 0, ci, insufficient_data=True)
             for m, (c, h) in points.items()
         }
-    boots = _resampled_deltas(yt, yc, yh, labels, names, macro_over, n_resamples, seed)
-    out = {}
-    for m, (c, h) in points.items():
-        low, high = _percentile_ci(boots[m], ci)
-        out[m] = Comparison(m, c, h, c - h, low, high, _p_value(boots[m], c - h), n, n_resamples, ci)
-    return out
+    cand, champ = _resampled_metrics(yt, [yc, yh], labels, names, macro_over, n_resamples, seed)
+    return {m: _compared(m, c, h, cand[m] - champ[m], n, n_resamples, ci) for m, (c, h) in points.items()}
 
 
-def _resampled_deltas(
+def _resampled_metrics(
     yt: NDArray[np.int64],
-    yc: NDArray[np.int64],
-    yh: NDArray[np.int64],
+    preds: list[NDArray[np.int64]],
     labels: list[str],
     names: list[str],
     macro_over: MacroOver,
     n_resamples: int,
     seed: int,
-) -> dict[str, NDArray[np.float64]]:
-    """Candidate minus champion per metric on each of the same resamples (the paired bootstrap)."""
+) -> list[dict[str, NDArray[np.float64]]]:
+    """Each model's metrics on each of the same resamples (one model: its interval; two: the paired
+    bootstrap of their difference)."""
     n = int(yt.shape[0])
-    deltas: dict[str, list[NDArray[np.float64]]] = {m: [] for m in names}
+    values: list[dict[str, list[NDArray[np.float64]]]] = [{m: [] for m in names} for _ in preds]
 
     def evaluate(per_model: list[_Counts], true: NDArray[np.float64]) -> None:
-        (tp_c, pred_c), (tp_h, pred_h) = per_model
-        for m in names:
-            cand = _count_metric(m, labels, tp_c, pred_c, true, n, macro_over)
-            champ = _count_metric(m, labels, tp_h, pred_h, true, n, macro_over)
-            deltas[m].append(cand - champ)
+        for out, (tp, pred) in zip(values, per_model, strict=True):
+            for m in names:
+                out[m].append(_count_metric(m, labels, tp, pred, true, n, macro_over))
 
-    _bootstrap_counts(yt, [yc, yh], len(labels), n_resamples, np.random.default_rng(seed), evaluate)
-    return {m: np.concatenate(d) for m, d in deltas.items()}
+    _bootstrap_counts(yt, preds, len(labels), n_resamples, np.random.default_rng(seed), evaluate)
+    return [{m: np.concatenate(v) for m, v in out.items()} for out in values]
 
 
 def bootstrap_ci(
@@ -356,19 +366,8 @@ def bootstrap_ci(
     points = {m: _sklearn_value(m, yt, yp, labels, macro_over) for m in names}
     if n < min_support:
         return {m: Interval(m, v, None, None, n, 0, ci, insufficient_data=True) for m, v in points.items()}
-    values: dict[str, list[NDArray[np.float64]]] = {m: [] for m in names}
-
-    def evaluate(per_model: list[_Counts], true: NDArray[np.float64]) -> None:
-        ((tp, pred),) = per_model
-        for m in names:
-            values[m].append(_count_metric(m, labels, tp, pred, true, n, macro_over))
-
-    _bootstrap_counts(yt, [yp], len(labels), n_resamples, np.random.default_rng(seed), evaluate)
-    out = {}
-    for m, v in points.items():
-        low, high = _percentile_ci(np.concatenate(values[m]), ci)
-        out[m] = Interval(m, v, low, high, n, n_resamples, ci)
-    return out
+    (values,) = _resampled_metrics(yt, [yp], labels, names, macro_over, n_resamples, seed)
+    return {m: _interval(m, v, values[m], n, n_resamples, ci) for m, v in points.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -427,8 +426,7 @@ def paired_bootstrap_mean(
         return Comparison(metric, cm, hm, cm - hm, None, None, None, n, 0, ci, insufficient_data=True)
     # Only the per-example difference needs resampling: mean(d*) is the resampled delta.
     boot = _resampled_means((c - h)[:, None], n_resamples, np.random.default_rng(seed))[:, 0]
-    low, high = _percentile_ci(boot, ci)
-    return Comparison(metric, cm, hm, cm - hm, low, high, _p_value(boot, cm - hm), n, n_resamples, ci)
+    return _compared(metric, cm, hm, boot, n, n_resamples, ci)
 
 
 def bootstrap_mean_ci(
@@ -448,8 +446,7 @@ def bootstrap_mean_ci(
     if n < min_support:
         return Interval(metric, value, None, None, n, 0, ci, insufficient_data=True)
     means = _resampled_means(s[:, None], n_resamples, np.random.default_rng(seed))
-    low, high = _percentile_ci(means[:, 0], ci)
-    return Interval(metric, value, low, high, n, n_resamples, ci)
+    return _interval(metric, value, means[:, 0], n, n_resamples, ci)
 
 
 # --------------------------------------------------------------------------------------------------

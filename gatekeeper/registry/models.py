@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gatekeeper.clock import utcnow
-from gatekeeper.db import Base, JSONType, UTCDateTime
+from gatekeeper.db import Base, JSONType, UTCDateTime, partial_unique
 from gatekeeper.registry.lineage import LINEAGE_TAGS
 
 
@@ -80,13 +80,7 @@ class Candidate(Base):
         UniqueConstraint("target_id", "version", name="uq_candidates_target_version"),
         UniqueConstraint("target_id", "artifact_sha256", name="uq_candidates_target_artifact"),
         # At most one champion per target, enforced by the database itself.
-        Index(
-            "uq_candidates_one_champion",
-            "target_id",
-            unique=True,
-            postgresql_where=text("status = 'champion'"),
-            sqlite_where=text("status = 'champion'"),
-        ),
+        partial_unique("uq_candidates_one_champion", "target_id", where="status = 'champion'"),
         Index("ix_candidates_target_status", "target_id", "status"),
         Index("ix_candidates_created", "created_at", "id"),
     )

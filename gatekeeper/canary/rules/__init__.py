@@ -53,9 +53,10 @@ epoch seconds inside; naive datetimes are read as UTC, and triggers carry aware 
 Layout: one module per rule (``error_rate``, ``latency_p99``, ``safety``, ``exception``), each with one
 ``judge`` that both paths call: ``evaluate`` (abort: against the holdout) and ``recheck_against_baseline``
 (re-enable: against the pre-canary baseline, with the canary figures and σ recorded with the trigger).
-Shared pieces: ``windows`` (Window, times), ``arrays`` (columns), ``pairing``, ``runs``, ``evidence``
-(the Poisson test), ``triggers`` (AbortRules, Trigger, Recheck), ``stage`` (what a stage must gather) and
-``reference`` (the bake's fixed reference).
+Shared pieces: ``windows`` (Window, times), ``arrays`` (columns), ``pairing``, ``runs``, ``breaches`` (a
+run of breaching windows to its trigger, the windowed re-check's answer), ``evidence`` (the Poisson test),
+``triggers`` (AbortRules, Trigger, Recheck), ``stage`` (what a stage must gather) and ``reference`` (the
+bake's fixed reference).
 """
 
 from gatekeeper.canary.rules.arrays import GroupArrays, WindowArrays

@@ -11,17 +11,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gatekeeper.canary.rules.arrays import BoolArray, FloatArray, GroupArrays, IntArray
+from gatekeeper.canary.rules.breaches import run_triggers, windowed_recheck
 from gatekeeper.canary.rules.evidence import evidence, rates
 from gatekeeper.canary.rules.pairing import Paired
-from gatekeeper.canary.rules.runs import runs, sustained
-from gatekeeper.canary.rules.triggers import (
-    AbortRules,
-    Recheck,
-    Trigger,
-    make_trigger,
-    recheck_figures,
-    verdict,
-)
+from gatekeeper.canary.rules.triggers import AbortRules, Recheck, Trigger
 from gatekeeper.canary.rules.windows import iso
 
 
@@ -66,26 +59,22 @@ def against_holdout(p: Paired, rules: AbortRules) -> list[Trigger]:
     hreq, herr = hold.requests[p.h], hold.errors[p.h]
     j = judge(c.requests, c.errors, reference_rate(hreq, herr), p.ok, rules)
     hrate = rates(herr, hreq)
-    out = []
-    for a, b in runs(j.breach, p.link, c.start, c.end, rules.error_minutes * 60):
-        rows = [
-            {
-                "start": iso(c.start[i]),
-                "canary_requests": int(c.requests[i]),
-                "canary_errors": int(c.errors[i]),
-                "canary_rate": float(j.rate[i]),
-                "holdout_requests": int(hreq[i]),
-                "holdout_errors": int(herr[i]),
-                "holdout_rate": float(hrate[i]),
-                "reference_rate": float(j.reference[i]),
-                "ratio": float(j.rate[i] / j.reference[i]),
-                "p_value": float(j.p_value[i]),
-            }
-            for i in range(a, b + 1)
-        ]
-        figures = {"threshold": _threshold(rules), "windows": rows}
-        out.append(make_trigger("error_rate", None, c, range(a, b + 1), figures))
-    return out
+
+    def row(i: int) -> dict[str, Any]:
+        return {
+            "start": iso(c.start[i]),
+            "canary_requests": int(c.requests[i]),
+            "canary_errors": int(c.errors[i]),
+            "canary_rate": float(j.rate[i]),
+            "holdout_requests": int(hreq[i]),
+            "holdout_errors": int(herr[i]),
+            "holdout_rate": float(hrate[i]),
+            "reference_rate": float(j.reference[i]),
+            "ratio": float(j.rate[i] / j.reference[i]),
+            "p_value": float(j.p_value[i]),
+        }
+
+    return run_triggers("error_rate", None, p, j.breach, rules.error_minutes, _threshold(rules), row)
 
 
 def against_baseline(
@@ -117,8 +106,5 @@ def against_baseline(
         "threshold_rate": rules.error_ratio * ref,
         "windows": int(usable.sum()),
     }
-    fires = sustained(j.breach, c.start[idx], c.end[idx], rules.error_minutes)
     detail = f"baseline error rate {rate_b:.4%}, threshold {rules.error_ratio * ref:.4%}"
-    return Recheck(
-        fires, recheck_figures(reference, rows, j.breach, idx), verdict("error_rate", fires, detail)
-    )
+    return windowed_recheck("error_rate", c, idx, j.breach, rules.error_minutes, reference, rows, detail)

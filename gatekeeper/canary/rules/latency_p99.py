@@ -5,20 +5,14 @@ breach."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gatekeeper.canary.rules.arrays import BoolArray, FloatArray, GroupArrays, IntArray
+from gatekeeper.canary.rules.breaches import run_triggers, windowed_recheck
 from gatekeeper.canary.rules.pairing import Paired
-from gatekeeper.canary.rules.runs import runs, sustained
-from gatekeeper.canary.rules.triggers import (
-    AbortRules,
-    Recheck,
-    Trigger,
-    make_trigger,
-    recheck_figures,
-    verdict,
-)
+from gatekeeper.canary.rules.triggers import AbortRules, Recheck, Trigger
 from gatekeeper.canary.rules.windows import iso
 
 
@@ -44,24 +38,18 @@ def against_holdout(p: Paired, rules: AbortRules) -> list[Trigger]:
     c = p.c
     hp99 = p.hold.latency_p99_ms[p.h]
     j = judge(c.latency_p99_ms, hp99, p.ok, rules)
-    out = []
-    for a, b in runs(j.breach, p.link, c.start, c.end, rules.p99_minutes * 60):
-        rows = [
-            {
-                "start": iso(c.start[i]),
-                "canary_p99_ms": float(c.latency_p99_ms[i]),
-                "holdout_p99_ms": float(hp99[i]),
-                "reference_p99_ms": float(j.reference[i]),
-                "ratio": float(c.latency_p99_ms[i] / j.reference[i]),
-            }
-            for i in range(a, b + 1)
-        ]
-        figures = {
-            "threshold": {"p99_ratio": rules.p99_ratio, "p99_minutes": rules.p99_minutes},
-            "windows": rows,
+
+    def row(i: int) -> dict[str, Any]:
+        return {
+            "start": iso(c.start[i]),
+            "canary_p99_ms": float(c.latency_p99_ms[i]),
+            "holdout_p99_ms": float(hp99[i]),
+            "reference_p99_ms": float(j.reference[i]),
+            "ratio": float(c.latency_p99_ms[i] / j.reference[i]),
         }
-        out.append(make_trigger("latency_p99", None, c, range(a, b + 1), figures))
-    return out
+
+    threshold = {"p99_ratio": rules.p99_ratio, "p99_minutes": rules.p99_minutes}
+    return run_triggers("latency_p99", None, p, j.breach, rules.p99_minutes, threshold, row)
 
 
 def against_baseline(
@@ -88,8 +76,5 @@ def against_baseline(
         "threshold_ms": rules.p99_ratio * ref,
         "windows": int(b.size),
     }
-    fires = sustained(j.breach, c.start[idx], c.end[idx], rules.p99_minutes)
     detail = f"baseline median p99 {median:.1f} ms, threshold {rules.p99_ratio * ref:.1f} ms"
-    return Recheck(
-        fires, recheck_figures(reference, rows, j.breach, idx), verdict("latency_p99", fires, detail)
-    )
+    return windowed_recheck("latency_p99", c, idx, j.breach, rules.p99_minutes, reference, rows, detail)

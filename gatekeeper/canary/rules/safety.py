@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gatekeeper.canary.rules.arrays import BoolArray, FloatArray, GroupArrays, IntArray
+from gatekeeper.canary.rules.breaches import run_triggers, windowed_recheck
 from gatekeeper.canary.rules.pairing import Paired
-from gatekeeper.canary.rules.runs import runs, sustained
-from gatekeeper.canary.rules.triggers import (
-    AbortRules,
-    Recheck,
-    Trigger,
-    make_trigger,
-    recheck_figures,
-    verdict,
-)
+from gatekeeper.canary.rules.runs import runs
+from gatekeeper.canary.rules.triggers import AbortRules, Recheck, Trigger
 from gatekeeper.canary.rules.windows import DAY_S, iso
 
 
@@ -111,25 +106,21 @@ def against_holdout(p: Paired, rules: AbortRules, metric: str) -> list[Trigger]:
         return []  # not even at the σ floor: no run here, none at all (and σ is costly)
     sig = safety_sigma(c.end, hold, p.base, metric, rules)
     j = judge(cv, hv, sig.sigma, p.ok, rules)
-    out = []
-    for a, b in runs(j.breach, p.link, c.start, c.end, span):
-        rows = [
-            {
-                "start": iso(c.start[i]),
-                "canary": float(cv[i]),
-                "holdout": float(hv[i]),
-                "sigma": float(sig.sigma[i]),
-                "sigma_used": float(j.sigma_used[i]),
-                "sigma_source": "holdout" if sig.from_holdout[i] else "baseline",
-                "sigma_windows": int(sig.windows[i]),
-                "threshold": float(j.threshold[i]),
-                "deficit_sigmas": float((hv[i] - cv[i]) / j.sigma_used[i]),
-            }
-            for i in range(a, b + 1)
-        ]
-        figures = {"threshold": _threshold(rules), "windows": rows}
-        out.append(make_trigger("safety", metric, c, range(a, b + 1), figures))
-    return out
+
+    def row(i: int) -> dict[str, Any]:
+        return {
+            "start": iso(c.start[i]),
+            "canary": float(cv[i]),
+            "holdout": float(hv[i]),
+            "sigma": float(sig.sigma[i]),
+            "sigma_used": float(j.sigma_used[i]),
+            "sigma_source": "holdout" if sig.from_holdout[i] else "baseline",
+            "sigma_windows": int(sig.windows[i]),
+            "threshold": float(j.threshold[i]),
+            "deficit_sigmas": float((hv[i] - cv[i]) / j.sigma_used[i]),
+        }
+
+    return run_triggers("safety", metric, p, j.breach, rules.safety_minutes, _threshold(rules), row)
 
 
 def against_baseline(
@@ -165,9 +156,8 @@ def against_baseline(
         for n, i in enumerate(idx.tolist())
     ]
     reference = {"metric": metric, "mean": mean, "sigma": sigma_b, "windows": int(b.size)}
-    fires = sustained(j.breach, c.start[idx], c.end[idx], rules.safety_minutes)
     detail = (
         f"baseline {metric} {mean:.4f}, σ used {float(eff.min()):.4f}-{float(eff.max()):.4f}, "
         f"canary {float(np.nanmin(cv)):.4f}-{float(np.nanmax(cv)):.4f}"
     )
-    return Recheck(fires, recheck_figures(reference, rows, j.breach, idx), verdict("safety", fires, detail))
+    return windowed_recheck("safety", c, idx, j.breach, rules.safety_minutes, reference, rows, detail)

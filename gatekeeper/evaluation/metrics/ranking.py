@@ -26,7 +26,7 @@ computed on the same resamples.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -308,28 +308,30 @@ def counterfactual_report(
 Logged = Sequence[Mapping[str, Any]]
 
 
-def ips_estimate(
-    logged: Logged,
-    target_top1: Mapping[str, str],
-    *,
-    n_resamples: int = 1000,
-    seed: int = 0,
-    ci: float = 0.95,
-) -> dict[str, Any]:
-    """Return the IPS estimate ``{value, ci, n, matched, ...}`` of the evaluated policy's top-slot CTR."""
-    return counterfactual_report(logged, target_top1, n_resamples=n_resamples, seed=seed, ci=ci)["ips"]
+def _one_estimate(name: str, doc: str) -> Callable[..., dict[str, Any]]:
+    """One estimate of ``counterfactual_report`` as a function of its own (IPS and SNIPS differ only here)."""
+
+    def estimate(
+        logged: Logged,
+        target_top1: Mapping[str, str],
+        *,
+        n_resamples: int = 1000,
+        seed: int = 0,
+        ci: float = 0.95,
+    ) -> dict[str, Any]:
+        return counterfactual_report(logged, target_top1, n_resamples=n_resamples, seed=seed, ci=ci)[name]
+
+    estimate.__name__ = estimate.__qualname__ = f"{name}_estimate"
+    estimate.__doc__ = doc
+    return estimate
 
 
-def snips_estimate(
-    logged: Logged,
-    target_top1: Mapping[str, str],
-    *,
-    n_resamples: int = 1000,
-    seed: int = 0,
-    ci: float = 0.95,
-) -> dict[str, Any]:
-    """Return the SNIPS estimate (``value`` is None when no impression matches the evaluated policy)."""
-    return counterfactual_report(logged, target_top1, n_resamples=n_resamples, seed=seed, ci=ci)["snips"]
+ips_estimate = _one_estimate(
+    "ips", "Return the IPS estimate ``{value, ci, n, matched, ...}`` of the evaluated policy's top-slot CTR."
+)
+snips_estimate = _one_estimate(
+    "snips", "Return the SNIPS estimate (``value`` is None when no impression matches the evaluated policy)."
+)
 
 
 def logging_ctr(
