@@ -419,16 +419,13 @@ def rollback_timing(seconds: float, sla_seconds: int, *, measured_from: str) -> 
         "within_sla": within,
         "measured_from": measured_from,
     }
-    reasons = [
-        {
-            "check": "rollback_sla",
-            "metric": "rollback_seconds",
-            "severity": "soft",
-            "passed": False,
-            "message": f"rollback took {seconds:.1f} s, over the target's {sla_seconds} s rollback SLA",
-        }
-    ]
-    return details, ([] if within else reasons)
+    message = f"rollback took {seconds:.1f} s, over the target's {sla_seconds} s rollback SLA"
+    return details, ([] if within else [failed_check("rollback_sla", "rollback_seconds", message, "soft")])
+
+
+def failed_check(check: str, metric: str, message: str, severity: str = "hard") -> dict[str, Any]:
+    """A failed check as a decision's reason: the keys the gate's reasons have, in the same order."""
+    return {"check": check, "metric": metric, "severity": severity, "passed": False, "message": message}
 
 
 def restore(session: Session, *, current: Candidate, previous: Candidate, reason: str, actor: str) -> None:
