@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy.orm import Session
 
@@ -17,18 +17,9 @@ from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate
 
 
-def record(
-    session: Session,
-    canary: Canary,
-    action: str,
-    actor: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    note: str | None = None,
-) -> None:
+def record(session: Session, canary: Canary, action: str, actor: str, **change: Unpack[audit.Change]) -> None:
     """Add the audit row of ``action`` on ``canary`` to the caller's transaction."""
-    audit.record(session, actor, action, "canary", canary.id, before=before, after=after, note=note)
+    audit.record(session, actor, action, "canary", canary.id, **change)
 
 
 def decide(
@@ -48,7 +39,7 @@ def decide(
         stage=stage,
         verdict=verdict,
         actor=actor,
-        reasons=reasons,
+        reasons=list(reasons),
         details=details,
     )
 

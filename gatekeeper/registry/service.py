@@ -457,15 +457,14 @@ def rollback(
     session: Session,
     *,
     target_name: str,
+    if_match: str | None = None,
     reason: str,
     actor: str,
-    began: float | None = None,
-    if_match: str | None = None,
 ) -> tuple[Candidate, Candidate]:
     """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
-    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default).
-    ``if_match`` names the champion the caller means to roll back (id or ``v<version>``): 412 otherwise."""
-    began = time.perf_counter() if began is None else began
+    target's rollback SLA from this call. ``if_match`` names the champion the caller means to roll back
+    (id or ``v<version>``): 412 otherwise."""
+    began = time.perf_counter()
     target = get_target(session, target_name, lock=True)
     current, previous = _rollback_pair(session, target, if_match)
     restore(session, current=current, previous=previous, reason=reason, actor=actor)
