@@ -48,87 +48,102 @@ def seed(url: str, n: int, breaching: int, now: datetime = NOW) -> list[str]:
     from gatekeeper.policy.schema import parse_policy
 
     body = json.dumps(parse_policy(POLICY).model_dump(mode="json"))
-    rng = np.random.default_rng(0)
     start = now - timedelta(days=1)
     canary_ids = []
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn, conn.cursor() as cur:
         for i in range(n):
-            cur.execute(
-                "INSERT INTO targets (name, task, policy_version, always_extended_canary,"
-                " rollback_sla_seconds, next_version, routing_generation, created_at, created_by)"
-                " VALUES (%s, 'classification', 1, false, 60, 3, 0, %s, 'bench') RETURNING id",
-                (f"t{i:04d}", now),
-            )
-            tid = cur.fetchone()[0]
-            cur.execute(
-                "INSERT INTO policy_versions (target_id, version, yaml, body, sha256, created_at, created_by)"
-                " VALUES (%s, 1, %s, %s, 'x', %s, 'bench')",
-                (tid, POLICY, body, now),
-            )
-            ids = [uuid.uuid4(), uuid.uuid4()]
-            for version, (cid, status) in enumerate(zip(ids, ("champion", "canary"), strict=True), 1):
-                cur.execute(
-                    "INSERT INTO candidates (id, target_id, version, artifact_uri, artifact_sha256,"
-                    " model_target, code_revision, data_snapshot_id, label_version, feature_schema_version,"
-                    " seed, submitter, metadata, status, status_changed_at, created_at)"
-                    " VALUES (%s, %s, %s, 'm', %s, %s, 'c', 'd', 'l', 'f', '1', 'bench', '{}', %s, %s, %s)",
-                    (cid, tid, version, uuid.uuid4().hex * 2, f"t{i:04d}", status, now, now),
-                )
-            canary = uuid.uuid4()
-            canary_ids.append(str(canary))
-            cur.execute(
-                "INSERT INTO canaries (id, target_id, candidate_id, champion_id, state, extended, plan,"
-                " stage, stage_started_at, armed_since, baseline_start, started_at, reenables, created_by)"
-                " VALUES (%s, %s, %s, %s, 'running', false, %s, 0, %s, %s, %s, %s, 0, 'bench')",
-                (
-                    canary,
-                    tid,
-                    ids[1],
-                    ids[0],
-                    json.dumps([{"share": 0.01, "days": 7}]),
-                    start,
-                    start,
-                    start - timedelta(hours=1),
-                    start,
-                ),
-            )
+            tid = _insert_target(cur, f"t{i:04d}", body, now)
+            champion, candidate = _insert_candidates(cur, tid, f"t{i:04d}", now)
+            canary_ids.append(_insert_canary(cur, tid, candidate, champion, start))
         conn.commit()
-        with cur.copy(
-            "COPY metric_windows (canary_id, grp, start_s, end_s, requests, errors, latency_p99_ms, safety,"
-            " exceptions, received_at) FROM STDIN"
-        ) as copy:
-            t0 = int(start.timestamp())
-            for k, canary in enumerate(canary_ids):
-                bad = k < breaching
-                for group, count, first in (
-                    ("baseline", 12, t0 - 3600),
-                    ("canary", 288, t0),
-                    ("holdout", 288, t0),
-                ):
-                    scale = 1.0 if group == "canary" else 99.0
-                    req = rng.poisson(800 * scale, count)
-                    err_rate = 0.02 if (bad and group == "canary") else 0.004
-                    errs = rng.binomial(req, err_rate)
-                    p99 = rng.lognormal(np.log(120), 0.1, count)
-                    safety = rng.normal(0.88, 0.01, count)
-                    for j in range(count):
-                        s = first + 300 * j
-                        copy.write_row(
-                            (
-                                canary,
-                                group,
-                                s,
-                                s + 300,
-                                int(req[j]),
-                                int(errs[j]),
-                                float(p99[j]),
-                                json.dumps({"escalation_resolution_rate": float(safety[j])}),
-                                "{}",
-                                now,
-                            )
-                        )
+        _copy_windows(cur, canary_ids, breaching, start, now)
         conn.commit()
     return canary_ids
+
+
+def _insert_target(cur: psycopg.Cursor, name: str, body: str, now: datetime) -> int:
+    """A target and its policy version 1."""
+    cur.execute(
+        "INSERT INTO targets (name, task, policy_version, always_extended_canary,"
+        " rollback_sla_seconds, next_version, routing_generation, created_at, created_by)"
+        " VALUES (%s, 'classification', 1, false, 60, 3, 0, %s, 'bench') RETURNING id",
+        (name, now),
+    )
+    tid = cur.fetchone()[0]
+    cur.execute(
+        "INSERT INTO policy_versions (target_id, version, yaml, body, sha256, created_at, created_by)"
+        " VALUES (%s, 1, %s, %s, 'x', %s, 'bench')",
+        (tid, POLICY, body, now),
+    )
+    return tid
+
+
+def _insert_candidates(cur: psycopg.Cursor, tid: int, name: str, now: datetime) -> list[uuid.UUID]:
+    """Version 1, the champion, and version 2, in canary: their ids in that order."""
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    for version, (cid, status) in enumerate(zip(ids, ("champion", "canary"), strict=True), 1):
+        cur.execute(
+            "INSERT INTO candidates (id, target_id, version, artifact_uri, artifact_sha256,"
+            " model_target, code_revision, data_snapshot_id, label_version, feature_schema_version,"
+            " seed, submitter, metadata, status, status_changed_at, created_at)"
+            " VALUES (%s, %s, %s, 'm', %s, %s, 'c', 'd', 'l', 'f', '1', 'bench', '{}', %s, %s, %s)",
+            (cid, tid, version, uuid.uuid4().hex * 2, name, status, now, now),
+        )
+    return ids
+
+
+def _insert_canary(
+    cur: psycopg.Cursor, tid: int, candidate: uuid.UUID, champion: uuid.UUID, start: datetime
+) -> str:
+    """A canary running at 1 % since ``start``, its baseline the hour before."""
+    canary = uuid.uuid4()
+    cur.execute(
+        "INSERT INTO canaries (id, target_id, candidate_id, champion_id, state, extended, plan,"
+        " stage, stage_started_at, armed_since, baseline_start, started_at, reenables, created_by)"
+        " VALUES (%s, %s, %s, %s, 'running', false, %s, 0, %s, %s, %s, %s, 0, 'bench')",
+        (
+            canary,
+            tid,
+            candidate,
+            champion,
+            json.dumps([{"share": 0.01, "days": 7}]),
+            start,
+            start,
+            start - timedelta(hours=1),
+            start,
+        ),
+    )
+    return str(canary)
+
+
+def _copy_windows(
+    cur: psycopg.Cursor, canary_ids: list[str], breaching: int, start: datetime, now: datetime
+) -> None:
+    """The baseline hour and a day of canary and holdout windows; the first ``breaching`` canaries err
+    five times as often as their holdout."""
+    rng = np.random.default_rng(0)
+    with cur.copy(
+        "COPY metric_windows (canary_id, grp, start_s, end_s, requests, errors, latency_p99_ms, safety,"
+        " exceptions, received_at) FROM STDIN"
+    ) as copy:
+        t0 = int(start.timestamp())
+        for k, canary in enumerate(canary_ids):
+            bad = k < breaching
+            for group, count, first in (
+                ("baseline", 12, t0 - 3600),
+                ("canary", 288, t0),
+                ("holdout", 288, t0),
+            ):
+                scale = 1.0 if group == "canary" else 99.0
+                req = rng.poisson(800 * scale, count)
+                errs = rng.binomial(req, 0.02 if (bad and group == "canary") else 0.004)
+                p99 = rng.lognormal(np.log(120), 0.1, count)
+                safety = rng.normal(0.88, 0.01, count)
+                for j in range(count):
+                    s = first + 300 * j
+                    row = (canary, group, s, s + 300, int(req[j]), int(errs[j]), float(p99[j]))
+                    rate = json.dumps({"escalation_resolution_rate": float(safety[j])})
+                    copy.write_row((*row, rate, "{}", now))
 
 
 def post_next_windows(url: str, ids: list[str], start: datetime) -> None:

@@ -251,15 +251,9 @@ class Demo:
         config = self._training_config(name)
         tags = _demo_tags(name, config)
         with self.db.transaction() as session:
+            request = training.RunRequest("intent", config, tags, register=False)
             run = training.create_run(
-                session,
-                trainer="intent",
-                config=config,
-                tags=tags,
-                register=False,
-                actor="demo-ci",
-                settings=self.settings,
-                enqueue=False,
+                session, request, actor="demo-ci", settings=self.settings, enqueue=False
             )
             run_id = run.id
         done = training.execute(self.db, self.settings, run_id, echo=_echo_training)

@@ -155,22 +155,22 @@ def get_windows(
 
 def _on_call_change(
     session: SessionDep,
-    canary_id: str,
-    action: str,
+    path: str,
     body: BaseModel,
+    change: Callable[[datetime], Canary],
     *,
     actor: str,
     key: str | None,
-    change: Callable[[datetime], Canary],
-    now: datetime,
+    clock: ClockDep,
 ) -> Any:
-    """Run an on-call change (``abort``, ``reenable``) of a canary once per ``Idempotency-Key``: a retry
-    replays the first answer."""
+    """Run an on-call change (``{canary_id}/abort``, ``{canary_id}/reenable``) of a canary once per
+    ``Idempotency-Key``: a retry replays the first answer."""
+    now = clock.now()
     return idempotency.once(
         session,
         actor=actor,
         key=key,
-        route=f"POST /v1/canaries/{canary_id}/{action}",
+        route=f"POST /v1/canaries/{path}",
         body=body.model_dump(mode="json"),
         change=lambda: canary_read(session, change(now), now).model_dump(mode="json"),
     )
@@ -194,17 +194,14 @@ def abort_canary(
     key: IdempotencyKey = None,
 ) -> CanaryRead:
     """End a canary for good (the candidate becomes failed_promotion); routing stays on the champion."""
-    return _on_call_change(
-        session,
-        canary_id,
-        "abort",
-        body,
-        actor=actor.name,
-        key=key,
-        change=lambda now: canaries.manual_abort(
+
+    def change(now: datetime) -> Canary:
+        return canaries.manual_abort(
             session, canary_id=canary_id, reason=body.reason, actor=actor.name, now=now
-        ),
-        now=clock.now(),
+        )
+
+    return _on_call_change(
+        session, f"{canary_id}/abort", body, change, actor=actor.name, key=key, clock=clock
     )
 
 
@@ -219,17 +216,14 @@ def reenable_canary(
 ) -> CanaryRead:
     """Resume an aborted canary if its trigger no longer fires against the pre-canary baseline (409 with the
     figures otherwise). ``force`` skips the check: admin only, audited as an override."""
-    return _on_call_change(
-        session,
-        canary_id,
-        "reenable",
-        body,
-        actor=actor.name,
-        key=key,
-        change=lambda now: canaries.reenable(
+
+    def change(now: datetime) -> Canary:
+        return canaries.reenable(
             session, canary_id=canary_id, reason=body.reason, force=body.force, actor=actor, now=now
-        ),
-        now=clock.now(),
+        )
+
+    return _on_call_change(
+        session, f"{canary_id}/reenable", body, change, actor=actor.name, key=key, clock=clock
     )
 
 

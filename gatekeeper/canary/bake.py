@@ -27,7 +27,6 @@ from gatekeeper.canary.models import Canary
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, get_by_id
 from gatekeeper.errors import Conflict
-from gatekeeper.notify import service as notify
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate
 from gatekeeper.registry.states import Status
@@ -123,7 +122,7 @@ def tick(
         if verdict.outcome == "continue":
             continue
         with db.transaction() as session:
-            outcome = _act(session, canary_id, verdict, actor=actor, now=now, settings=settings, began=began)
+            outcome = _act(session, canary_id, verdict, _Step(actor, now, settings, began))
         if outcome:
             echo(f"[BAKE] {canary_id} {outcome}")
             done.append(f"{canary_id}: {outcome}")
@@ -158,34 +157,26 @@ def _judge_stored(session: Session, canary_id: uuid.UUID, *, now: datetime, sett
     return judge(bake, reference, rules, start_s=start_s, until_s=until_s, due=due)
 
 
-def _act(
-    session: Session,
-    canary_id: uuid.UUID,
-    verdict: Verdict,
-    *,
-    actor: str,
-    now: datetime,
-    settings: Settings,
-    began: float,
-) -> str | None:
+@dataclass(frozen=True)
+class _Step:
+    """A change the daemon makes to one baking canary: by whom, when, under which settings; ``began`` is
+    when judging the canary began, the start of the rollback SLA."""
+
+    actor: str
+    now: datetime
+    settings: Settings
+    began: float
+
+
+def _act(session: Session, canary_id: uuid.UUID, verdict: Verdict, step: _Step) -> str | None:
     canary = get_by_id(session, Canary, canary_id, what="canary", field="canary_id", lock=True)
     if canary.state != BAKING:  # on-call rolled back since we read it
         return None
     if verdict.outcome == "pass":
-        finish(session, canary, actor=actor, now=now)
+        finish(session, canary, actor=step.actor, now=step.now)
         return "bake passed"
     reason = _reason(verdict)
-    evidence = verdict.trigger.to_dict() if verdict.trigger else {"missing": verdict.missing}
-    rollback(
-        session,
-        canary,
-        reason=reason,
-        evidence=evidence,
-        actor=actor,
-        now=now,
-        settings=settings,
-        began=began,
-    )
+    rollback(session, canary, reason, verdict, step)
     return f"rolled back: {reason['message']}"
 
 
@@ -196,7 +187,7 @@ def _reason(verdict: Verdict) -> dict[str, Any]:
     else:
         check, metric = "bake.no_evidence", "evidence"
         message = f"the bake has no evidence to pass on ({verdict.missing}): no evidence is not good news"
-    return {"check": check, "metric": metric, "severity": "hard", "passed": False, "message": message}
+    return registry.failed_check(check, metric, message)
 
 
 # --- state changes (each in the caller's transaction) --------------------------------------------
@@ -212,83 +203,41 @@ def finish(session: Session, canary: Canary, *, actor: str, now: datetime) -> No
         "promoted_at": _iso(canary.promoted_at),
         "bake_until": _iso(canary.bake_until),
     }
-    registry.record_decision(
-        session, candidate=candidate, stage="bake", verdict="pass", actor=actor, details=details
+    canary_audit.decide(session, candidate, "bake", "pass", actor, details=details)
+    canary_audit.record(
+        session, canary, "canary.bake_pass", actor, before={"state": BAKING}, after={"state": "passed"}
     )
-    before = {"state": BAKING}
-    after = {"state": "passed"}
-    canary_audit.record(session, canary, "canary.bake_pass", actor, before=before, after=after)
 
 
 def rollback(
-    session: Session,
-    canary: Canary,
-    *,
-    reason: dict[str, Any],
-    evidence: dict[str, Any],
-    actor: str,
-    now: datetime,
-    settings: Settings,
-    began: float,
+    session: Session, canary: Canary, reason: dict[str, Any], verdict: Verdict, step: _Step
 ) -> Candidate:
-    """A bake breach: the new champion -> failed_promotion, the previous one back, decision, audit and
-    page, in the caller's transaction; the time since ``began`` is measured against the rollback SLA."""
+    """A bake breach (or no evidence): the new champion -> failed_promotion, the previous one back,
+    decision, audit and page, in the caller's transaction; the time since ``step.began`` is measured
+    against the rollback SLA."""
     current = registry.get_candidate(session, canary.candidate_id, lock=True)
     target = registry.get_target(session, current.target.name, lock=True)
     previous = _previous(session, canary, current)
-    registry.restore(session, current=current, previous=previous, reason=reason["message"], actor=actor)
-    canary.state, canary.finished_at = ROLLED_BACK, now
+    registry.restore(session, current=current, previous=previous, reason=reason["message"], actor=step.actor)
+    canary.state, canary.finished_at = ROLLED_BACK, step.now
     timing, late = registry.rollback_timing(
-        time.perf_counter() - began, target.rollback_sla_seconds, measured_from="daemon_judging"
+        time.perf_counter() - step.began, target.rollback_sla_seconds, measured_from="daemon_judging"
     )
-    _record_rollback(
-        session,
-        canary,
-        current,
-        previous,
-        reason=reason,
-        evidence=evidence,
-        timing=timing,
-        late=late,
-        actor=actor,
-    )
-    _page(session, settings, canary, current, previous, reason, now)
-    return previous
-
-
-def _record_rollback(
-    session: Session,
-    canary: Canary,
-    current: Candidate,
-    previous: Candidate,
-    *,
-    reason: dict[str, Any],
-    evidence: dict[str, Any],
-    timing: dict[str, Any],
-    late: list[dict[str, Any]],
-    actor: str,
-) -> None:
-    """The bake's rollback decision and audit: what breached, the champion restored, the rollback's timing."""
     details = {
         "canary_id": str(canary.id),
         "restored_candidate_id": str(previous.id),
         "restored_version": previous.version,
         "bake_until": _iso(canary.bake_until),
-        "evidence": evidence,
+        "evidence": verdict.trigger.to_dict() if verdict.trigger else {"missing": verdict.missing},
         "rollback": timing,
     }
-    registry.record_decision(
-        session,
-        candidate=current,
-        stage="bake",
-        verdict="rollback",
-        actor=actor,
-        reasons=[reason, *late],
-        details=details,
-    )
-    before = {"state": BAKING}
+    canary_audit.decide(session, current, "bake", "rollback", step.actor, [reason, *late], details)
     after = {"state": ROLLED_BACK, "check": reason["check"], "rollback": timing}
-    canary_audit.record(session, canary, "canary.bake_rollback", actor, before=before, after=after)
+    canary_audit.record(
+        session, canary, "canary.bake_rollback", step.actor, before={"state": BAKING}, after=after
+    )
+    _page(session, step.settings, canary, current, previous, reason, step.now)
+    return previous
 
 
 def _previous(session: Session, canary: Canary, current: Candidate) -> Candidate:
@@ -313,19 +262,18 @@ def _page(
     reason: dict[str, Any],
     now: datetime,
 ) -> None:
-    target = current.target.name
-    notify.page(
+    canary_audit.page(
         session,
         settings,
-        title=f"Bake rollback: {target} v{current.version} -> v{previous.version}",
+        canary,
+        current,
+        title=f"Bake rollback: {current.target.name} v{current.version} -> v{previous.version}",
         lines=[
             reason["message"],
             f"v{current.version} is failed_promotion; "
             f"v{previous.version} is champion again and serves all traffic",
         ],
         dedup_key=f"gatekeeper-bake-{canary.id}",
-        source=f"canary:{canary.id}",
-        component=target,
         details={
             "check": reason["check"],
             "canary_id": str(canary.id),

@@ -114,6 +114,8 @@ class TickReport:
 
 @dataclass(frozen=True)
 class _Running:
+    """A running canary as the tick read it, before it judges the canary in a transaction of its own."""
+
     canary_id: uuid.UUID
     armed_since: datetime
     stage_ends_at: datetime
@@ -126,6 +128,9 @@ class _Running:
 
 @dataclass
 class CanaryDaemon:
+    """The daemon's state between ticks: its leader name (host, pid and a tag, so two daemons on one host
+    differ) and the policies it already parsed."""
+
     db: Database
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)

@@ -22,7 +22,6 @@ from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.drift import references as drift_references
 from gatekeeper.errors import Conflict
-from gatekeeper.notify import service as notify
 from gatekeeper.policy.schema import Policy
 from gatekeeper.promotion import shadow
 from gatekeeper.registry import service as registry
@@ -371,29 +370,16 @@ def _record_abort(
     late: list[dict[str, Any]],
 ) -> None:
     """The canary's abort decision: the rule that fired, in words, and the rollback's timing."""
-    registry.record_decision(
-        session,
-        candidate=candidate,
-        stage="canary",
-        verdict="abort",
-        actor=actor,
-        reasons=[
-            {
-                "check": f"canary.{trigger.rule}",
-                "metric": trigger.metric or trigger.rule,
-                "severity": "hard",
-                "passed": False,
-                "message": _describe(trigger),
-            },
-            *late,
-        ],
-        details={
-            "canary_id": str(canary.id),
-            "trigger": canary.trigger,
-            "stage": canary.stage,
-            "rollback": timing,
-        },
+    reason = registry.failed_check(
+        f"canary.{trigger.rule}", trigger.metric or trigger.rule, _describe(trigger)
     )
+    details = {
+        "canary_id": str(canary.id),
+        "trigger": canary.trigger,
+        "stage": canary.stage,
+        "rollback": timing,
+    }
+    canary_audit.decide(session, candidate, "canary", "abort", actor, [reason, *late], details)
 
 
 def _page_abort(
@@ -406,20 +392,15 @@ def _page_abort(
     now: datetime,
 ) -> None:
     """Page on-call: what fired, where the rollout stood, and what to do next."""
-    target = candidate.target.name
-    notify.page(
+    stage = f"stage {canary.stage + 1}/{len(canary.plan)} ({canary.plan[canary.stage]['share']:.0%})"
+    canary_audit.page(
         session,
         settings,
-        title=f"Canary auto-abort: {target} v{candidate.version}",
-        lines=[
-            _describe(trigger),
-            f"stage {canary.stage + 1}/{len(canary.plan)} "
-            f"({canary.plan[canary.stage]['share']:.0%}); traffic is back on the champion",
-            _next_step(canary, trigger),
-        ],
+        canary,
+        candidate,
+        title=f"Canary auto-abort: {candidate.target.name} v{candidate.version}",
+        lines=[_describe(trigger), f"{stage}; traffic is back on the champion", _next_step(canary, trigger)],
         dedup_key=f"gatekeeper-canary-{canary.id}-{int(now.timestamp())}",
-        source=f"canary:{canary.id}",
-        component=target,
         details={
             "rule": trigger.rule,
             "canary_id": str(canary.id),
@@ -492,23 +473,8 @@ def manual_abort(session: Session, *, canary_id: str, reason: str, actor: str, n
     before = canary.state
     canary.state, canary.finished_at = "failed", now
     registry.transition(session, candidate, Status.FAILED_PROMOTION, actor=actor, note=reason)
-    registry.record_decision(
-        session,
-        candidate=candidate,
-        stage="canary",
-        verdict="abort",
-        actor=actor,
-        reasons=[
-            {
-                "check": "canary.manual_abort",
-                "metric": "manual",
-                "severity": "hard",
-                "passed": False,
-                "message": reason,
-            }
-        ],
-        details={"canary_id": str(canary.id)},
-    )
+    manual = registry.failed_check("canary.manual_abort", "manual", reason)
+    canary_audit.decide(session, candidate, "canary", "abort", actor, [manual], {"canary_id": str(canary.id)})
     canary_audit.record(
         session,
         canary,

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -67,8 +67,9 @@ class Profile:
     outage_rate: float = 0.005
 
 
-@dataclass(frozen=True)
-class _Group:
+class _Group(NamedTuple):
+    """One simulated group (canary, holdout or baseline): one element per 5-minute window."""
+
     requests: np.ndarray
     errors: np.ndarray
     p99: np.ndarray
@@ -318,11 +319,11 @@ def batch(
     windows: int,
     seed: int,
     *,
+    shares: np.ndarray | None = None,
+    peak: float = 3000.0,
     error_ratio: float = 1.0,
     latency_ratio: float = 1.0,
     safety_shift: float = 0.0,
-    peak: float = 3000.0,
-    shares: np.ndarray | None = None,
 ) -> Batch:
     """``n`` healthy (or regressed from the first window) canaries of a 1 % canary, 99 % holdout; with
     ``shares`` (the canary's share per window, e.g. a stage plan) the split follows it."""

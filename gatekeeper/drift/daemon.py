@@ -408,15 +408,9 @@ def _queue_retrain(ctx: _Pass, event: DriftEvent) -> None:
     tags = {**champion.tags, "data_snapshot_id": snapshot_id(champion.data_snapshot_id, event.id)}
     try:
         with ctx.session.begin_nested():
+            request = training.RunRequest(run.trainer, config, tags, bool(run.params.get("register", True)))
             new = training.create_run(
-                ctx.session,
-                trainer=run.trainer,
-                config=config,
-                tags=tags,
-                register=bool(run.params.get("register", True)),
-                actor=ctx.actor,
-                settings=ctx.settings,
-                enqueue=True,
+                ctx.session, request, actor=ctx.actor, settings=ctx.settings, enqueue=True
             )
     except GatekeeperError as exc:
         event.retrain_note = f"retrain not queued: {exc.detail}"

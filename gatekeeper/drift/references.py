@@ -193,14 +193,7 @@ def build_reference_for(
     return store_reference(session, candidate=candidate, frame=frame, source=source, actor=actor, now=now)
 
 
-def on_promoted(
-    session: Session,
-    *,
-    candidate: Candidate,
-    settings: Settings,
-    actor: str = "system",
-    now: datetime | None = None,
-) -> DriftReference | None:
+def on_promoted(session: Session, *, candidate: Candidate, settings: Settings) -> DriftReference | None:
     """Pin the new champion's drift reference; never fails the promotion that calls it.
 
     Inside a savepoint, so a half-built reference leaves nothing behind; when the reference cannot be
@@ -209,7 +202,7 @@ def on_promoted(
     """
     try:
         with session.begin_nested():
-            return build_reference_for(session, candidate=candidate, settings=settings, actor=actor, now=now)
+            return build_reference_for(session, candidate=candidate, settings=settings)
     except (GatekeeperError, ValueError) as exc:
         detail = exc.detail if isinstance(exc, GatekeeperError) else str(exc)
         log.warning("no drift reference for %s v%s: %s", candidate.target.name, candidate.version, detail)

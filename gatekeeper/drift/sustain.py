@@ -66,16 +66,30 @@ class SustainRule:
         max_staleness: timedelta | None = None,
         max_gap: timedelta = timedelta(0),
     ) -> SustainResult:
-        return sustained(
-            windows,
-            threshold=self.threshold,
-            direction=self.direction,
-            duration=self.duration,
-            min_samples=self.min_samples,
-            as_of=as_of,
-            max_staleness=max_staleness,
-            max_gap=max_gap,
-        )
+        """Decide whether the condition has held in every window of the last ``duration``."""
+        ws = _ordered(windows)
+        if as_of is not None:
+            ws = [w for w in ws if w.window_end <= as_of]
+        if not ws:
+            return SustainResult(False, None, 0, "no complete windows")
+        latest = ws[-1]
+        if as_of is not None and max_staleness is not None and as_of - latest.window_end > max_staleness:
+            stale = f"stale: latest window ended {latest.window_end}, as of {as_of}"
+            return SustainResult(False, None, 0, stale)
+        run, stop = _latest_run(ws, self, max_gap)
+        if not run:
+            return SustainResult(False, None, 0, f"latest window does not count: {stop}")
+        covered = run[0].window_end - run[-1].window_start
+        if covered >= self.duration:
+            return SustainResult(
+                True,
+                run[-1].window_start,
+                len(run),
+                f"{self.direction} {self.threshold:g} in all {len(run)} windows covering {covered} "
+                f"(>= {self.duration})",
+            )
+        held = f"held in {len(run)} windows covering {covered} of {self.duration}"
+        return SustainResult(False, None, len(run), held + (f"; {stop}" if stop else ""))
 
 
 def rules_from_policy(
@@ -133,30 +147,7 @@ def sustained(
     max_staleness: timedelta | None = None,
     max_gap: timedelta = timedelta(0),
 ) -> SustainResult:
-    """Decide whether the condition has held in every window of the last ``duration``."""
+    """Decide whether the condition has held in every window of the last ``duration`` (a rule given by
+    its fields: ``SustainRule.evaluate``)."""
     rule = SustainRule(threshold, direction, duration, min_samples)
-    ws = _ordered(windows)
-    if as_of is not None:
-        ws = [w for w in ws if w.window_end <= as_of]
-    if not ws:
-        return SustainResult(False, None, 0, "no complete windows")
-    latest = ws[-1]
-    if as_of is not None and max_staleness is not None and as_of - latest.window_end > max_staleness:
-        return SustainResult(False, None, 0, f"stale: latest window ended {latest.window_end}, as of {as_of}")
-    run, stop = _latest_run(ws, rule, max_gap)
-    if not run:
-        return SustainResult(False, None, 0, f"latest window does not count: {stop}")
-    covered = run[0].window_end - run[-1].window_start
-    if covered >= duration:
-        return SustainResult(
-            True,
-            run[-1].window_start,
-            len(run),
-            f"{direction} {threshold:g} in all {len(run)} windows covering {covered} (>= {duration})",
-        )
-    return SustainResult(
-        False,
-        None,
-        len(run),
-        f"held in {len(run)} windows covering {covered} of {duration}" + (f"; {stop}" if stop else ""),
-    )
+    return rule.evaluate(windows, as_of=as_of, max_staleness=max_staleness, max_gap=max_gap)

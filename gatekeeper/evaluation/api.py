@@ -165,11 +165,6 @@ def record_online_metric(
     candidate_id: str, body: OnlineMetricCreate, session: SessionDep, actor: Serving
 ) -> OnlineMetricRead:
     row = evaluations.record_online_metric(
-        session,
-        candidate_id=candidate_id,
-        metric=body.metric,
-        value=body.value,
-        window_days=body.window_days,
-        actor=actor.name,
+        session, candidate_id=candidate_id, actor=actor.name, **body.model_dump()
     )
     return from_row(OnlineMetricRead, row)

@@ -103,18 +103,12 @@ def request_evaluation(
         session, candidate, Status.EVALUATING, actor=actor, details={"evaluation_id": str(evaluation.id)}
     )
     queue.enqueue(session, kind=JOB_KIND, ref_id=evaluation.id, now=utcnow())
-    audit.record(
-        session,
-        actor=actor,
-        action="evaluation.request",
-        entity_type="evaluation",
-        entity_id=evaluation.id,
-        after={
-            "candidate_id": str(candidate.id),
-            "mode": evaluation.mode,
-            "champion_id": str(evaluation.champion_id) if evaluation.champion_id else None,
-        },
-    )
+    after = {
+        "candidate_id": str(candidate.id),
+        "mode": evaluation.mode,
+        "champion_id": str(evaluation.champion_id) if evaluation.champion_id else None,
+    }
+    audit.record(session, actor, "evaluation.request", "evaluation", evaluation.id, after=after)
     return evaluation
 
 
@@ -184,14 +178,9 @@ def record_online_metric(
     else:
         row.value, row.window_days, row.recorded_by, row.recorded_at = value, window_days, actor, utcnow()
     session.flush()
+    after = {"metric": metric, "value": value, "window_days": window_days}
     audit.record(
-        session,
-        actor=actor,
-        action="online_metric.record",
-        entity_type="candidate",
-        entity_id=candidate.id,
-        before=before,
-        after={"metric": metric, "value": value, "window_days": window_days},
+        session, actor, "online_metric.record", "candidate", candidate.id, before=before, after=after
     )
     return row
 

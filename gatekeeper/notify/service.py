@@ -46,15 +46,16 @@ def page(
     settings: Settings,
     *,
     title: str,
+    sev: str = "SEV-3",
     lines: list[str],
     dedup_key: str,
     source: str,
     component: str,
     details: dict[str, Any],
     now: datetime,
-    sev: str = "SEV-3",
 ) -> list[OutboxMessage]:
-    """Queue a page (PagerDuty) and a Slack message for every configured webhook."""
+    """Queue a page (PagerDuty) and a Slack message for every configured webhook: what (title, severity,
+    lines), how it deduplicates and where from (key, source, component, details), and when."""
     messages = []
     if settings.pagerduty_url:
         event = pagerduty_event(

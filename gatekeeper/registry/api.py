@@ -221,16 +221,8 @@ def create_training_run(
 ) -> TrainingRunRead:
     """Record a run that happened elsewhere, or (with ``trainer`` and ``config``) queue one to run here."""
     if spec.config is not None:
-        run = training.create_run(
-            session,
-            trainer=spec.trainer,
-            config=spec.config,
-            tags=spec.tags,
-            register=spec.register_output,
-            actor=actor.name,
-            settings=settings,
-            enqueue=True,
-        )
+        request = training.RunRequest(spec.trainer, spec.config, spec.tags, spec.register_output)
+        run = training.create_run(session, request, actor=actor.name, settings=settings, enqueue=True)
         response.status_code = status.HTTP_202_ACCEPTED
         return training_run_read(run)
     target = spec.target or str(spec.tags.get("model_target") or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,15 @@ from sqlalchemy.orm import Session, SessionTransaction
 from gatekeeper.clock import utcnow
 from gatekeeper.registry.chain import FIELDS, GENESIS, ChainRow, Verdict, first_break, link_hash
 from gatekeeper.registry.models import AuditChainHead, AuditEvent
+
+
+class Change(TypedDict, total=False):
+    """What a row says changed, for wrappers that fix the entity (``canary.audit.record``)."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    note: str | None
+
 
 _PENDING = "gatekeeper.audit.pending"
 _HEAD_ID = 1

@@ -419,16 +419,13 @@ def rollback_timing(seconds: float, sla_seconds: int, *, measured_from: str) -> 
         "within_sla": within,
         "measured_from": measured_from,
     }
-    reasons = [
-        {
-            "check": "rollback_sla",
-            "metric": "rollback_seconds",
-            "severity": "soft",
-            "passed": False,
-            "message": f"rollback took {seconds:.1f} s, over the target's {sla_seconds} s rollback SLA",
-        }
-    ]
-    return details, ([] if within else reasons)
+    message = f"rollback took {seconds:.1f} s, over the target's {sla_seconds} s rollback SLA"
+    return details, ([] if within else [failed_check("rollback_sla", "rollback_seconds", message, "soft")])
+
+
+def failed_check(check: str, metric: str, message: str, severity: str = "hard") -> dict[str, Any]:
+    """A failed check as a decision's reason: the keys the gate's reasons have, in the same order."""
+    return {"check": check, "metric": metric, "severity": severity, "passed": False, "message": message}
 
 
 def restore(session: Session, *, current: Candidate, previous: Candidate, reason: str, actor: str) -> None:
@@ -460,15 +457,14 @@ def rollback(
     session: Session,
     *,
     target_name: str,
+    if_match: str | None = None,
     reason: str,
     actor: str,
-    began: float | None = None,
-    if_match: str | None = None,
 ) -> tuple[Candidate, Candidate]:
     """Champion -> failed_promotion and the previous champion back, in one transaction, timed against the
-    target's rollback SLA from ``began`` (a ``perf_counter`` reading; the request's start by default).
-    ``if_match`` names the champion the caller means to roll back (id or ``v<version>``): 412 otherwise."""
-    began = time.perf_counter() if began is None else began
+    target's rollback SLA from this call. ``if_match`` names the champion the caller means to roll back
+    (id or ``v<version>``): 412 otherwise."""
+    began = time.perf_counter()
     target = get_target(session, target_name, lock=True)
     current, previous = _rollback_pair(session, target, if_match)
     restore(session, current=current, previous=previous, reason=reason, actor=actor)

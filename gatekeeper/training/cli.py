@@ -85,16 +85,8 @@ def train(
     settings = get_settings()
     db = Database.from_url(settings.database_url)
     with db.transaction() as session:
-        run = training.create_run(
-            session,
-            trainer=trainer,
-            config=options,
-            tags=tags,
-            register=register,
-            actor=local_actor(),
-            settings=settings,
-            enqueue=False,
-        )
+        request = training.RunRequest(trainer, options, tags, register)
+        run = training.create_run(session, request, actor=local_actor(), settings=settings, enqueue=False)
         run_id = run.id
     typer.echo(f"training run {run_id} ({trainer}) tags: {tags}", err=True)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,29 +70,32 @@ def check_request(trainer: str, tags: Mapping[str, Any]) -> tuple[TrainerSpec, d
     return spec, registry.run_lineage(tags)
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run is asked for: a trainer, its options, the run's lineage tags, and whether to register the
+    model it trains (the CLI, the API, the demo and a drift retrain all ask in these words)."""
+
+    trainer: str
+    config: Mapping[str, Any]
+    tags: Mapping[str, Any]
+    register: bool
+
+
 def create_run(
-    session: Session,
-    *,
-    trainer: str,
-    config: Mapping[str, Any],
-    tags: Mapping[str, Any],
-    register: bool,
-    actor: str,
-    settings: Settings,
-    enqueue: bool,
+    session: Session, request: RunRequest, *, actor: str, settings: Settings, enqueue: bool
 ) -> TrainingRun:
     """Validate everything a run needs, then record it as ``queued`` (and queue a job for the worker)."""
-    spec, clean = check_request(trainer, tags)
+    spec, clean = check_request(request.trainer, request.tags)
     probe = settings.artifact_root / ".config-check"  # never created: only validates the options
-    build_config(spec, config, tags=clean, run_id="check", output_dir=probe, settings=settings)
+    build_config(spec, request.config, tags=clean, run_id="check", output_dir=probe, settings=settings)
     run = registry.record_training_run(
         session,
         target_name=clean["model_target"],
-        trainer=trainer,
+        trainer=request.trainer,
         tags=clean,
         actor=actor,
         status="queued",
-        params={"config": dict(config), "register": register},
+        params={"config": dict(request.config), "register": request.register},
     )
     if enqueue:
         queue.enqueue(session, kind=JOB_KIND, ref_id=run.id, now=utcnow(), max_attempts=1)

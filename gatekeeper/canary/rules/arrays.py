@@ -113,35 +113,21 @@ class GroupArrays:
 
     @classmethod
     def from_windows(cls, windows: Iterable[Window]) -> GroupArrays:
-        """Build from windows of one group (the group field is not checked here)."""
+        """Build from windows of one group (the group field is not checked here); a safety metric or an
+        exception type that a window lacks is NaN or 0 in it."""
         ws = list(windows)
         if not ws:
             return cls.empty()
-        n = len(ws)
-        start, end = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-        requests, errors = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-        p99 = np.empty(n, dtype=np.float64)
-        safety: dict[str, FloatArray] = {}
-        exceptions: dict[str, IntArray] = {}
-        for i, w in enumerate(ws):
-            start[i], end[i] = epoch(w.start), epoch(w.end)
-            requests[i], errors[i], p99[i] = w.requests, w.errors, w.latency_p99_ms
-            for m, v in w.safety.items():
-                if m not in safety:
-                    safety[m] = np.full(n, math.nan)
-                safety[m][i] = v
-            for t, k in w.exceptions.items():
-                if t not in exceptions:
-                    exceptions[t] = np.zeros(n, dtype=np.int64)
-                exceptions[t][i] = k
+        metrics = dict.fromkeys(m for w in ws for m in w.safety)
+        types = dict.fromkeys(t for w in ws for t in w.exceptions)
         return cls.from_columns(
-            start=start,
-            end=end,
-            requests=requests,
-            errors=errors,
-            latency_p99_ms=p99,
-            safety=safety,
-            exceptions=exceptions,
+            start=np.array([epoch(w.start) for w in ws], dtype=np.int64),
+            end=np.array([epoch(w.end) for w in ws], dtype=np.int64),
+            requests=[w.requests for w in ws],
+            errors=[w.errors for w in ws],
+            latency_p99_ms=[w.latency_p99_ms for w in ws],
+            safety={m: [w.safety.get(m, math.nan) for w in ws] for m in metrics},
+            exceptions={t: [w.exceptions.get(t, 0) for w in ws] for t in types},
         )
 
 
