@@ -15,13 +15,15 @@ from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
-from gatekeeper import __version__
+from gatekeeper import __version__, changes
 from gatekeeper.api import errors
 from gatekeeper.api.middleware import BodyLimit, Metrics
+from gatekeeper.canary.routing_cache import RoutingCache
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings, get_settings
 from gatekeeper.db import Database
 from gatekeeper.registry.api import router as registry_router
+from gatekeeper.registry.auth import TokenCache
 from gatekeeper.registry.models import Candidate, Target
 
 log = logging.getLogger("gatekeeper.api")
@@ -69,7 +71,11 @@ def create_app(
         # Bounded worker threads: under a burst, requests queue in the event loop instead of 40
         # threads thrashing the GIL while one of them holds a target's row lock.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        yield
+        watcher.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(watcher.stop)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -79,6 +85,8 @@ def create_app(
         "Send `Authorization: Bearer <token>` on every /v1 route.",
     )
     app.state.settings, app.state.db, app.state.clock = settings, db, clock or SystemClock()
+    app.state.routing, app.state.tokens = RoutingCache(db), TokenCache(db)
+    watcher = changes.Watcher(db, _fan_out(app.state.routing.on_change, app.state.tokens.on_change))
     prometheus = CollectorRegistry()
     prometheus.register(_RegistryCollector(db))
     app.state.prometheus = prometheus
@@ -90,6 +98,14 @@ def create_app(
     app.add_middleware(Metrics, registry=prometheus)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=("/v1/artifacts/",))
     return app
+
+
+def _fan_out(*subscribers: changes.Subscriber) -> changes.Subscriber:
+    def deliver(change: changes.Change) -> None:
+        for subscriber in subscribers:
+            subscriber(change)
+
+    return deliver
 
 
 def _database(settings: Settings) -> Database:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.clock import utcnow
+from gatekeeper.db import Database
 from gatekeeper.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from gatekeeper.registry import audit
 from gatekeeper.registry.models import ApiToken
@@ -77,6 +80,7 @@ def revoke_token(session: Session, *, name: str, actor: str) -> ApiToken:
         before = {"revoked": False}
         after = {"revoked": True}
         audit.record(session, actor, "token.revoke", "token", name, before=before, after=after)
+        changes.announce(session, changes.Change("tokens"))
     return token
 
 
@@ -95,3 +99,33 @@ def authenticate(session: Session, authorization: str | None) -> Actor:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked token")
     return Actor(token.name, Role(token.role))
+
+
+class TokenCache:
+    """Actors by ``Authorization`` header for the hottest read (routing): re-read after
+    ``changes.MAX_AGE``, and forgotten as soon as a revocation commits (in this process at once, in
+    others by NOTIFY). Only accepted tokens are kept, so the cache holds at most one entry per token."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._actors: dict[str, tuple[Actor, float]] = {}
+        self._epoch = 0
+        changes.subscribe(db, self.on_change)
+
+    def on_change(self, change: changes.Change) -> None:
+        if change.kind in ("tokens", "all"):
+            self._epoch += 1
+            self._actors.clear()
+
+    def cached(self, authorization: str | None) -> Actor | None:
+        hit = self._actors.get(authorization or "")
+        return hit[0] if hit is not None and time.monotonic() - hit[1] < changes.MAX_AGE else None
+
+    def authenticate(self, authorization: str | None) -> Actor:
+        """Check the token in the database (blocking: call it on a worker thread) and remember it."""
+        epoch, started = self._epoch, time.monotonic()
+        with self.db.session() as session:
+            actor = authenticate(session, authorization)
+        if epoch == self._epoch:  # no revocation committed while we read: the answer is current
+            self._actors[authorization or ""] = (actor, started)
+        return actor
