@@ -10,6 +10,7 @@ the cache after it: every drop bumps the target's epoch and a load stores only i
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from gatekeeper import changes
 from gatekeeper.canary.routing import routing as routing_table
 from gatekeeper.db import Database
 
+log = logging.getLogger("gatekeeper.routing")
 MAX_WAIT = 30.0  # the longest a long-poll may ask to wait, in seconds
 
 
@@ -42,6 +44,14 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def answer(entry: Entry, if_none_match: str | None) -> tuple[int, dict[str, str], bytes]:
+    """200 with the table, or 304 when the client holds the current generation; both carry the ETag."""
+    headers = {"etag": entry.etag, "cache-control": "no-cache"}
+    if matches(if_none_match, entry.etag):
+        return 304, headers, b""
+    return 200, {**headers, "content-type": "application/json"}, entry.body
+
+
 class RoutingCache:
     """Routing entries per target name. Reads and waits run on the event loop; changes arrive on any
     thread (the committing one, the listener)."""
@@ -53,6 +63,8 @@ class RoutingCache:
         self._loads: dict[str, tuple[int, asyncio.Future[Entry]]] = {}
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
         self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refreshing: set[str] = set()
         changes.subscribe(db, self.on_change)
 
     def on_change(self, change: changes.Change) -> None:
@@ -71,14 +83,39 @@ class RoutingCache:
         for loop, future in woken:
             loop.call_soon_threadsafe(_settle, future)
 
-    async def read(self, target: str) -> Entry:
-        """The current entry, from the cache when it is fresh, else loaded (one load per target at once)."""
+    def fresh(self, target: str) -> Entry | None:
+        """The cached entry if it may still be served, without waiting; past half its age a re-read
+        starts in the background, so a polled entry is replaced before it expires."""
         entry = self._entries.get(target)
-        if entry is not None and time.monotonic() - entry.loaded_at < changes.MAX_AGE:
+        age = time.monotonic() - entry.loaded_at if entry is not None else changes.MAX_AGE
+        if age >= changes.MAX_AGE:
+            return None
+        if age >= changes.MAX_AGE / 2 and target not in self._refreshing:
+            self._refreshing.add(target)
+            task = asyncio.get_running_loop().create_task(self._refresh(target))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return entry
+
+    async def read(self, target: str) -> Entry:
+        """The current entry, from the cache when it is fresh, else loaded."""
+        if (entry := self.fresh(target)) is not None:
             return entry
+        return await self._loaded(target)
+
+    async def _refresh(self, target: str) -> None:
+        try:
+            await self._loaded(target)
+        except Exception:  # the next read that needs it loads it again, and answers the error
+            log.warning("routing re-read of %s failed", target, exc_info=True)
+        finally:
+            self._refreshing.discard(target)
+
+    async def _loaded(self, target: str) -> Entry:
+        """Load the entry; a load already running joins only if it began after the last change."""
         epoch = self._epochs.get(target, 0)
         running = self._loads.get(target)
-        if running is not None and running[0] == epoch:  # begun after the last change: current
+        if running is not None and running[0] == epoch:
             return await asyncio.shield(running[1])
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._loads[target] = (epoch, future)

@@ -129,10 +129,8 @@ async def routing(
         entry = await cache.read(target)
     else:
         entry = await cache.wait_newer(target, wait_for_generation, timeout)
-    headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
-    if routing_cache.matches(if_none_match, entry.etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(entry.body, media_type="application/json", headers=headers)
+    code, headers, body = routing_cache.answer(entry, if_none_match)
+    return Response(body, status_code=code, headers=headers)
 
 
 @router.post(

@@ -153,3 +153,26 @@ def test_a_revoked_token_is_refused_on_the_next_read(api, auth, db, target) -> N
 def test_an_unknown_target_is_404(api, auth, target) -> None:  # noqa: ANN001
     response = api.get("/v1/targets/nope/routing", headers=auth("serving"))
     assert response.status_code == 404 and "nope" in response.json()["detail"]
+
+
+def test_a_cached_read_is_answered_before_fastapi_as_the_route_answers(app, api, auth, canary) -> None:  # noqa: ANN001
+    cache = app.state.routing
+    routed: list[str] = []
+    read_through_route = cache.read
+
+    async def counted(target: str):  # noqa: ANN202
+        routed.append(target)
+        return await read_through_route(target)
+
+    cache.read = counted
+    first = read(api, auth)  # token and table unknown: through FastAPI's route
+    again, held = read(api, auth), read(api, auth, first.headers["ETag"])  # both cached now
+    assert routed == ["intent_classifier"]
+    assert again.content == first.content and held.status_code == 304 and held.content == b""
+    for header in ("etag", "cache-control", "content-type", "content-length"):
+        assert again.headers[header] == first.headers[header], header
+    assert held.headers["etag"] == first.headers["etag"]
+    counted_200 = 'route="/v1/targets/{target}/routing",status="200"} 2.0'
+    counted_304 = 'route="/v1/targets/{target}/routing",status="304"} 1.0'
+    scrape = api.get("/metrics").text
+    assert counted_200 in scrape and counted_304 in scrape
