@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from gatekeeper import __version__, changes
 from gatekeeper.api import errors
-from gatekeeper.api.middleware import BodyLimit, CachedRoutingRead, Metrics, RequestMetrics, quiet_polls
+from gatekeeper.api.middleware import BodyLimit, CachedRoutingRead, Metrics, RequestMetrics
 from gatekeeper.canary.routing_cache import RoutingCache
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings, get_settings
@@ -109,7 +109,6 @@ def create_app(
     for router in _domain_routers():
         app.include_router(router)
     _ops_routes(app, db, prometheus)
-    quiet_polls()
     app.add_middleware(Metrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=("/v1/artifacts/",))
     return app

@@ -1,4 +1,5 @@
-"""ASGI entry point for uvicorn: ``uvicorn gatekeeper.api.main:app``."""
+"""ASGI entry point for uvicorn: ``uvicorn gatekeeper.api.main:app``. ``gatekeeper serve`` runs it with
+uvicorn's access log off, as the app writes its own (``gatekeeper.access``, without routing polls)."""
 
 import gc
 

@@ -97,8 +97,12 @@ class RequestMetrics:
         self.latency.labels(method, route).observe(seconds)
 
 
+ACCESS = logging.getLogger("gatekeeper.access")  # uvicorn's access format (gatekeeper serve)
+ROUTING_PATH = "/v1/targets/{target}/routing"
+
+
 class Metrics:
-    """Count and time every request that reaches the app's middleware stack."""
+    """Count, time and log every request that reaches the app's middleware stack."""
 
     def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app, self.metrics = app, metrics
@@ -120,9 +124,19 @@ class Metrics:
         finally:
             name = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.observe(scope["method"], name, status["code"], time.perf_counter() - started)
+            _access_line(scope, name, status["code"])
 
 
-ROUTING_PATH = "/v1/targets/{target}/routing"
+def _access_line(scope: Scope, route: str, status: int) -> None:
+    """uvicorn's access line, written here so that the fleet's successful routing reads (thousands a
+    second, all counted in the metrics) can stay out of it: ``gatekeeper serve`` turns uvicorn's off."""
+    if (route == ROUTING_PATH and status in (200, 304)) or not ACCESS.isEnabledFor(logging.INFO):
+        return
+    client = scope.get("client")
+    query = scope.get("query_string", b"").decode("latin-1")
+    path = scope["path"] + (f"?{query}" if query else "")
+    address = f"{client[0]}:{client[1]}" if client else "-"
+    ACCESS.info('%s - "%s %s HTTP/%s" %d', address, scope["method"], path, scope["http_version"], status)
 
 
 class CachedRoutingRead:
@@ -164,22 +178,3 @@ class CachedRoutingRead:
             return None
         if_none_match = headers.get(b"if-none-match")
         return answer(entry, if_none_match.decode("latin-1") if if_none_match is not None else None)
-
-
-class QuietPolls(logging.Filter):
-    """Keep the fleet's successful routing polls (thousands a second) out of the access log; the
-    request metrics still count every one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if len(args) != 5:  # uvicorn's access line: client, method, path, HTTP version, status
-            return True
-        _, method, path, _, status = args
-        polled = method == "GET" and str(path).split("?", 1)[0].endswith("/routing")
-        return not (polled and status in (200, 304))
-
-
-def quiet_polls() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, QuietPolls) for f in access.filters):
-        access.addFilter(QuietPolls())

@@ -4,6 +4,7 @@ through a long-poll), and the long-poll's bounds."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -176,3 +177,17 @@ def test_a_cached_read_is_answered_before_fastapi_as_the_route_answers(app, api,
     counted_304 = 'route="/v1/targets/{target}/routing",status="304"} 1.0'
     scrape = api.get("/metrics").text
     assert counted_200 in scrape and counted_304 in scrape
+
+
+def test_the_access_log_leaves_out_successful_polls_only(api, auth, canary, caplog) -> None:  # noqa: ANN001
+    caplog.set_level(logging.INFO, logger="gatekeeper.access")
+    first = read(api, auth)  # through the route
+    read(api, auth, first.headers["ETag"], wait_for_generation=0)  # a long-poll answered at once: 304
+    api.get("/v1/targets/nope/routing", headers=auth("serving"))
+    api.get("/v1/whoami", headers=auth("serving"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "gatekeeper.access"]
+    assert [line.split('"')[1] for line in lines] == [
+        "GET /v1/targets/nope/routing HTTP/1.1",
+        "GET /v1/whoami HTTP/1.1",
+    ]
+    assert lines[0].endswith(" 404")
