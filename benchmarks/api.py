@@ -332,9 +332,9 @@ async def with_changes(db: Database, fleet_run, changes: int, spacing: float):  
     loop = asyncio.get_running_loop()
 
     async def change_all() -> list[tuple[int, float]]:
-        commits = []
-        for _ in range(changes):
-            await asyncio.sleep(spacing)
+        commits, start = [], time.monotonic()
+        for i in range(1, changes + 1):
+            await asyncio.sleep(max(0.0, start + i * spacing - time.monotonic()))
             commits.append(await loop.run_in_executor(None, rollback, db))
         return commits
 
