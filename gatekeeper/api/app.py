@@ -110,7 +110,12 @@ def create_app(
         app.include_router(router)
     _ops_routes(app, db, prometheus)
     app.add_middleware(Metrics, metrics=metrics)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=("/v1/artifacts/",))
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        exempt=("/v1/artifacts/",),
+        exempt_ends=("/prediction-logs/bulk",),
+    )
     return app
 
 

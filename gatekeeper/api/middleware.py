@@ -36,14 +36,20 @@ async def _reject(send: Send, limit: int) -> None:
 class BodyLimit:
     """Refuse bodies over ``limit`` bytes with 413, whether or not Content-Length is honest.
 
-    Paths under ``exempt`` (artifact uploads) stream to disk and enforce a limit of their own.
+    Paths that start with one of ``exempt`` (artifact uploads) or end with one of ``exempt_ends`` (bulk
+    prediction logs) stream to disk and enforce a limit of their own.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()) -> None:
-        self.app, self.limit, self.exempt = app, limit, exempt
+    def __init__(
+        self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = (), exempt_ends: tuple[str, ...] = ()
+    ) -> None:
+        self.app, self.limit, self.exempt, self.exempt_ends = app, limit, exempt, exempt_ends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        streamed = scope["type"] == "http" and (
+            scope["path"].startswith(self.exempt) or scope["path"].endswith(self.exempt_ends)
+        )
+        if scope["type"] != "http" or streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
