@@ -172,10 +172,11 @@ _COPY = "COPY gk_bulk_lines (line) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x0
 _MOVE = f"""
 WITH new AS (
     INSERT INTO drift_prediction_logs ({_COLUMNS})
-    SELECT %(target_id)s, j->>'request_id', (j->>'ts')::timestamptz, (j->>'candidate_id')::uuid,
-           j->>'prediction', (j->>'confidence')::float8, j->>'lang', j->>'cohort', j->>'device',
-           j->>'catalog_tier', j->>'time_bucket', j->>'text', NULLIF(j->'features', '{{}}'::jsonb)
-    FROM (SELECT line::jsonb AS j FROM gk_bulk_lines) AS lines
+    SELECT %(target_id)s, r.request_id, r.ts, r.candidate_id, r.prediction, r.confidence, r.lang, r.cohort,
+           r.device, r.catalog_tier, r.time_bucket, r.text, NULLIF(r.features, '{{}}'::jsonb)
+    FROM gk_bulk_lines, json_to_record(line::json) AS r(
+        request_id text, ts timestamptz, candidate_id uuid, prediction text, confidence float8, lang text,
+        cohort text, device text, catalog_tier text, time_bucket text, text text, features jsonb)
     ON CONFLICT (target_id, request_id) DO NOTHING
     RETURNING request_id, prediction, candidate_id
 ), backfilled AS (
