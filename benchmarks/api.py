@@ -156,15 +156,7 @@ def main() -> None:
         db = Database.from_url(url)
         with db.transaction() as session:
             _, secret = create_token(session, name="bench", role="admin", actor="bench")
-        port = free_port()
-        env = dict(os.environ, GATEKEEPER_DATABASE_URL=url, GATEKEEPER_ARTIFACT_ROOT=str(work))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gatekeeper", "serve"]
-            + ["--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, port = start_server(url, work, args.workers)
         client = Client(port, secret)
         wait_until_up(client, server)
         policy = (PROJECT_ROOT / "policies" / "intent_classifier.yaml").read_text()
@@ -185,6 +177,18 @@ def main() -> None:
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print("\n".join(lines))
+
+
+def start_server(url: str, work: Path, workers: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = dict(os.environ, GATEKEEPER_DATABASE_URL=url, GATEKEEPER_ARTIFACT_ROOT=str(work))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gatekeeper", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, port
 
 
 def make_artifacts(work: Path, prefix: str, n: int) -> list[tuple[str, str]]:
