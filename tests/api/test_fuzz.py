@@ -30,6 +30,14 @@ from tests.canary.conftest import app, canary, champion, clock, shadowed  # noqa
 from tests.promotion.conftest import gate_pass
 
 ROLES = ("admin", "ci", "reviewer", "oncall")
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _jsonl(ctx, value) -> bytes:  # noqa: ANN001 - schemathesis' serializer protocol
+    """The bulk prediction-log body is declared as bytes: send what was generated, as it is."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = int(os.environ.get("GATEKEEPER_FUZZ_EXAMPLES", "2"))
 
