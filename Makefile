@@ -80,6 +80,7 @@ bench: install
 	$(PY) benchmarks/daemon_tick.py
 	$(PY) benchmarks/drift.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/prediction_logs.py
 
 # Longer than the chaos run in `make test` (2 kills per fault point); prints the figures.
 chaos: install

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,7 +102,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     import uvicorn
 
     get_settings()  # refuse bad configuration before binding the port
-    uvicorn.run("gatekeeper.api.main:app", host=host, port=port, workers=workers, log_level="info")
+    from uvicorn.config import LOGGING_CONFIG
+
+    # uvicorn's access log off: the app writes the same line itself (to gatekeeper.access, through
+    # uvicorn's access handler), less the fleet's successful routing polls
+    logs = copy.deepcopy(LOGGING_CONFIG)
+    logs["loggers"]["gatekeeper.access"] = {"handlers": ["access"], "level": "INFO", "propagate": False}
+    app = "gatekeeper.api.main:app"
+    uvicorn.run(app, host=host, port=port, workers=workers, log_config=logs, access_log=False)
 
 
 # --- tokens -----------------------------------------------------------------------------------

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json, to_jsonable_python
 
 from gatekeeper.artifacts.upload import pack_tar
 from gatekeeper.client_routes import Routes, written_out
+from gatekeeper.drift.schemas import IngestRead
 
 
 class ApiError(Exception):
@@ -99,6 +102,18 @@ class Client(Routes):
                 return False
             raise
         return True
+
+    @written_out("POST", "/v1/targets/{target}/prediction-logs/bulk")
+    def post_prediction_logs_bulk(self, target: str, rows: Iterable[Mapping[str, Any]] | Path) -> IngestRead:
+        """Stream prediction logs as JSONL (rows, or a .jsonl file as it is): the server keeps all of
+        them or, at a bad line, none (``ApiError`` 422 with ``line`` and ``field``)."""
+        url = f"/v1/targets/{quote(target, safe='')}/prediction-logs/bulk"
+        headers = {"Content-Type": "application/x-ndjson"}
+        if isinstance(rows, Path):
+            with rows.open("rb") as body:
+                return IngestRead.model_validate(self.request("POST", url, content=body, headers=headers))
+        lines = (to_json(row) + b"\n" for row in rows)
+        return IngestRead.model_validate(self.request("POST", url, content=lines, headers=headers))
 
     @written_out("PUT", "/v1/artifacts/sha256/{digest}")
     def upload_artifact(self, path: Path, digest: str) -> dict[str, Any]:

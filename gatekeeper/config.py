@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         description="A message marked sending this long is taken for a dead sender's: sent again, same key.",
     )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_bulk_bytes: int = Field(
+        default=1024**3, gt=0, description="Largest bulk prediction-log body (JSONL, spooled to disk)."
+    )
     api_threads: int = Field(
         default=16,
         ge=1,

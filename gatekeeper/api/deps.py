@@ -12,12 +12,13 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gatekeeper.api.errors import RouteFacts, error_responses
 from gatekeeper.clock import Clock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, committed
-from gatekeeper.registry.auth import Actor, Role, authenticate
+from gatekeeper.registry.auth import Actor, Role, TokenCache, authenticate
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -65,6 +66,16 @@ def _actor(request: Request, authorization: Annotated[str | None, Header()] = No
 ActorDep = Annotated[Actor, Depends(_actor)]
 
 
+async def _cached_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The fleet's routing read: a token checked in the last ``changes.MAX_AGE`` seconds is not read
+    again (a revocation clears the cache when it commits)."""
+    tokens: TokenCache = request.app.state.tokens
+    return tokens.cached(authorization) or await run_in_threadpool(tokens.authenticate, authorization)
+
+
+CachedReader = Annotated[Actor, Depends(_cached_actor)]
+
+
 def require(*roles: Role):  # noqa: ANN201 - returns a FastAPI dependency
     """A dependency that authenticates and checks the role (admin always passes)."""
 
@@ -91,7 +102,7 @@ def route_facts(path: str, endpoint: Callable[..., Any], methods: Iterable[str] 
         p for d in tree for p in (*d.query_params, *d.header_params) if p.alias.lower() != "authorization"
     ]
     return RouteFacts(
-        authenticated=any(d.call is _actor for d in tree),
+        authenticated=any(d.call in (_actor, _cached_actor) for d in tree),
         restricted=any(getattr(d.call, "roles", None) for d in tree),
         path_params=bool(path_params),
         inputs=bool(path_params or body or query),

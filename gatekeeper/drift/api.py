@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+import anyio.to_thread
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse
 
-from gatekeeper.api.deps import Oncall, Reader, Serving, SessionDep, SettingsDep, TransactionalRoute
+from gatekeeper.api.deps import (
+    DatabaseDep,
+    Oncall,
+    Reader,
+    Serving,
+    SessionDep,
+    SettingsDep,
+    TransactionalRoute,
+)
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
+from gatekeeper.db import Database
+from gatekeeper.drift import bulk as drift_bulk
 from gatekeeper.drift import events as drift_events
 from gatekeeper.drift import ingest as drift_ingest
 from gatekeeper.drift import references as drift_references
@@ -99,6 +110,33 @@ def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: Servin
     cohort, device, catalog_tier, time_bucket, text?}``. A repeated request_id is ignored; one bad row
     refuses the batch (422 naming the row index and field)."""
     return drift_ingest.ingest_logs(session, target_name=target, rows=rows)
+
+
+@router.post(
+    "/targets/{target}/prediction-logs/bulk",
+    responses={413: {"description": "the body is over GATEKEEPER_MAX_BULK_BYTES"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {drift_bulk.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def post_prediction_logs_bulk(
+    target: str, request: Request, db: DatabaseDep, settings: SettingsDep, actor: Serving
+) -> IngestRead:
+    """Log served predictions in bulk: a JSONL body (``Content-Type: application/x-ndjson``), one
+    prediction log a line with the JSON route's fields. One transaction: all stored, or, at the first
+    bad line, nothing (422 naming ``line``, from 1, and ``field``). A request_id already stored or
+    repeated is ignored, as on the JSON route."""
+    body = await drift_bulk.spool(request.stream(), settings.max_bulk_bytes)
+    with body:
+        return await anyio.to_thread.run_sync(_ingest_bulk, db, target, body, actor.name)
+
+
+def _ingest_bulk(db: Database, target: str, body: IO[bytes], actor: str) -> IngestRead:
+    with db.transaction() as session:
+        return drift_bulk.ingest_bulk(session, target_name=target, source=body, actor=actor)
 
 
 @router.post("/targets/{target}/labels")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar, cast
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, func, select, update
@@ -70,6 +71,28 @@ def _insert(session: Session) -> Any:
     return pg_insert if is_postgres(session) else sqlite_insert
 
 
+def insert_logs(session: Session) -> Any:
+    """Insert log rows; a request_id the target already has is skipped (the first row stays)."""
+    return _insert(session)(LOGS).on_conflict_do_nothing(index_elements=["target_id", "request_id"])
+
+
+class LoggedPrediction(Protocol):
+    """A checked log row: ``PredictionLogIn`` (the JSON route) or ``bulk.LogRow`` (the bulk route)."""
+
+    ts: datetime
+    request_id: str
+    candidate_id: uuid.UUID
+    features: dict[str, Any]
+    prediction: str
+    confidence: float
+    lang: str | None
+    cohort: str | None
+    device: str | None
+    catalog_tier: str | None
+    time_bucket: str | None
+    text: str | None
+
+
 def _existing(
     session: Session, model: type[PredictionLog | DriftLabel], target_id: int, ids: list[str]
 ) -> set[str]:
@@ -100,7 +123,7 @@ def _check_candidates(session: Session, target: Target, logs: list[PredictionLog
             )
 
 
-def _log_values(target_id: int, r: PredictionLogIn) -> dict[str, Any]:
+def log_values(target_id: int, r: LoggedPrediction) -> dict[str, Any]:
     return {
         "target_id": target_id,
         "request_id": r.request_id,
@@ -127,13 +150,12 @@ def ingest_logs(session: Session, *, target_name: str, rows: Any) -> IngestRead:
     known = _existing(session, PredictionLog, target.id, [r.request_id for r in first])
     new = [r for r in first if r.request_id not in known]
     if new:
-        stmt = _insert(session)(LOGS).on_conflict_do_nothing(index_elements=["target_id", "request_id"])
-        session.execute(stmt, [_log_values(target.id, r) for r in new])
-        _backfill_labels(session, target.id, [r.request_id for r in new])
+        session.execute(insert_logs(session), [log_values(target.id, r) for r in new])
+        backfill_labels(session, target.id, [r.request_id for r in new])
     return IngestRead(received=len(logs), accepted=len(new), duplicates=len(logs) - len(new))
 
 
-def _backfill_labels(session: Session, target_id: int, ids: list[str]) -> None:
+def backfill_labels(session: Session, target_id: int, ids: list[str]) -> None:
     """Labels that arrived before their log get the served prediction now."""
     logs, labels = LOGS, LABELS
     served = logs.c.target_id == labels.c.target_id, logs.c.request_id == labels.c.request_id

@@ -9,8 +9,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_BATCH = 10_000
-Name = Field(min_length=1, max_length=100)
-Slice = Field(default=None, min_length=1, max_length=50)
+# A logged prediction's limits, shared by the JSON model below and the bulk path's decoder (drift/bulk.py).
+REQUEST_ID_MAX, NAME_MAX, SLICE_MAX, TEXT_MAX, FEATURES_MAX = 200, 100, 50, 4000, 100
+Name = Field(min_length=1, max_length=NAME_MAX)
+Slice = Field(default=None, min_length=1, max_length=SLICE_MAX)
 FeatureValue = float | int | str | bool | None
 
 
@@ -22,9 +24,9 @@ class PredictionLogIn(_In):
     """One served prediction, as the serving layer logs it."""
 
     ts: AwareDatetime
-    request_id: str = Field(min_length=1, max_length=200)
+    request_id: str = Field(min_length=1, max_length=REQUEST_ID_MAX)
     candidate_id: uuid.UUID
-    features: dict[str, FeatureValue] = Field(default_factory=dict, max_length=100)
+    features: dict[str, FeatureValue] = Field(default_factory=dict, max_length=FEATURES_MAX)
     prediction: str = Name
     confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
     lang: str | None = Slice
@@ -32,7 +34,7 @@ class PredictionLogIn(_In):
     device: str | None = Slice
     catalog_tier: str | None = Slice
     time_bucket: str | None = Slice
-    text: str | None = Field(default=None, max_length=4000)
+    text: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
 class LabelIn(_In):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from gatekeeper.api.deps import (
     CI,
     Admin,
+    CachedReader,
     ClockDep,
     IdempotencyKey,
     IdQuery,
@@ -21,8 +22,7 @@ from gatekeeper.api.deps import (
     TransactionalRoute,
 )
 from gatekeeper.api.errors import UNKNOWN_TARGET
-from gatekeeper.canary import backtest_sources, bake
-from gatekeeper.canary.routing import routing as routing_table
+from gatekeeper.canary import backtest_sources, bake, routing_cache
 from gatekeeper.drift import references as drift_references
 from gatekeeper.idempotency import service as idempotency
 from gatekeeper.registry import audit
@@ -107,9 +107,30 @@ def champion(target: str, session: SessionDep, _: Reader) -> CandidateRead:
     return candidate_read(registry.champion(session, target))
 
 
-@router.get("/targets/{target}/routing", tags=["routing"])
-def routing(target: str, session: SessionDep, _: Reader) -> RoutingRead:
-    return routing_table(session, target)
+@router.get(
+    "/targets/{target}/routing",
+    tags=["routing"],
+    response_model=RoutingRead,
+    responses={304: {"description": "If-None-Match holds the current ETag: the routing is unchanged"}},
+)
+async def routing(
+    target: str,
+    request: Request,
+    _: CachedReader,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1000)] = None,
+    wait_for_generation: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    timeout: Annotated[float, Query(gt=0, le=routing_cache.MAX_WAIT)] = routing_cache.MAX_WAIT,
+) -> Response:
+    """The routing table; its ETag is the routing generation (``If-None-Match`` answers 304). With
+    ``wait_for_generation=N`` the answer waits until the generation is no longer N, at most ``timeout``
+    seconds (a long-poll: a fleet hears of an abort within a second without hammering)."""
+    cache: routing_cache.RoutingCache = request.app.state.routing
+    if wait_for_generation is None:
+        entry = await cache.read(target)
+    else:
+        entry = await cache.wait_newer(target, wait_for_generation, timeout)
+    code, headers, body = routing_cache.answer(entry, if_none_match)
+    return Response(body, status_code=code, headers=headers)
 
 
 @router.post(

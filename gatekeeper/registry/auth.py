@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.clock import utcnow
+from gatekeeper.db import Database
 from gatekeeper.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from gatekeeper.registry import audit
 from gatekeeper.registry.models import ApiToken
@@ -77,6 +82,7 @@ def revoke_token(session: Session, *, name: str, actor: str) -> ApiToken:
         before = {"revoked": False}
         after = {"revoked": True}
         audit.record(session, actor, "token.revoke", "token", name, before=before, after=after)
+        changes.announce(session, changes.Change("tokens"))
     return token
 
 
@@ -95,3 +101,56 @@ def authenticate(session: Session, authorization: str | None) -> Actor:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked token")
     return Actor(token.name, Role(token.role))
+
+
+class TokenCache:
+    """Actors by ``Authorization`` header for the hottest read (routing): re-read after
+    ``changes.MAX_AGE``, and forgotten as soon as a revocation commits (in this process at once, in
+    others by NOTIFY). Only accepted tokens are kept, so the cache holds at most one entry per token."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._actors: dict[str, tuple[Actor, float]] = {}
+        self._epoch = 0
+        self._checking: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        changes.subscribe(db, self.on_change)
+
+    def on_change(self, change: changes.Change) -> None:
+        if change.kind in ("tokens", "all"):
+            self._epoch += 1
+            self._actors.clear()
+
+    def cached(self, authorization: str | None) -> Actor | None:
+        """The actor if the token was checked less than ``MAX_AGE`` ago; past half that, it is checked
+        again in the background (a token in use never expires from the cache, a revoked one drops)."""
+        key = authorization or ""
+        hit = self._actors.get(key)
+        age = time.monotonic() - hit[1] if hit is not None else changes.MAX_AGE
+        if hit is None or age >= changes.MAX_AGE:
+            return None
+        if age >= changes.MAX_AGE / 2 and key not in self._checking:
+            self._checking.add(key)
+            task = asyncio.get_running_loop().create_task(self._recheck(key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return hit[0]
+
+    async def _recheck(self, key: str) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.authenticate, key)
+        except Unauthorized:
+            self._actors.pop(key, None)
+        except Exception:  # the database blinked: the entry ages out and the next request checks
+            pass
+        finally:
+            self._checking.discard(key)
+
+    def authenticate(self, authorization: str | None) -> Actor:
+        """Check the token in the database (blocking: call it on a worker thread) and remember it."""
+        epoch, started = self._epoch, time.monotonic()
+        with self.db.session() as session:
+            actor = authenticate(session, authorization)
+        if epoch == self._epoch:  # no revocation committed while we read: the answer is current
+            self._actors[authorization or ""] = (actor, started)
+        return actor

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.artifacts.store import local_copy
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
@@ -305,9 +306,14 @@ def champion(session: Session, target_name: str) -> Candidate:
 
 
 def bump_routing(session: Session, target_id: int) -> None:
-    session.execute(
-        update(Target).where(Target.id == target_id).values(routing_generation=Target.routing_generation + 1)
-    )
+    """A new routing generation, announced to the routing caches once the transaction commits."""
+    name, generation = session.execute(
+        update(Target)
+        .where(Target.id == target_id)
+        .values(routing_generation=Target.routing_generation + 1)
+        .returning(Target.name, Target.routing_generation)
+    ).one()
+    changes.announce(session, changes.Change("routing", name, generation))
 
 
 def transition(

@@ -23,6 +23,7 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/v1/canaries/{canary_id}/abort"): "oncall",
     ("POST", "/v1/canaries/{canary_id}/reenable"): "oncall",
     ("POST", "/v1/targets/{target}/prediction-logs"): "serving",
+    ("POST", "/v1/targets/{target}/prediction-logs/bulk"): "serving",
     ("POST", "/v1/targets/{target}/labels"): "serving",
     ("POST", "/v1/drift-events/{event_id}/ack"): "oncall",
     ("PUT", "/v1/artifacts/sha256/{digest}"): "ci",

@@ -1,0 +1,144 @@
+"""Committed changes that in-process caches must learn of at once: a routing generation bump, a revoked
+token. A change is announced inside the transaction that makes it and published only after that
+transaction commits, so a rollback publishes nothing:
+
+- in this process, to every subscriber of the same database, synchronously in ``after_commit`` (the
+  writer's next read already misses the cache);
+- to other processes on Postgres, by ``NOTIFY`` on ``CHANNEL`` in the same transaction (Postgres delivers
+  it at commit, never for a rollback) and a ``Watcher`` thread per API process that ``LISTEN``s.
+
+SQLite has no cross-process signal: caches bound how long they trust an entry (``MAX_AGE``) instead, and so
+do they on Postgres, which covers a lost connection or a restored backup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import psycopg
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from gatekeeper.db import Database, is_postgres
+
+log = logging.getLogger("gatekeeper.changes")
+CHANNEL = "gatekeeper_changes"
+MAX_AGE = 0.5  # seconds a cache may serve an entry without re-reading it: a change shows within 1 s
+_PENDING = "gatekeeper.changes.pending"
+
+Kind = Literal["routing", "tokens", "all"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """``routing`` of one target (its new generation), ``tokens`` (one was revoked), or ``all`` (anything
+    may have changed: the listener reconnected and may have missed notifications)."""
+
+    kind: Kind
+    target: str | None = None
+    generation: int | None = None
+
+    def encode(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+    @classmethod
+    def decode(cls, payload: str) -> Change:
+        try:
+            return cls(**json.loads(payload))
+        except (ValueError, TypeError):  # not ours, or from another version: assume the worst
+            return cls("all")
+
+
+Subscriber = Callable[[Change], None]
+_subscribers: dict[str, list[weakref.WeakMethod[Subscriber]]] = {}
+_lock = threading.Lock()
+
+
+def database_key(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+def subscribe(db: Database, method: Subscriber) -> None:
+    """Call the bound ``method`` with every change this process commits to ``db``, for as long as its
+    object lives (held weakly: an app dropped by a test unsubscribes itself)."""
+    with _lock:
+        live = [ref for ref in _subscribers.get(database_key(db), []) if ref() is not None]
+        _subscribers[database_key(db)] = [*live, weakref.WeakMethod(method)]  # type: ignore[arg-type]
+
+
+def publish(key: str, change: Change) -> None:
+    with _lock:
+        methods = [m for ref in _subscribers.get(key, []) if (m := ref()) is not None]
+    for method in methods:
+        try:
+            method(change)
+        except Exception:  # a cache must never break the writer's commit
+            log.exception("change subscriber failed on %s", change)
+
+
+def announce(session: Session, change: Change) -> None:
+    """Publish ``change`` once the session's transaction commits (never if it rolls back)."""
+    key = session.get_bind().engine.url.render_as_string(hide_password=True)
+    session.info.setdefault(_PENDING, []).append((key, change))
+    if is_postgres(session):
+        session.execute(select(func.pg_notify(CHANNEL, change.encode())))
+
+
+@event.listens_for(Session, "after_commit")
+def _published(session: Session) -> None:
+    for key, change in session.info.pop(_PENDING, []):
+        publish(key, change)
+
+
+@event.listens_for(Session, "after_rollback")
+def _dropped(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+class Watcher:
+    """On Postgres, a thread that ``LISTEN``s on a connection of its own and hands each change to
+    ``deliver``; on SQLite it does nothing (the in-process publish and ``MAX_AGE`` are all there is)."""
+
+    def __init__(self, db: Database, deliver: Subscriber) -> None:
+        self.db, self.deliver = db, deliver
+        self.listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.db.dialect != "postgresql" or self._thread is not None:
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gatekeeper-changes", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        dsn = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    self.deliver(Change("all"))  # whatever changed before we listened
+                    self._relay(conn)
+            except psycopg.Error:
+                log.warning("change listener lost its connection; retrying", exc_info=True)
+            self.listening.clear()
+            self._stop.wait(1.0)
+
+    def _relay(self, conn: psycopg.Connection) -> None:
+        while not self._stop.is_set():
+            for note in conn.notifies(timeout=0.25):
+                self.deliver(Change.decode(note.payload))
