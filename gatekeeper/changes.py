@@ -13,11 +13,13 @@ do they on Postgres, which covers a lost connection or a restored backup.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -142,3 +144,30 @@ class Watcher:
         while not self._stop.is_set():
             for note in conn.notifies(timeout=0.25):
                 self.deliver(Change.decode(note.payload))
+
+
+class RefreshAhead:
+    """When a cached entry may be served: for ``MAX_AGE`` after it was read, and past half of that it is
+    re-read once in the background, so an entry in steady use is replaced before it expires."""
+
+    def __init__(self) -> None:
+        self._pending: set[Hashable] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def usable(self, key: Hashable, read_at: float, refresh: Callable[[], Awaitable[None]]) -> bool:
+        """Whether the entry read at ``read_at`` (monotonic) may be served; schedules ``refresh`` when due."""
+        age = time.monotonic() - read_at
+        if age >= MAX_AGE:
+            return False
+        if age >= MAX_AGE / 2 and key not in self._pending:
+            self._pending.add(key)
+            task = asyncio.get_running_loop().create_task(self._run(key, refresh))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run(self, key: Hashable, refresh: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await refresh()
+        finally:
+            self._pending.discard(key)

@@ -63,8 +63,7 @@ class RoutingCache:
         self._loads: dict[str, tuple[int, asyncio.Future[Entry]]] = {}
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
         self._lock = threading.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._refreshing: set[str] = set()
+        self._ahead = changes.RefreshAhead()
         changes.subscribe(db, self.on_change)
 
     def on_change(self, change: changes.Change) -> None:
@@ -87,14 +86,8 @@ class RoutingCache:
         """The cached entry if it may still be served, without waiting; past half its age a re-read
         starts in the background, so a polled entry is replaced before it expires."""
         entry = self._entries.get(target)
-        age = time.monotonic() - entry.loaded_at if entry is not None else changes.MAX_AGE
-        if age >= changes.MAX_AGE:
+        if entry is None or not self._ahead.usable(target, entry.loaded_at, lambda: self._refresh(target)):
             return None
-        if age >= changes.MAX_AGE / 2 and target not in self._refreshing:
-            self._refreshing.add(target)
-            task = asyncio.get_running_loop().create_task(self._refresh(target))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         return entry
 
     async def read(self, target: str) -> Entry:
@@ -108,8 +101,6 @@ class RoutingCache:
             await self._loaded(target)
         except Exception:  # the next read that needs it loads it again, and answers the error
             log.warning("routing re-read of %s failed", target, exc_info=True)
-        finally:
-            self._refreshing.discard(target)
 
     async def _loaded(self, target: str) -> Entry:
         """Load the entry; a load already running joins only if it began after the last change."""

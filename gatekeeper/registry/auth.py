@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
@@ -112,8 +111,7 @@ class TokenCache:
         self.db = db
         self._actors: dict[str, tuple[Actor, float]] = {}
         self._epoch = 0
-        self._checking: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ahead = changes.RefreshAhead()
         changes.subscribe(db, self.on_change)
 
     def on_change(self, change: changes.Change) -> None:
@@ -126,14 +124,8 @@ class TokenCache:
         again in the background (a token in use never expires from the cache, a revoked one drops)."""
         key = authorization or ""
         hit = self._actors.get(key)
-        age = time.monotonic() - hit[1] if hit is not None else changes.MAX_AGE
-        if hit is None or age >= changes.MAX_AGE:
+        if hit is None or not self._ahead.usable(key, hit[1], lambda: self._recheck(key)):
             return None
-        if age >= changes.MAX_AGE / 2 and key not in self._checking:
-            self._checking.add(key)
-            task = asyncio.get_running_loop().create_task(self._recheck(key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         return hit[0]
 
     async def _recheck(self, key: str) -> None:
@@ -143,8 +135,6 @@ class TokenCache:
             self._actors.pop(key, None)
         except Exception:  # the database blinked: the entry ages out and the next request checks
             pass
-        finally:
-            self._checking.discard(key)
 
     def authenticate(self, authorization: str | None) -> Actor:
         """Check the token in the database (blocking: call it on a worker thread) and remember it."""
