@@ -67,6 +67,13 @@ class StoreUnavailable(GatekeeperError):
     status_code = 503
 
 
+class ExecutorUnavailable(GatekeeperError):
+    """The executor cannot run a pass: a resource it needs is missing (a GPU in the Ray cluster, or
+    Ray itself). The message names what is missing and what to do instead."""
+
+    status_code = 503
+
+
 class GateFailed(GatekeeperError):
     """The gate refused a candidate; the CLI maps this to exit code 1."""
 
