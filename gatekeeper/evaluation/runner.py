@@ -420,6 +420,24 @@ def _correlation_pairs(db: Database, plan: Plan) -> list[dict[str, Any]]:
         )
 
 
+def _predict(
+    db: Database, plan: Plan, loaded: evalsets.EvalSet, progress: Progress
+) -> tuple[Predictions, list[float] | None, Predictions | None]:
+    """The candidate's predictions and latency, then the champion's, each timed; the models are freed
+    before the statistics."""
+    t = time.perf_counter()
+    candidate = predictions_for(db, plan, plan.candidate, loaded, progress)
+    _timed(plan, "candidate_predictions_s", t)
+    t = time.perf_counter()
+    latency = latency_for(db, plan, plan.candidate, loaded, candidate, progress)
+    _timed(plan, "latency_s", t)
+    t = time.perf_counter()
+    champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
+    plan.release()
+    _timed(plan, "champion_predictions_s", t)
+    return candidate, latency, champion
+
+
 def run(
     db: Database,
     settings: Settings,
@@ -439,14 +457,7 @@ def run(
     t = time.perf_counter()
     loaded = load_evalset(db, plan)
     _timed(plan, "evalset_s", t)
-    t = time.perf_counter()
-    candidate = predictions_for(db, plan, plan.candidate, loaded, progress)
-    latency = latency_for(db, plan, plan.candidate, loaded, candidate, progress)
-    _timed(plan, "candidate_predictions_s", t)
-    t = time.perf_counter()
-    champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
-    plan.release()  # free the models before the statistics
-    _timed(plan, "champion_predictions_s", t)
+    candidate, latency, champion = _predict(db, plan, loaded, progress)
     progress.phase("measuring")
     t = time.perf_counter()
     pairs = _correlation_pairs(db, plan)
