@@ -1,6 +1,7 @@
-"""One local Ray cluster per test session (2 CPUs, no dashboard), shut down at the end, and gate
-"worlds": a fresh SQLite database, artifact root and API per executor, so that nothing one executor
-computed (the prediction cache above all) can stand in for the other's work."""
+"""One local Ray cluster per test session (2 CPUs, no dashboard), shut down at the end; under xdist
+every test here runs on one worker (tests/conftest.py). And gate "worlds": a fresh SQLite database,
+artifact root and API per executor, so that nothing one executor computed (the prediction cache above
+all) can stand in for the other's work."""
 
 from __future__ import annotations
 

@@ -23,8 +23,9 @@ from gatekeeper.evaluation.executors.ray import RayExecutor, UnitRunner
 from gatekeeper.registry.artifacts import artifact_sha256
 from tests.conftest import ROOT
 
-# One cluster for the session: under xdist these run on one worker (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+# One cluster for the session: under xdist every test in tests/ray/ runs on one worker
+# (make test: --dist loadgroup; tests/conftest.py: pytest_xdist_make_scheduler).
+pytestmark = pytest.mark.slow
 
 
 def assert_same(a: Any, b: Any, where: str = "") -> None:
