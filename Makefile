@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[train,llm,dash,dev]'
+	$(PY) -m pip install --quiet -e '.[train,llm,dash,dev,ray]'
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
@@ -43,7 +43,7 @@ install: $(STAMP) $(NODE_STAMP)
 install-node: $(NODE_STAMP)
 
 test: install
-	@$(PY) -m pytest -n 2 -p no:cacheprovider --durations=25; rc=$$?; \
+	@$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating an empty run as a failure"; exit 1; fi; \
 	exit $$rc
 
@@ -53,7 +53,7 @@ fuzz: install
 	GATEKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -n 0 -q -s tests/api/test_fuzz.py
 
 test-fast: install
-	$(PY) -m pytest -n 2 -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
 
 demo: install
 	$(PY) -m gatekeeper.demo

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,24 @@ class Settings(BaseSettings):
         description="How far a posted evidence timestamp may lie before its stage began or after now.",
     )
     bootstrap_resamples: int = Field(default=1000, ge=100)
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where prediction passes run: in the worker process, or as Ray Data batch inference.",
+    )
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join (e.g. ray://head:10001); none: start a local one."
+    )
+    ray_actors: int = Field(default=2, ge=1, le=1024, description="Most actors (model copies) per pass.")
+    ray_cpus_per_actor: float = Field(default=1.0, gt=0, le=256)
+    ray_gpus_per_actor: float | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="GPUs per actor; unset: 1 for generators (generation by the gate), 0 otherwise.",
+    )
+    ray_max_restarts: int = Field(
+        default=3, ge=0, le=100, description="Restarts of a dead actor (its unit is retried) before failing."
+    )
     judge_base_url: str | None = Field(default=None, description="OpenAI-compatible judge for LLM metrics.")
     judge_model: str = "judge"
     judge_api_key: str = "none"
@@ -80,6 +99,11 @@ class Settings(BaseSettings):
         if value and not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?$", value):
             raise ValueError("must be empty (the local folder) or s3://bucket[/prefix]")
         return value.rstrip("/")
+
+    @field_validator("ray_address")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
 
     @field_validator("slack_webhook_url", "pagerduty_url", "judge_base_url", "s3_endpoint_url")
     @classmethod

@@ -55,6 +55,11 @@ class StoreUnavailable(GatekeeperError):
     """The configured artifact store cannot take the upload (a missing bucket, no access)."""
 
 
+class ExecutorUnavailable(GatekeeperError):
+    """The executor cannot run a pass: a resource it needs is missing (a GPU in the Ray cluster, or
+    Ray itself). The message names what is missing and what to do instead."""
+
+
 class GateFailed(GatekeeperError):
     """The gate refused a candidate; the CLI maps this to exit code 1."""
 

@@ -227,4 +227,19 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (make test): the tests under tests/ray/ share one local Ray cluster, so they
+    go to one worker; every other test is scheduled on its own, as with ``--dist load``. The group comes
+    from the path: xdist 3.8 groups by a suffix it writes into the node id, which pytest 9 ignores."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneRayWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if nodeid.startswith("tests/ray/") else super()._split_scope(nodeid)
+
+    return OneRayWorker(config, log)
+
+
 LiveServer = BackgroundServer  # the name the dashboard tests import

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gatekeeper.db import Database
 from gatekeeper.errors import (
     Conflict,
+    ExecutorUnavailable,
     Forbidden,
     GateFailed,
     GatekeeperError,
@@ -45,6 +46,7 @@ STATUS: dict[type[GatekeeperError], int] = {
     TooLarge: 413,
     ValidationFailed: 422,
     StoreUnavailable: 503,
+    ExecutorUnavailable: 503,
 }
 
 

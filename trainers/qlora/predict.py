@@ -1,8 +1,9 @@
 """Run a trained generator adapter: base model + LoRA (safetensors only), greedy generation, tool calls
 parsed from the text in the format ``trainers.qlora.chat`` documents.
 
-This is what "run the artifact" evaluation uses for a generator small enough to run where the gate
-runs; an 8B generator is evaluated from submitted predictions instead (DESIGN section 5).
+This is what "run the artifact" evaluation uses: in the worker for a generator small enough for CPU, and
+in a GPU actor of the Ray executor (NF4 base) for an 8B one; otherwise an 8B generator is evaluated from
+submitted predictions (DESIGN sections 5 and 5.2).
 """
 
 from __future__ import annotations

@@ -28,6 +28,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def length_order(pairs: Sequence[tuple[str, str]]) -> list[int]:
+    """Positions of ``pairs`` shortest first (ties in input order): the order ``pair_batches`` scores in,
+    so a caller that cuts this order into whole batches gets the very same batches."""
+    return sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
+
+
 def pair_batches(
     tokenizer: Any,
     pairs: Sequence[tuple[str, str]],
@@ -41,7 +47,7 @@ def pair_batches(
     Batching by length spares padding short pairs to the longest in the whole set; the positions let
     the caller put each result back in input order.
     """
-    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
+    order = length_order(pairs)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = tokenizer(
@@ -103,6 +109,33 @@ def _product_text(products_by_id: Mapping[str, Any], doc_id: str) -> str:
     return str(product["text"]) if isinstance(product, Mapping) else str(product)
 
 
+Slot = tuple[str, str, int]  # (query id, doc id, position of its pair among the unique pairs)
+
+
+def query_pairs(
+    queries: Sequence[Mapping[str, Any]], products_by_id: Mapping[str, Any]
+) -> tuple[list[tuple[str, str]], list[Slot]]:
+    """Every (query, product text) pair once, and where each query's candidate finds its pair."""
+    unique: dict[tuple[str, str], int] = {}
+    plan: list[Slot] = []
+    for query in queries:
+        for doc_id in _candidate_ids(query):
+            pair = (str(query["query"]), _product_text(products_by_id, doc_id))
+            slot = unique.setdefault(pair, len(unique))
+            plan.append((str(query["id"]), doc_id, slot))
+    return list(unique), plan
+
+
+def scores_by_query(
+    queries: Sequence[Mapping[str, Any]], plan: Sequence[Slot], scores: Sequence[float]
+) -> dict[str, dict[str, float]]:
+    """``{query id: {doc id: score}}`` from the unique pairs' scores."""
+    out: dict[str, dict[str, float]] = {str(q["id"]): {} for q in queries}
+    for qid, doc_id, slot in plan:
+        out[qid][doc_id] = float(scores[slot])
+    return out
+
+
 @dataclass
 class RerankerPredictor:
     model: PreTrainedModel
@@ -145,15 +178,5 @@ class RerankerPredictor:
         ``queries`` rows need ``id``, ``query`` and ``candidates``; ``products_by_id`` maps a doc id
         to its text or to its products.jsonl row.
         """
-        unique: dict[tuple[str, str], int] = {}
-        plan: list[tuple[str, str, int]] = []
-        for query in queries:
-            for doc_id in _candidate_ids(query):
-                pair = (str(query["query"]), _product_text(products_by_id, doc_id))
-                slot = unique.setdefault(pair, len(unique))
-                plan.append((str(query["id"]), doc_id, slot))
-        scores = self.score(list(unique), batch_size=batch_size)
-        out: dict[str, dict[str, float]] = {str(q["id"]): {} for q in queries}
-        for qid, doc_id, slot in plan:
-            out[qid][doc_id] = float(scores[slot])
-        return out
+        unique, plan = query_pairs(queries, products_by_id)
+        return scores_by_query(queries, plan, self.score(unique, batch_size=batch_size))
