@@ -71,6 +71,7 @@ def test_reranker_trained_registered_and_gated(api, auth, db, settings, mini_rer
                 "epochs": 1,
                 "probe_queries": 20,
                 "num_threads": 1,
+                "max_length": 48,  # the pipeline is under test, not long-text ranking: half the CPU
             },
         },
     )
