@@ -623,6 +623,15 @@ def test_recheck_sequential_judges_the_recorded_windows_not_the_ones_given() -> 
         recheck_against_baseline(t, [w for w in real if w.group != "baseline"], SEQUENTIAL)
 
 
+def test_recheck_sequential_needs_a_baseline_that_reports_the_effect() -> None:
+    low = {i: {"safety": 0.8} for i in range(40)}  # the canary's safety metric drops by 0.1
+    t = _sequential_trigger(stream(40, low))
+    assert t.metric == M
+    assert recheck_against_baseline(t, baseline(safety=0.9), SEQUENTIAL).fires
+    with pytest.raises(NoBaseline, match="report"):
+        recheck_against_baseline(t, baseline(safety=None), SEQUENTIAL)
+
+
 def test_recheck_sequential_pools_the_baseline_hour_as_every_look_s_reference() -> None:
     # one thin baseline window among eleven full ones: pooled, the hour is still strong evidence
     base = [*baseline(n=11), win("baseline", -1, requests=2_000, errors=10)]

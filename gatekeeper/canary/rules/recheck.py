@@ -78,12 +78,23 @@ def pooled_reference(base: GroupArrays, c: GroupArrays) -> GroupArrays:
     )
 
 
+def _reports(effect: str, usable: GroupArrays) -> None:
+    """A baseline that does not report the effect's metric is no evidence either way: never a pass."""
+    if effect in ("error_ratio", "exception_ratio"):
+        return
+    col = usable.latency_p99_ms if effect == "p99_ratio" else usable.safety.get(effect)
+    reported = 0 if col is None else int(np.isfinite(col).sum())
+    if reported < (1 if effect == "p99_ratio" else 2):
+        raise NoBaseline(f"too few pre-canary baseline windows report {effect}", rule="sequential")
+
+
 def _sequential(trigger: Trigger, base: GroupArrays, rules: AbortRules) -> Recheck:
     """The sequential test of the trigger's effect, at the same level, on every canary window it saw up to
     the trigger (as recorded with it), each against the pooled baseline hour. Firing at any look keeps
     the canary aborted."""
     seen = _recorded_canary(trigger)
     usable = base.select(base.requests >= rules.min_requests)
+    _reports(trigger.metric or "", usable)
     p = pair(WindowArrays(seen, pooled_reference(usable, seen), GroupArrays.empty()), rules)
     if p is None:  # cannot happen for a trigger the rule fired on evaluable windows; never a pass
         raise NoBaseline("none of the canary windows the trigger saw is evidence", rule=trigger.rule)
