@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import psycopg
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from gatekeeper.db import Database, is_postgres
@@ -62,8 +62,9 @@ _subscribers: dict[str, list[weakref.WeakMethod[Subscriber]]] = {}
 _lock = threading.Lock()
 
 
-def database_key(db: Database) -> str:
-    return db.engine.url.render_as_string(hide_password=True)
+def database_key(db: Database | Engine) -> str:
+    engine = db.engine if isinstance(db, Database) else db
+    return engine.url.render_as_string(hide_password=True)
 
 
 def subscribe(db: Database, method: Subscriber) -> None:
@@ -86,7 +87,7 @@ def publish(key: str, change: Change) -> None:
 
 def announce(session: Session, change: Change) -> None:
     """Publish ``change`` once the session's transaction commits (never if it rolls back)."""
-    key = session.get_bind().engine.url.render_as_string(hide_password=True)
+    key = database_key(session.get_bind().engine)
     session.info.setdefault(_PENDING, []).append((key, change))
     if is_postgres(session):
         session.execute(select(func.pg_notify(CHANNEL, change.encode())))

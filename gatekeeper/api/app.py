@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -117,18 +118,9 @@ def create_app(
 def _caches(app: GatekeeperAPI, db: Database, metrics: RequestMetrics) -> None:
     """The routing and token caches, the listener that keeps them current across processes (started
     with the app), and the cached routing reads answered before FastAPI (DESIGN 4.3)."""
-    app.state.routing, app.state.tokens = RoutingCache(db), TokenCache(db)
-    deliver = _fan_out(app.state.routing.on_change, app.state.tokens.on_change)
-    app.state.watcher = changes.Watcher(db, deliver)
+    app.state.routing, app.state.tokens = RoutingCache(db), TokenCache(db)  # both subscribe to db
+    app.state.watcher = changes.Watcher(db, functools.partial(changes.publish, changes.database_key(db)))
     app.fast_path = CachedRoutingRead(app.state.routing, app.state.tokens, metrics)
-
-
-def _fan_out(*subscribers: changes.Subscriber) -> changes.Subscriber:
-    def deliver(change: changes.Change) -> None:
-        for subscriber in subscribers:
-            subscriber(change)
-
-    return deliver
 
 
 def _database(settings: Settings) -> Database:
