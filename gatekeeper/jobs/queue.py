@@ -4,6 +4,8 @@ Postgres: ``SELECT … FOR UPDATE SKIP LOCKED`` lets many workers claim concurre
 each other. SQLite: the write transaction (``BEGIN IMMEDIATE``) serialises claims; one worker.
 A claim is a lease: a live worker renews it; a crashed worker's lease expires and the job is retried
 (up to ``max_attempts``) or marked failed, so it is never lost and never runs twice at once.
+A queued job is announced (``changes.Change("jobs")``) when its transaction commits: idle workers wake
+at once (NOTIFY on Postgres, in-process on either engine) instead of at their next poll.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.db import is_postgres
 from gatekeeper.jobs.models import Job
 
@@ -43,6 +46,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    changes.announce(session, changes.Change("jobs", kind))
     return job
 
 
