@@ -51,7 +51,7 @@ def encode(preds: Predictions) -> bytes:
     """The npz bytes of ``preds``."""
     arrays: dict[str, np.ndarray] = {"ids": _text(preds.ids)}
     vocab: dict[str, int] = {}
-    if all(isinstance(o, str) for o in preds.output):
+    if set(map(type, preds.output)) <= {str}:  # labels
         codes = [vocab.setdefault(o, len(vocab)) for o in preds.output]
         arrays["output_codes"] = np.array(codes, dtype=np.int32)
     else:

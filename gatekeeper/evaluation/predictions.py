@@ -56,7 +56,7 @@ class TopK(Sequence[Row]):
 def _take(values: Sequence[Any], rows: list[int]) -> Sequence[Any]:
     if not values:
         return []
-    return values.take(rows) if isinstance(values, TopK) else [values[i] for i in rows]
+    return values.take(rows) if isinstance(values, TopK) else list(map(values.__getitem__, rows))
 
 
 def _joined(parts: list[Sequence[Row]]) -> Sequence[Row]:
@@ -104,7 +104,7 @@ class Predictions:
         }
 
     def labels_for(self, ids: Sequence[str]) -> list[Any]:
-        return [self.output[self._index[i]] for i in ids]
+        return list(map(self.output.__getitem__, map(self._index.__getitem__, ids)))
 
     def confidences_for(self, ids: Sequence[str]) -> np.ndarray | None:
         if not self.confidence or any(c is None for c in self.confidence):
@@ -112,9 +112,9 @@ class Predictions:
         return np.array([self.confidence[self._index[i]] for i in ids], dtype=float)
 
     def subset(self, ids: Iterable[str]) -> Predictions:
-        picked = [self._index[i] for i in ids]
+        picked = list(map(self._index.__getitem__, ids))
         return Predictions(
-            [self.ids[i] for i in picked],
+            list(map(self.ids.__getitem__, picked)),
             list(_take(self.output, picked)),
             list(_take(self.confidence, picked)),
             _take(self.topk, picked),

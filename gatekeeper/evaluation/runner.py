@@ -157,7 +157,7 @@ class Progress:
         record = {"stage": stage, "mode": mode, "done": done, "total": total}
         record |= {"modes_done": list(self.modes_done), "at": utcnow().isoformat()}
         with self.db.transaction() as session:
-            evaluations.get_evaluation(session, self.evaluation_id).progress = record
+            evaluations.set_progress(session, self.evaluation_id, record)
         self.echo(f"[EVAL] {progress_line(record)}")
 
 

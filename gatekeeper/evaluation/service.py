@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gatekeeper.clock import utcnow
@@ -125,6 +125,11 @@ def request_evaluation(
 
 def get_evaluation(session: Session, evaluation_id: str | uuid.UUID, *, lock: bool = False) -> Evaluation:
     return get_by_id(session, Evaluation, evaluation_id, what="evaluation", field="evaluation_id", lock=lock)
+
+
+def set_progress(session: Session, evaluation_id: uuid.UUID, record: dict[str, Any]) -> None:
+    """Write an evaluation's progress in one statement (it is written a dozen times per evaluation)."""
+    session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(progress=record))
 
 
 def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:
