@@ -1,18 +1,19 @@
 """Predictions submitted for models that run elsewhere: a JSONL file, parsed from its bytes (read once, by
 the caller, which hashes the same bytes) and checked whole.
 
-Lines are decoded by msgspec in C; a classification file's checks then run on arrays (labels, the
-probability matrix, sums) instead of line by line in Python. Every evalset example id must appear exactly
-once. The first bad line is refused with its line number (from 1, counting blank lines) and its field;
-line numbers are looked up only when something is wrong.
+Lines are decoded by msgspec in C, a classification line into a struct whose ``probabilities`` has one
+field per target label (an unknown label is refused while decoding); the checks then run on arrays
+(labels, the probability matrix, sums) instead of line by line in Python. Every evalset example id must
+appear exactly once. The first bad line is refused with its line number (from 1, counting blank lines)
+and its field; line numbers are looked up only when something is wrong.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -23,55 +24,52 @@ from gatekeeper.evaluation.predictions import TOP_K, Predictions, TopK
 
 _SHOWN = 20  # ids listed in an error before "and N more"
 SUM_TOLERANCE = 1e-3  # a line's probabilities must sum to 1 within this
-
-
-class ClassificationLine(msgspec.Struct):
-    id: str
-    prediction: str
-    probabilities: dict[str, float]
-    latency_ms: float | None = None
-
-
-_CLASSIFICATION = msgspec.json.Decoder(ClassificationLine)
 _GENERIC = msgspec.json.Decoder(dict[str, Any])
+_KNOWN = "probabilities need known labels and values in [0, 1]"
+
+
+@lru_cache(maxsize=32)
+def _classification_decoder(labels: tuple[str, ...]) -> msgspec.json.Decoder:
+    """Lines whose ``probabilities`` may name each label at most once, and nothing else."""
+    names = [f"p{i}" for i in range(len(labels))]
+    probabilities = msgspec.defstruct(
+        "Probabilities",
+        [(name, float, None) for name in names],
+        rename=dict(zip(names, labels, strict=True)),
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    line = msgspec.defstruct(
+        "ClassificationLine",
+        [
+            ("id", str),
+            ("prediction", str),
+            ("probabilities", probabilities),
+            ("latency_ms", float | None, None),
+        ],
+        gc=False,
+    )
+    return msgspec.json.Decoder(line)
 
 
 def parse_submitted(data: bytes, *, task: str, expected_ids: set[str], labels: Sequence[str]) -> Predictions:
     """Parse and check a predictions file's bytes; every evalset id exactly once, nothing else."""
     if task == "classification":
-        lines = _decode(data, _CLASSIFICATION)
+        lines = _decode(data, _classification_decoder(tuple(labels)))
         _check_ids([line.id for line in lines], expected_ids)
         return _classification(lines, labels, data)
     rows = _decode(data, _GENERIC)
-    _refuse_first(
-        data,
-        [
-            _Check(
-                np.array([not isinstance(r.get("id"), str) for r in rows], dtype=bool),
-                "predictions.id",
-                lambda i: "each line needs a string 'id'",
-            )
-        ],
-    )
+    no_id = np.array([not isinstance(row.get("id"), str) for row in rows], dtype=bool)
+    _refuse_first(data, [_Check(no_id, "predictions.id", lambda i: "each line needs a string 'id'")])
     _check_ids([row["id"] for row in rows], expected_ids)
     outputs = [(_ranking_line if task == "ranking" else _generation_line)(row) for row in rows]
+    bad = np.array([isinstance(o, _Bad) for o in outputs], dtype=bool)
     _refuse_first(
-        data,
-        [
-            _Check(
-                np.array([isinstance(o, _Bad) for o in outputs], dtype=bool),
-                "",
-                lambda i: outputs[i].message,
-                lambda i: {"field": outputs[i].field},
-            )
-        ],
+        data, [_Check(bad, "", lambda i: outputs[i].message, lambda i: {"field": outputs[i].field})]
     )
     latency = [_latency(row.get("latency_ms")) for row in rows]
-    return Predictions(
-        [row["id"] for row in rows],
-        outputs,
-        latency_ms=latency if any(v is not None for v in latency) else [],
-    )
+    given = any(v is not None for v in latency)
+    return Predictions([row["id"] for row in rows], outputs, latency_ms=latency if given else [])
 
 
 # --- decoding, and finding the bad line -------------------------------------------------------
@@ -92,24 +90,29 @@ def _refuse_first_bad_line(data: bytes, decoder: msgspec.json.Decoder) -> None:
         try:
             decoder.decode(text)
         except msgspec.ValidationError as exc:
-            name, message = _field_of(str(exc))
-            raise ValidationFailed(f"line {number}: {message}", field=name, line=number) from None
+            name, message, extra = _field_of(str(exc))
+            raise ValidationFailed(f"line {number}: {message}", field=name, line=number, **extra) from None
         except msgspec.DecodeError as exc:
             raise ValidationFailed(
                 f"line {number}: not valid JSON ({exc})", field="predictions", line=number
             ) from None
 
 
-def _field_of(message: str) -> tuple[str, str]:
-    """The field a msgspec error names (``- at `$.probabilities[...]```, ``missing required field
-    `id```); a line that is not an object is a line without a string id."""
+def _quoted(message: str, after: str) -> str:
+    return message.split(after, 1)[1].split("`", 1)[0]
+
+
+def _field_of(message: str) -> tuple[str, str, dict[str, Any]]:
+    """The field a msgspec error names (``- at `$.probabilities.faq```, ``missing required field
+    `id```), what to say, and extra fields; a line that is not an object has no string id."""
+    if "unknown field `" in message:
+        return "predictions.probabilities", _KNOWN, {"unknown_labels": [_quoted(message, "unknown field `")]}
     if "missing required field `" in message:
-        name = message.split("missing required field `", 1)[1].split("`", 1)[0]
-        return f"predictions.{name}", message
+        return f"predictions.{_quoted(message, 'missing required field `')}", message, {}
     if " - at `$." in message:
-        name = message.split(" - at `$.", 1)[1].split("`", 1)[0]
-        return f"predictions.{name.split('[', 1)[0].split('.', 1)[0]}", message
-    return "predictions.id", f"each line needs a string 'id' ({message})"
+        path = _quoted(message, " - at `$.")
+        return f"predictions.{path.split('[', 1)[0].split('.', 1)[0]}", message, {}
+    return "predictions.id", f"each line needs a string 'id' ({message})", {}
 
 
 def line_of(data: bytes, index: int) -> int:
@@ -169,37 +172,9 @@ def _check_ids(ids: list[str], expected: set[str]) -> None:
 # --- classification, on arrays ----------------------------------------------------------------------
 
 
-def probability_matrix(
-    lines: Sequence[ClassificationLine], index: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The (n, K) matrix of the given probabilities (NaN where a label was not given) and, per line,
-    whether it named a label outside ``index``. Lines with the same keys in the same order (nearly all)
-    form one group, filled by one array assignment."""
-    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for i, line in enumerate(lines):
-        groups[tuple(line.probabilities)].append(i)
-    matrix = np.full((len(lines), len(index)), np.nan)
-    unknown = np.zeros(len(lines), dtype=bool)
-    for keys, members in groups.items():
-        columns = [index.get(key, -1) for key in keys]
-        if -1 in columns:
-            unknown[members] = True
-        elif keys:
-            flat = chain.from_iterable(lines[i].probabilities.values() for i in members)
-            values = np.fromiter(flat, dtype=float, count=len(members) * len(keys))
-            matrix[np.array(members)[:, None], columns] = values.reshape(len(members), len(keys))
-    return matrix, unknown
-
-
-def _classification_checks(
-    lines: Sequence[ClassificationLine],
-    labels: Sequence[str],
-    predicted: np.ndarray,
-    matrix: np.ndarray,
-    unknown: np.ndarray,
-) -> list[_Check]:
+def _classification_checks(lines: Sequence[Any], predicted: np.ndarray, matrix: np.ndarray) -> list[_Check]:
+    """The rules in the order they apply to one line; ``matrix`` is NaN where a label was not given."""
     given = ~np.isnan(matrix)
-    out_of_range = (given & ((matrix < 0) | (matrix > 1))).any(axis=1)
     sums = np.nansum(matrix, axis=1)
     prob = "predictions.probabilities"
     return [
@@ -208,12 +183,12 @@ def _classification_checks(
             "predictions.prediction",
             lambda i: f"prediction {lines[i].prediction!r} is not one of the target's labels",
         ),
-        _Check(~given.any(axis=1) & ~unknown, prob, lambda i: "probabilities must be an object {label: p}"),
+        _Check(~given.any(axis=1), prob, lambda i: "probabilities must be an object {label: p}"),
         _Check(
-            unknown | out_of_range,
+            (given & ((matrix < 0) | (matrix > 1))).any(axis=1),
             prob,
-            lambda i: "probabilities need known labels and values in [0, 1]",
-            lambda i: {"unknown_labels": [k for k in lines[i].probabilities if k not in labels]},
+            lambda i: _KNOWN,
+            lambda i: {"unknown_labels": []},
         ),
         _Check(
             np.abs(sums - 1.0) > SUM_TOLERANCE, prob, lambda i: f"probabilities sum to {sums[i]:.4f}, not 1"
@@ -226,11 +201,14 @@ def _classification_checks(
     ]
 
 
-def _classification(lines: Sequence[ClassificationLine], labels: Sequence[str], data: bytes) -> Predictions:
+def _classification(lines: Sequence[Any], labels: Sequence[str], data: bytes) -> Predictions:
     index = {label: i for i, label in enumerate(labels)}
     predicted = np.array([index.get(line.prediction, -1) for line in lines], dtype=np.int64)
-    matrix, unknown = probability_matrix(lines, index)
-    _refuse_first(data, _classification_checks(lines, labels, predicted, matrix, unknown))
+    astuple = msgspec.structs.astuple
+    matrix = np.array([astuple(line.probabilities) for line in lines], dtype=float).reshape(
+        len(lines), len(labels)
+    )
+    _refuse_first(data, _classification_checks(lines, predicted, matrix))
     rows = np.arange(len(lines))
     # Top-k among the given labels, highest first (ties in label order); NaN (not given) sorts last.
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :TOP_K]
