@@ -1,6 +1,7 @@
-"""Committed changes that in-process caches and workers must learn of at once: a routing generation
-bump, a revoked token, a queued job. A change is announced inside the transaction that makes it and
-published only after that transaction commits, so a rollback publishes nothing:
+"""Committed changes that in-process caches, workers and long-polls must learn of at once: a routing
+generation bump, a revoked token, a queued job, an evaluation's progress. A change is announced inside
+the transaction that makes it and published only after that transaction commits, so a rollback
+publishes nothing:
 
 - in this process, to every subscriber of the same database, synchronously in ``after_commit`` (the
   writer's next read already misses the cache);
@@ -34,14 +35,15 @@ CHANNEL = "gatekeeper_changes"
 MAX_AGE = 0.5  # seconds a cache may serve an entry without re-reading it: a change shows within 1 s
 _PENDING = "gatekeeper.changes.pending"
 
-Kind = Literal["routing", "tokens", "jobs", "all"]
+Kind = Literal["routing", "tokens", "jobs", "evaluations", "all"]
 
 
 @dataclass(frozen=True)
 class Change:
     """``routing`` of one target (its new generation), ``tokens`` (one was revoked), ``jobs`` (one was
-    queued: ``target`` carries its kind), or ``all`` (anything may have changed: the listener reconnected
-    and may have missed notifications)."""
+    queued: ``target`` carries its kind), ``evaluations`` (one's progress or status: ``target`` carries its
+    id), or ``all`` (anything may have changed: the listener reconnected and may have missed
+    notifications)."""
 
     kind: Kind
     target: str | None = None

@@ -203,6 +203,7 @@ def start(db: Database, settings: Settings, evaluation_id: uuid.UUID) -> Plan:
         if evaluation.status not in ("queued", "running"):
             raise ValidationFailed(f"evaluation is already {evaluation.status}")
         evaluation.status, evaluation.started_at = "running", evaluation.started_at or utcnow()
+        evaluations.changed(session, evaluation.id)
         candidate = registry.get_candidate(session, evaluation.candidate_id)
         if evaluation.mode == "predictions":
             cand_source = Source(
@@ -361,6 +362,7 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
         evaluation.status, evaluation.finished_at = "done", utcnow()
         evaluation.timings = plan.timings
         evaluation.progress = {"stage": "done", "at": utcnow().isoformat()}
+        evaluations.changed(session, evaluation.id)
         to = gate_status(decision)
         registry.transition(
             session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
@@ -383,6 +385,7 @@ def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
         return
     evaluation.status, evaluation.error, evaluation.finished_at = "error", reason[:4000], utcnow()
     evaluation.progress = {"stage": "error", "at": utcnow().isoformat()}
+    evaluations.changed(session, evaluation.id)
     candidate = registry.get_candidate(session, evaluation.candidate_id, lock=True)
     if candidate.status == Status.EVALUATING.value:
         registry.transition(

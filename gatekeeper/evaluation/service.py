@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
@@ -127,9 +128,15 @@ def get_evaluation(session: Session, evaluation_id: str | uuid.UUID, *, lock: bo
     return get_by_id(session, Evaluation, evaluation_id, what="evaluation", field="evaluation_id", lock=lock)
 
 
+def changed(session: Session, evaluation_id: uuid.UUID) -> None:
+    """Wake the requests long-polling this evaluation (``waits.py``) once this transaction commits."""
+    changes.announce(session, changes.Change("evaluations", str(evaluation_id)))
+
+
 def set_progress(session: Session, evaluation_id: uuid.UUID, record: dict[str, Any]) -> None:
     """Write an evaluation's progress in one statement (it is written a dozen times per evaluation)."""
     session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(progress=record))
+    changed(session, evaluation_id)
 
 
 def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:
