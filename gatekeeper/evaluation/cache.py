@@ -50,6 +50,14 @@ def cached_payload(db: Database, source_sha: str, key: str) -> dict[str, Any] | 
         return rows[0].payload if rows else None
 
 
+def _row(source_sha: str, key: str, name: str, preds: Predictions | None, payload: Any) -> PredictionSet:
+    row = PredictionSet(source_sha256=source_sha, file_sha256=key, file_name=name, payload=payload)
+    if preds is not None:
+        row.arrays = columnar.encode(preds)
+        row.arrays_sha256 = columnar.sha256(row.arrays)
+    return row
+
+
 def add(
     session: Session,
     source_sha: str,
@@ -61,15 +69,23 @@ def add(
 ) -> None:
     """Insert one cache row in the caller's transaction (under a savepoint): an entry another
     transaction stored first is kept, and the caller's work goes on."""
-    row = PredictionSet(source_sha256=source_sha, file_sha256=key, file_name=name, payload=payload)
-    if preds is not None:
-        row.arrays = columnar.encode(preds)
-        row.arrays_sha256 = columnar.sha256(row.arrays)
     try:
         with session.begin_nested():
-            session.add(row)
+            session.add(_row(source_sha, key, name, preds, payload))
     except IntegrityError:
         pass
+
+
+def add_files(session: Session, source_sha: str, files: dict[tuple[str, str], Predictions]) -> None:
+    """Insert one model's predictions on several evalset files (``{(file sha, name): predictions}``) in
+    one statement; if any was stored first, each row on its own."""
+    rows = [_row(source_sha, key, name, preds, None) for (key, name), preds in files.items()]
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError:
+        for (key, name), preds in files.items():
+            add(session, source_sha, key, name, preds=preds)
 
 
 def store(

@@ -56,8 +56,8 @@ def _checked_predictions(
 def _cache_submitted(session: Session, sha: str, loaded: evalsets.EvalSet, preds: Predictions) -> None:
     """Cache the checked predictions per evalset file, in the request's transaction: the worker then
     reads neither the file nor JSON again (the cache is keyed by the file's sha256, as the worker's is)."""
-    for f in loaded.files.values():
-        cache.add(session, sha, f.sha256, f.name, preds=preds.subset(r["id"] for r in f.rows))
+    files = {(f.sha256, f.name): preds.subset(r["id"] for r in f.rows) for f in loaded.files.values()}
+    cache.add_files(session, sha, files)
 
 
 # Statuses a candidate may be (re-)evaluated from: a gate_inconclusive one comes back with more data.
