@@ -3,8 +3,10 @@ changed (its progress or its status) since the request arrived, at once when it 
 seconds otherwise. A CI job hears of the decision when it is recorded, not at its next poll.
 
 The runner announces every change of an evaluation (``changes.Change("evaluations", id)``): heard here
-at once in this process and, on Postgres, by NOTIFY from the worker's. What cannot be heard (SQLite
-across processes, a lost connection) is caught by re-reading every ``changes.MAX_AGE`` seconds.
+at once in this process and, on Postgres, by NOTIFY from the worker's. What cannot be heard (a lost
+connection; on SQLite, any change made by another process) is caught by re-reading the evaluation every
+``RECHECK_S`` seconds: often on SQLite, where a worker in another process is never heard and a read costs
+well under a millisecond.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gatekeeper.db import Database
 from gatekeeper.evaluation.models import Evaluation
 
 MAX_WAIT = 30.0  # the longest a long-poll may ask to wait, in seconds
+RECHECK_S = {"sqlite": 0.1}  # seconds between re-reads by dialect; changes.MAX_AGE for the others
 ENDED = ("done", "error")
 Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
@@ -40,8 +43,9 @@ def state_of(db: Database, evaluation_id: str) -> tuple[str, Any] | None:
 class EvaluationWaits:
     """Requests waiting on evaluations, woken by announced changes from any thread."""
 
-    def __init__(self, db: Database, *, max_wait: float = MAX_WAIT, recheck: float = changes.MAX_AGE) -> None:
-        self.db, self.max_wait, self.recheck = db, max_wait, recheck
+    def __init__(self, db: Database, *, max_wait: float = MAX_WAIT) -> None:
+        self.db, self.max_wait = db, max_wait
+        self.recheck = RECHECK_S.get(db.dialect, changes.MAX_AGE)
         self._epochs: dict[str, int] = {}  # per evaluation someone waits on: changes heard so far
         self._watching: dict[str, int] = {}  # how many requests wait on it
         self._waiters: dict[str, list[Waiter]] = {}

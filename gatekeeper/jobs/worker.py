@@ -30,7 +30,7 @@ log = logging.getLogger("gatekeeper.worker")
 STOP_CHECK_S = 0.1  # how often an idle worker looks at its stop signal
 # Seconds between an idle worker's polls: on Postgres NOTIFY wakes it, the poll is a fallback; SQLite has
 # no signal across processes (an API in another process), so it polls often (a claim there costs ~1 ms).
-POLL_SECONDS = {"postgresql": 1.0, "sqlite": 0.2}
+POLL_SECONDS = {"postgresql": 1.0, "sqlite": 0.1}
 
 
 def poll_seconds_for(dialect: str) -> float:
