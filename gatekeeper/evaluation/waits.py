@@ -24,7 +24,7 @@ from gatekeeper.db import Database
 from gatekeeper.evaluation.models import Evaluation
 
 MAX_WAIT = 30.0  # the longest a long-poll may ask to wait, in seconds
-RECHECK_S = {"sqlite": 0.1}  # seconds between re-reads by dialect; changes.MAX_AGE for the others
+RECHECK_S = {"sqlite": 0.05}  # seconds between re-reads by dialect; changes.MAX_AGE for the others
 ENDED = ("done", "error")
 Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 

@@ -18,7 +18,7 @@ def worker(
     poll: Annotated[
         float | None,
         typer.Option(
-            help="Seconds between idle polls (default: 1 on Postgres, woken by NOTIFY; 0.1 on SQLite)."
+            help="Seconds between idle polls (default: 1 on Postgres, woken by NOTIFY; 0.05 on SQLite)."
         ),
     ] = None,
     lease_seconds: Annotated[

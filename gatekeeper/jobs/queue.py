@@ -56,6 +56,12 @@ def _claimable(now: datetime, kinds: tuple[str, ...]):  # noqa: ANN202 - a SQLAl
     return and_(Job.kind.in_(kinds), or_(ready, orphaned))
 
 
+def waiting(session: Session, *, kinds: tuple[str, ...], now: datetime) -> bool:
+    """Whether any job is claimable. A read: an idle worker's poll takes no write lock (on SQLite a
+    write lock would also make the API's next write wait in SQLite's busy handler)."""
+    return session.scalar(select(Job.id).where(_claimable(now, kinds)).limit(1)) is not None
+
+
 def claim(
     session: Session,
     *,

@@ -29,8 +29,9 @@ from gatekeeper.jobs.models import Job
 log = logging.getLogger("gatekeeper.worker")
 STOP_CHECK_S = 0.1  # how often an idle worker looks at its stop signal
 # Seconds between an idle worker's polls: on Postgres NOTIFY wakes it, the poll is a fallback; SQLite has
-# no signal across processes (an API in another process), so it polls often (a claim there costs ~1 ms).
-POLL_SECONDS = {"postgresql": 1.0, "sqlite": 0.1}
+# no signal across processes (an API in another process), so it polls often (a poll is one read of an
+# index, well under a millisecond, and takes no lock).
+POLL_SECONDS = {"postgresql": 1.0, "sqlite": 0.05}
 
 
 def poll_seconds_for(dialect: str) -> float:
@@ -90,6 +91,9 @@ class Worker:
 
     def _claim(self) -> tuple[Job, Handler] | None:
         kinds = self.kinds or tuple(HANDLERS)
+        with self.db.session() as session:
+            if not queue.waiting(session, kinds=kinds, now=self.clock.now()):
+                return None
         with self.db.transaction() as session:
             job = queue.claim(
                 session,

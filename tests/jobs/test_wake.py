@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pytest
+
 from gatekeeper import changes
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
@@ -103,3 +105,23 @@ def test_a_stopped_worker_returns_without_waiting_out_its_poll(db, settings, rec
     with running(worker) as thread:
         assert wait_for(lambda: idle(worker))
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_an_idle_poll_does_not_wait_for_the_write_lock(db, settings, recorder) -> None:  # noqa: F811
+    """An idle worker's poll is a read: on SQLite it neither takes nor waits for the write lock that a
+    request holds while it works (the lock's busy wait would delay both)."""
+    worker = Worker(db, settings, kinds=("test-record",), echo=lambda _: None)
+    done = threading.Event()
+    with db.transaction() as session:  # holds SQLite's write lock until the block ends
+        enqueue_in(session, "held")
+        polled = threading.Thread(target=lambda: (worker.run_once(), done.set()))
+        polled.start()
+        assert done.wait(DEADLINE_S)  # it answered while the lock was held: nothing committed yet
+    polled.join()
+    assert recorder.runs == []
+    assert worker.run_once() and [run[0] for run in recorder.runs] == ["held"]
+
+
+def enqueue_in(session, ref: str) -> None:  # noqa: ANN001
+    queue.enqueue(session, kind="test-record", ref_id=ref, now=datetime.now(UTC))
