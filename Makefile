@@ -74,7 +74,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -p no:cacheprovider -n 0 -q tests/test_import_cycles.py tests/test_function_length.py
 	$(DUPLICATES)
-	$(VENV)/bin/mypy gatekeeper/policy gatekeeper/canary/rules gatekeeper/evaluation/stats.py gatekeeper/drift/stats.py gatekeeper/registry/states.py
+	$(VENV)/bin/mypy gatekeeper/policy gatekeeper/canary/rules gatekeeper/evaluation/stats.py gatekeeper/evaluation/resampling.py gatekeeper/drift/stats.py gatekeeper/registry/states.py
 
 # Repeated blocks of six or more lines in gatekeeper/ (pylint's similarity checker; comments,
 # docstrings, imports and signatures ignored): lint fails on one.
