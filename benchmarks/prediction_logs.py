@@ -1,11 +1,12 @@
 """Prediction-log ingestion through a real `gatekeeper serve` process, on Postgres and on SQLite: rows/s
 from one client on the JSON route (`POST /v1/targets/{t}/prediction-logs`, batches of its 10,000-row
-limit, one after the other) and on the bulk route (`POST .../prediction-logs/bulk`, one JSONL body).
+limit, one after the other) and on the bulk route (`POST .../prediction-logs/bulk`, one body: JSONL, or
+an Arrow IPC stream of 65,536-row record batches).
 
 Target (issue 18): >= 100,000 rows/s into Postgres from one client on the bulk route; SQLite is reported.
 Each route runs `--runs` times on fresh request_ids; the median and the spread (min-max) are printed.
-Bodies are built before the clock starts (the client's own JSON encoding is not timed), the same way for
-both routes. Rows look like the serving layer's: slices, a short text, two features.
+Bodies are built before the clock starts (the client's own encoding is not timed), the same way for
+every route. Rows look like the serving layer's: slices, a short text, two features.
 
     python benchmarks/prediction_logs.py [--rows 200000] [--runs 3] [--engines postgres,sqlite]
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+import pyarrow as pa
 from api import free_port
 from pydantic_core import to_json
 
@@ -144,19 +146,47 @@ def timed_bulk_route(http: httpx.Client, batch: list[dict]) -> float:
     return len(batch) / (time.perf_counter() - started)
 
 
+def arrow_stream(batch: list[dict]) -> bytes:
+    """The rows as an Arrow IPC stream: one column a field, features as JSON text."""
+    columns = {name: [row[name] for row in batch] for name in batch[0] if name != "features"}
+    columns["ts"] = pa.array([datetime.fromisoformat(ts) for ts in columns["ts"]], pa.timestamp("us", "UTC"))
+    columns["features"] = [to_json(row["features"]).decode() for row in batch]
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=65_536)
+    return sink.getvalue().to_pybytes()
+
+
+def timed_arrow_route(http: httpx.Client, batch: list[dict]) -> float:
+    body = arrow_stream(batch)
+    started = time.perf_counter()
+    reply = http.post(
+        f"/v1/targets/{TARGET}/prediction-logs/bulk",
+        content=body,
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert reply.status_code == 200 and reply.json()["accepted"] == len(batch), reply.text
+    return len(batch) / (time.perf_counter() - started)
+
+
+ROUTES = {"json": timed_json_route, "bulk": timed_bulk_route, "arrow": timed_arrow_route}
+
+
 def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     work = Path(tempfile.mkdtemp(prefix="gk-logs-bench-"))
     server = None
     try:
         secret, champion = seed_database(url, work)
         server, base = serve(url, work)
-        rates: dict[str, list[float]] = {"json": [], "bulk": []}
+        rates: dict[str, list[float]] = {route: [] for route in args.routes.split(",")}
         headers = {"Authorization": f"Bearer {secret}"}
         with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
             timed_bulk_route(http, rows(1000, champion, "warm", 0))
-            for run in range(args.runs):
-                rates["json"].append(timed_json_route(http, rows(args.rows, champion, f"json{run}", run)))
-                rates["bulk"].append(timed_bulk_route(http, rows(args.rows, champion, f"bulk{run}", run)))
+            timed_arrow_route(http, rows(1000, champion, "warm-arrow", 0))
+            for run in range(args.runs):  # the routes take turns, so a busy spell hits them alike
+                for route, rate in rates.items():
+                    rate.append(ROUTES[route](http, rows(args.rows, champion, f"{route}{run}", run)))
         return rates
     finally:
         if server is not None:
@@ -200,13 +230,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows per run and route")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engines", default="postgres,sqlite")
+    parser.add_argument("--routes", default="json,bulk,arrow", help="json, bulk (JSONL), arrow")
     args = parser.parse_args()
+    names = {
+        "json": "JSON route, 10,000-row batches",
+        "bulk": "bulk route, one JSONL body",
+        "arrow": "bulk route, one Arrow IPC body",
+    }
     lines = []
     for engine in args.engines.split(","):
         rates = postgres(args) if engine == "postgres" else sqlite(args)
-        lines.append(line(engine, "JSON route, 10,000-row batches (before)", rates["json"], None))
-        target = 100_000 if engine == "postgres" else None
-        lines.append(line(engine, "bulk route, one JSONL body (after)", rates["bulk"], target))
+        for route, measured in rates.items():
+            target = 100_000 if engine == "postgres" and route != "json" else None
+            lines.append(line(engine, names[route], measured, target))
     print("\n".join(lines))
 
 

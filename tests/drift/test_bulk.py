@@ -14,7 +14,7 @@ from pydantic_core import to_json
 from sqlalchemy import select
 
 from gatekeeper.client import ApiError, Client
-from gatekeeper.drift import bulk
+from gatekeeper.drift import bulk, bulk_jsonl
 from gatekeeper.drift.models import DriftLabel, PredictionLog
 from gatekeeper.registry.models import AuditEvent
 from tests.conftest import snapshot
@@ -134,7 +134,7 @@ def test_a_bad_line_after_rows_were_written_keeps_nothing(api, auth, db, champio
     """Blocks are written as they are checked; the bad line is blocks later, and the batch rolls back."""
     logs, _ = traffic(np.random.default_rng(3), start=T0, hours=8, per_hour=1500, candidate_id=champion)
     body = jsonl(logs)
-    assert len(body) > 3 * bulk.BLOCK
+    assert len(body) > 3 * bulk_jsonl.BLOCK
     bad = to_json({**logs[0], "request_id": "late", "confidence": -0.1})
     before = snapshot(db)
     refused = post_bulk(api, auth, body + bad + b"\n")
