@@ -24,15 +24,14 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.db import is_postgres
 from gatekeeper.drift import bulk_arrow, bulk_jsonl, bulk_rows, bulk_write, ingest
-from gatekeeper.drift.schemas import IngestRead
+from gatekeeper.drift.schemas import ARROW_MEDIA_TYPE, JSONL_MEDIA_TYPE, IngestRead
 from gatekeeper.errors import TooLarge, ValidationFailed
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
 from gatekeeper.registry.models import Candidate
 
 SPOOL_IN_MEMORY = 16 << 20  # a body up to this size is spooled in memory, a larger one on disk
-MEDIA_TYPE = "application/x-ndjson"
-ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+MEDIA_TYPE = JSONL_MEDIA_TYPE
 
 
 async def spool(chunks: AsyncIterator[bytes], limit: int) -> IO[bytes]:

@@ -79,18 +79,18 @@ def _first(mask: pa.Array) -> int | None:
 
 def _text_rule(column: pa.Array, required: bool, low: int, high: int) -> tuple[pa.Array, str]:
     length = pc.utf8_length(column)
-    bad = pc.or_(pc.less(length, low), pc.greater(length, high))
-    bad = pc.or_(bad, pc.match_substring(column, "\x00"))
+    bad = pc.or_kleene(pc.less(length, low), pc.greater(length, high))
+    bad = pc.or_kleene(bad, pc.match_substring(column, "\x00"))
     if required:
-        bad = pc.or_(pc.is_null(column), bad)
+        bad = pc.or_kleene(pc.is_null(column), bad)
     return bad, f"{'required, ' if required else ''}{low} to {high} characters, no NUL character"
 
 
 def _rules(batch: pa.RecordBatch) -> list[tuple[str, pa.Array, str]]:
     """(field, bad-row mask, what the rule is) for every rule that needs no lookup."""
     ts, confidence = batch.column("ts"), batch.column("confidence")
-    in_range = pc.and_(pc.greater_equal(confidence, 0.0), pc.less_equal(confidence, 1.0))
-    ts_bad = pc.or_(pc.is_null(ts), pc.or_(pc.less(ts, TS_MIN), pc.greater(ts, TS_MAX)))
+    in_range = pc.and_kleene(pc.greater_equal(confidence, 0.0), pc.less_equal(confidence, 1.0))
+    ts_bad = pc.or_kleene(pc.is_null(ts), pc.or_kleene(pc.less(ts, TS_MIN), pc.greater(ts, TS_MAX)))
     rules = [
         ("ts", ts_bad, "required, a time between the years 1 and 9999"),
         ("confidence", pc.invert(pc.fill_null(in_range, False)), "required, a number from 0 to 1"),
