@@ -53,6 +53,7 @@ TAGS = {
     "feature_schema_version": "v1",
     "seed": "0",
 }
+PIECE = 1 << 20
 WORDS = ["manga", "volume", "order", "where", "refund", "help", "agent", "new", "series", "最新", "巻"]
 
 
@@ -124,12 +125,20 @@ def serve(url: str, work: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("gatekeeper serve did not come up")
 
 
+def post(http: httpx.Client, url: str, body: bytes, media_type: str) -> httpx.Response:
+    """POST a prebuilt body in 1 MiB pieces, as the typed client streams a file (given one large bytes
+    object, httpx copies what is left of it after each socket write: a third of the client's time)."""
+    pieces = (body[i : i + PIECE] for i in range(0, len(body), PIECE))
+    return http.post(
+        url, content=pieces, headers={"Content-Type": media_type, "Content-Length": str(len(body))}
+    )
+
+
 def timed_json_route(http: httpx.Client, batch: list[dict]) -> float:
     bodies = [to_json(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
-    headers = {"Content-Type": "application/json"}
     started = time.perf_counter()
     for body in bodies:
-        reply = http.post(f"/v1/targets/{TARGET}/prediction-logs", content=body, headers=headers)
+        reply = post(http, f"/v1/targets/{TARGET}/prediction-logs", body, "application/json")
         assert reply.status_code == 200 and reply.json()["duplicates"] == 0, reply.text
     return len(batch) / (time.perf_counter() - started)
 
@@ -137,11 +146,7 @@ def timed_json_route(http: httpx.Client, batch: list[dict]) -> float:
 def timed_bulk_route(http: httpx.Client, batch: list[dict]) -> float:
     body = b"".join(to_json(row) + b"\n" for row in batch)
     started = time.perf_counter()
-    reply = http.post(
-        f"/v1/targets/{TARGET}/prediction-logs/bulk",
-        content=body,
-        headers={"Content-Type": "application/x-ndjson"},
-    )
+    reply = post(http, f"/v1/targets/{TARGET}/prediction-logs/bulk", body, "application/x-ndjson")
     assert reply.status_code == 200 and reply.json()["accepted"] == len(batch), reply.text
     return len(batch) / (time.perf_counter() - started)
 
@@ -161,10 +166,8 @@ def arrow_stream(batch: list[dict]) -> bytes:
 def timed_arrow_route(http: httpx.Client, batch: list[dict]) -> float:
     body = arrow_stream(batch)
     started = time.perf_counter()
-    reply = http.post(
-        f"/v1/targets/{TARGET}/prediction-logs/bulk",
-        content=body,
-        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    reply = post(
+        http, f"/v1/targets/{TARGET}/prediction-logs/bulk", body, "application/vnd.apache.arrow.stream"
     )
     assert reply.status_code == 200 and reply.json()["accepted"] == len(batch), reply.text
     return len(batch) / (time.perf_counter() - started)

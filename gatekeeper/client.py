@@ -60,6 +60,20 @@ class _Chunks:
         return out
 
 
+def jsonl_pieces(rows: Iterable[Mapping[str, Any]], size: int = 1 << 20) -> Iterator[bytes]:
+    """The rows as JSONL in pieces of about ``size`` bytes: one socket write each, not one a row."""
+    piece: list[bytes] = []
+    length = 0
+    for row in rows:
+        piece.append(to_json(row) + b"\n")
+        length += len(piece[-1])
+        if length >= size:
+            yield b"".join(piece)
+            piece, length = [], 0
+    if piece:
+        yield b"".join(piece)
+
+
 def arrow_stream(rows: pa.Table | pa.RecordBatchReader) -> Iterator[bytes]:
     """An Arrow IPC stream of ``rows``, a record batch at a time (never the whole stream in memory)."""
     sink = _Chunks()
@@ -150,7 +164,7 @@ class Client(Routes):
                 return self._post_bulk(
                     url, ARROW_MEDIA_TYPE if rows.suffix == ".arrows" else JSONL_MEDIA_TYPE, body
                 )
-        return self._post_bulk(url, JSONL_MEDIA_TYPE, (to_json(row) + b"\n" for row in rows))
+        return self._post_bulk(url, JSONL_MEDIA_TYPE, jsonl_pieces(rows))
 
     def _post_bulk(self, url: str, media_type: str, body: Any) -> IngestRead:
         reply = self.request("POST", url, content=body, headers={"Content-Type": media_type})

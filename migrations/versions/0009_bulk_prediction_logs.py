@@ -1,6 +1,8 @@
 """Bulk prediction logs: the log table loses its two foreign keys (each cost a trigger call per row of
 a bulk COPY; both ids are checked when a batch is taken, and targets and candidates are never deleted),
-and the labels still waiting for their log get a partial index, so a batch back-fills only those.
+request ids of logs and labels compare byte by byte on Postgres (``COLLATE "C"``: the key's comparisons
+skip the locale), and the labels still waiting for their log get a partial index, so a batch back-fills
+only those.
 
 Revision ID: 0009
 Revises: 0008
@@ -24,10 +26,24 @@ _FOREIGN_KEYS = {
 }
 
 
+def _request_ids(collation: str | None) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return  # SQLite compares bytes already
+    for table in ("drift_prediction_logs", "drift_labels"):
+        op.alter_column(
+            table,
+            "request_id",
+            type_=sa.String(length=200, collation=collation),
+            existing_type=sa.String(length=200),
+            existing_nullable=False,
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("drift_prediction_logs") as batch:
         for name in _FOREIGN_KEYS:
             batch.drop_constraint(name, type_="foreignkey")
+    _request_ids("C")
     with op.batch_alter_table("drift_labels") as batch:
         batch.create_index(
             "ix_drift_labels_waiting",
@@ -38,6 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _request_ids("default")
     with op.batch_alter_table("drift_labels") as batch:
         batch.drop_index(
             "ix_drift_labels_waiting", postgresql_where=sa.text(WAITING), sqlite_where=sa.text(WAITING)
