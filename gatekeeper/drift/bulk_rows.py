@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import Meta
@@ -46,7 +47,9 @@ LENGTHS: dict[str, tuple[bool, int, int]] = {
 # datetime's range: what the JSON route (and a client's own datetimes) can hold.
 TS_MIN, TS_MAX = (pa.scalar(moment, TS) for moment in (datetime.min, datetime.max))
 FeatureValue = float | int | str | bool | None
-_FEATURES = msgspec.json.Decoder(Annotated[dict[str, FeatureValue], Meta(max_length=FEATURES_MAX)]).decode
+Features = Annotated[dict[str, FeatureValue], Meta(max_length=FEATURES_MAX)]
+_FEATURES = msgspec.json.Decoder(Features).decode
+_MANY_FEATURES = msgspec.json.Decoder(list[Features]).decode
 
 
 class BadRow(Exception):
@@ -128,26 +131,51 @@ def _candidates(column: pa.Array, candidates: Mapping[uuid.UUID, str], target: s
     return pc.take(pa.array(answers, pa.string()), encoded.indices)
 
 
-def _decoded(values: list[str | bytes | None]) -> list[dict | None]:
-    """Each row's features decoded, one call per row (a joined decode could merge two rows)."""
+def _at_once(present: pa.Array) -> list[dict] | None:
+    """The non-null features decoded in one call, as the JSON array ``[v1\\n,v2\\n,...]``, or None to
+    decode them one by one. That reading equals the one-by-one reading when every value starts with
+    ``{`` and the array has one element per value: a raw newline cannot sit in a JSON string and a comma
+    inside an object must be followed by a key, so every joining comma separates two values."""
+    if not pc.all(pc.starts_with(present, "{")).as_py():
+        return None
+    joined = pc.binary_join_element_wise(present.cast(pa.binary()), b"\n,", b"")
+    offsets = np.frombuffer(joined.buffers()[1], np.int32, len(joined) + 1, joined.offset * 4)
+    data = memoryview(joined.buffers()[2])[offsets[0] : offsets[-1] - 2]
     try:
-        return [None if value is None else _FEATURES(value) for value in values]
+        rows = _MANY_FEATURES(b"[" + data + b"]")
     except msgspec.MsgspecError:
-        pass
-    for index, value in enumerate(values):  # again, to find the row
+        return None
+    return rows if len(rows) == len(present) else None
+
+
+def _one_by_one(values: list[str | bytes | None]) -> list[dict | None]:
+    """Each row's features decoded alone; the first bad row raises."""
+    out = []
+    for index, value in enumerate(values):
         try:
-            if value is not None:
-                _FEATURES(value)
+            out.append(None if value is None else _FEATURES(value))
         except msgspec.MsgspecError as exc:
             msg = f"a JSON object of at most {FEATURES_MAX} scalar values: {exc}"
             raise BadRow(index, "features", msg) from None
-    raise AssertionError("a row's features failed to decode, then decoded")
+    return out
+
+
+def _empty(column: pa.Array) -> np.ndarray:
+    """Which rows have no features (null, or ``{}``); the first row whose features are not a JSON object
+    of scalar values raises."""
+    present = column.drop_null()
+    decoded = _at_once(present) if len(present) else []
+    if decoded is None:
+        return np.array([not features for features in _one_by_one(column.to_pylist())], bool)
+    empty = column.is_null().to_numpy(zero_copy_only=False).copy()
+    empty[~empty] = [not features for features in decoded]
+    return empty
 
 
 def _features(column: pa.Array) -> pa.Array:
     """The features column as JSON text, null where a row has none (``{}`` is stored as null, as on the
     JSON route); the first row whose features are not a JSON object of scalar values raises."""
-    empty = [not features for features in _decoded(column.to_pylist())]
+    empty = _empty(column)
     nul = _first(pc.match_substring(column, "\\u0000"))
     if nul is not None:
         raise BadRow(nul, "features", "a NUL character (\\u0000) is not allowed")

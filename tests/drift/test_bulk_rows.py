@@ -89,6 +89,8 @@ def test_on_one_row_the_field_first_in_the_schema_is_named() -> None:
         ("features", "{" + ",".join(f'"f{i}": {i}' for i in range(FEATURES_MAX + 1)) + "}", False),
         ("features", '{"a": {"b": 1}}', False),
         ("features", "null", False),
+        ("features", '{"a": 1}, {"b": 2}', False),  # two objects: joined, the batch would still decode
+        ("features", '{"a": 1', False),
         ("features", '{"a": "\\u0000"}', False),
         ("features", b'{"a": "\xff"}', False),  # not UTF-8
         ("ts", None, False),
@@ -105,6 +107,13 @@ def test_each_rule_at_its_edge(column: str, value: Any, good: bool) -> None:
         assert checked(rows, KNOWN, "intent_classifier").num_rows == 3
     else:
         assert first_bad(rows) == (1, column)
+
+
+def test_features_decoded_together_still_read_one_object_a_row() -> None:
+    """Joined by commas, rows 0 and 1 would read as one object and row 2 as two: three in all."""
+    rows = batch(features={0: '{"a": 1', 1: '"b": 2}', 2: '{"c": 3}, {"d": 4}'})
+    assert first_bad(rows) == (0, "features")
+    assert first_bad(batch(features={1: '{"c": 3}, {"d": 4}', 2: "{}"})) == (1, "features")
 
 
 def test_a_time_no_datetime_holds_is_refused() -> None:
