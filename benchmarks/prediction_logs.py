@@ -57,13 +57,15 @@ PIECE = 1 << 20
 WORDS = ["manga", "volume", "order", "where", "refund", "help", "agent", "new", "series", "最新", "巻"]
 
 
-def rows(n: int, candidate: uuid.UUID, run: str, seed: int) -> list[dict]:
+def rows(n: int, candidate: uuid.UUID, run: str, seed: int, start: datetime = T0) -> list[dict]:
+    """n served predictions from ``start`` on, a millisecond apart: logs arrive in time order, so each
+    run starts where the last one ended (as a serving fleet's batches would)."""
     rng = np.random.default_rng(seed)
     conf, price = rng.beta(8, 2, n), rng.normal(20, 5, n)
     classes = ["faq", "order_status", "recommendation", "escalation", "chitchat"]
     return [
         {
-            "ts": (T0 + timedelta(milliseconds=i)).isoformat(),
+            "ts": (start + timedelta(milliseconds=i)).isoformat(),
             "request_id": f"{run}-{i}",
             "candidate_id": str(candidate),
             "prediction": classes[i % 5],
@@ -187,9 +189,11 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
         with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
             timed_bulk_route(http, rows(1000, champion, "warm", 0))
             timed_arrow_route(http, rows(1000, champion, "warm-arrow", 0))
+            start = T0 + timedelta(hours=1)
             for run in range(args.runs):  # the routes take turns, so a busy spell hits them alike
                 for route, rate in rates.items():
-                    rate.append(ROUTES[route](http, rows(args.rows, champion, f"{route}{run}", run)))
+                    rate.append(ROUTES[route](http, rows(args.rows, champion, f"{route}{run}", run, start)))
+                    start += timedelta(milliseconds=args.rows)
         return rates
     finally:
         if server is not None:
