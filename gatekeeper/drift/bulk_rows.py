@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import Meta
 
-from gatekeeper.drift.schemas import FEATURES_MAX, NAME_MAX, REQUEST_ID_MAX, SLICE_MAX, TEXT_MAX
+from gatekeeper.drift.schemas import (
+    FEATURES_MAX,
+    NAME_MAX,
+    REQUEST_ID_MAX,
+    SLICE_MAX,
+    TEXT_MAX,
+    FeatureValue,
+)
 from gatekeeper.errors import ValidationFailed
 
 SLICES = ("lang", "cohort", "device", "catalog_tier", "time_bucket")
@@ -37,7 +44,7 @@ LOG_SCHEMA = pa.schema(
     ]
 )
 REQUIRED = ("request_id", "ts", "candidate_id", "prediction", "confidence")
-# Longest first: (required, min, max) characters for each text column.
+# (required, fewest, most) characters of each text column.
 LENGTHS: dict[str, tuple[bool, int, int]] = {
     "request_id": (True, 1, REQUEST_ID_MAX),
     "prediction": (True, 1, NAME_MAX),
@@ -46,7 +53,6 @@ LENGTHS: dict[str, tuple[bool, int, int]] = {
 }
 # datetime's range: what the JSON route (and a client's own datetimes) can hold.
 TS_MIN, TS_MAX = (pa.scalar(moment, TS) for moment in (datetime.min, datetime.max))
-FeatureValue = float | int | str | bool | None
 Features = Annotated[dict[str, FeatureValue], Meta(max_length=FEATURES_MAX)]
 _FEATURES = msgspec.json.Decoder(Features).decode
 _MANY_FEATURES = msgspec.json.Decoder(list[Features]).decode

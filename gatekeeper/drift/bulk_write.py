@@ -52,7 +52,7 @@ _INSERT = (
     f"INSERT INTO drift_prediction_logs ({COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS.split(',')))}) "
     "ON CONFLICT (target_id, request_id) DO NOTHING"
 )
-KEEP_IN_MEMORY = 64 << 20  # bytes of COPY rows kept in memory for a retry, then on disk
+KEEP_IN_MEMORY = 16 << 20  # bytes of COPY rows kept in memory for a retry, then on disk
 
 
 # --- Postgres ------------------------------------------------------------------------------------

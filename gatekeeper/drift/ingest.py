@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, exists, func, select, update
@@ -76,23 +75,6 @@ def insert_logs(session: Session) -> Any:
     return _insert(session)(LOGS).on_conflict_do_nothing(index_elements=["target_id", "request_id"])
 
 
-class LoggedPrediction(Protocol):
-    """A checked log row: ``PredictionLogIn`` (the JSON route) or ``bulk.LogRow`` (the bulk route)."""
-
-    ts: datetime
-    request_id: str
-    candidate_id: uuid.UUID
-    features: dict[str, Any]
-    prediction: str
-    confidence: float
-    lang: str | None
-    cohort: str | None
-    device: str | None
-    catalog_tier: str | None
-    time_bucket: str | None
-    text: str | None
-
-
 def _existing(
     session: Session, model: type[PredictionLog | DriftLabel], target_id: int, ids: list[str]
 ) -> set[str]:
@@ -123,7 +105,7 @@ def _check_candidates(session: Session, target: Target, logs: list[PredictionLog
             )
 
 
-def log_values(target_id: int, r: LoggedPrediction) -> dict[str, Any]:
+def log_values(target_id: int, r: PredictionLogIn) -> dict[str, Any]:
     return {
         "target_id": target_id,
         "request_id": r.request_id,
