@@ -1,11 +1,12 @@
 """Prediction-log ingestion through a real `gatekeeper serve` process, on Postgres and on SQLite: rows/s
 from one client on the JSON route (`POST /v1/targets/{t}/prediction-logs`, batches of its 10,000-row
-limit, one after the other) and on the bulk route (`POST .../prediction-logs/bulk`, one JSONL body).
+limit, one after the other) and on the bulk route (`POST .../prediction-logs/bulk`, one body: JSONL, or
+an Arrow IPC stream of 65,536-row record batches).
 
 Target (issue 18): >= 100,000 rows/s into Postgres from one client on the bulk route; SQLite is reported.
 Each route runs `--runs` times on fresh request_ids; the median and the spread (min-max) are printed.
-Bodies are built before the clock starts (the client's own JSON encoding is not timed), the same way for
-both routes. Rows look like the serving layer's: slices, a short text, two features.
+Bodies are built before the clock starts (the client's own encoding is not timed), the same way for
+every route. Rows look like the serving layer's: slices, a short text, two features.
 
     python benchmarks/prediction_logs.py [--rows 200000] [--runs 3] [--engines postgres,sqlite]
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+import pyarrow as pa
 from api import free_port
 from pydantic_core import to_json
 
@@ -51,16 +53,19 @@ TAGS = {
     "feature_schema_version": "v1",
     "seed": "0",
 }
+PIECE = 1 << 20
 WORDS = ["manga", "volume", "order", "where", "refund", "help", "agent", "new", "series", "最新", "巻"]
 
 
-def rows(n: int, candidate: uuid.UUID, run: str, seed: int) -> list[dict]:
+def rows(n: int, candidate: uuid.UUID, run: str, seed: int, start: datetime = T0) -> list[dict]:
+    """n served predictions from ``start`` on, a millisecond apart: logs arrive in time order, so each
+    run starts where the last one ended (as a serving fleet's batches would)."""
     rng = np.random.default_rng(seed)
     conf, price = rng.beta(8, 2, n), rng.normal(20, 5, n)
     classes = ["faq", "order_status", "recommendation", "escalation", "chitchat"]
     return [
         {
-            "ts": (T0 + timedelta(milliseconds=i)).isoformat(),
+            "ts": (start + timedelta(milliseconds=i)).isoformat(),
             "request_id": f"{run}-{i}",
             "candidate_id": str(candidate),
             "prediction": classes[i % 5],
@@ -122,12 +127,20 @@ def serve(url: str, work: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("gatekeeper serve did not come up")
 
 
+def post(http: httpx.Client, url: str, body: bytes, media_type: str) -> httpx.Response:
+    """POST a prebuilt body in 1 MiB pieces, as the typed client streams a file (given one large bytes
+    object, httpx copies what is left of it after each socket write: a third of the client's time)."""
+    pieces = (body[i : i + PIECE] for i in range(0, len(body), PIECE))
+    return http.post(
+        url, content=pieces, headers={"Content-Type": media_type, "Content-Length": str(len(body))}
+    )
+
+
 def timed_json_route(http: httpx.Client, batch: list[dict]) -> float:
     bodies = [to_json(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
-    headers = {"Content-Type": "application/json"}
     started = time.perf_counter()
     for body in bodies:
-        reply = http.post(f"/v1/targets/{TARGET}/prediction-logs", content=body, headers=headers)
+        reply = post(http, f"/v1/targets/{TARGET}/prediction-logs", body, "application/json")
         assert reply.status_code == 200 and reply.json()["duplicates"] == 0, reply.text
     return len(batch) / (time.perf_counter() - started)
 
@@ -135,13 +148,34 @@ def timed_json_route(http: httpx.Client, batch: list[dict]) -> float:
 def timed_bulk_route(http: httpx.Client, batch: list[dict]) -> float:
     body = b"".join(to_json(row) + b"\n" for row in batch)
     started = time.perf_counter()
-    reply = http.post(
-        f"/v1/targets/{TARGET}/prediction-logs/bulk",
-        content=body,
-        headers={"Content-Type": "application/x-ndjson"},
+    reply = post(http, f"/v1/targets/{TARGET}/prediction-logs/bulk", body, "application/x-ndjson")
+    assert reply.status_code == 200 and reply.json()["accepted"] == len(batch), reply.text
+    return len(batch) / (time.perf_counter() - started)
+
+
+def arrow_stream(batch: list[dict]) -> bytes:
+    """The rows as an Arrow IPC stream: one column a field, features as JSON text."""
+    columns = {name: [row[name] for row in batch] for name in batch[0] if name != "features"}
+    columns["ts"] = pa.array([datetime.fromisoformat(ts) for ts in columns["ts"]], pa.timestamp("us", "UTC"))
+    columns["features"] = [to_json(row["features"]).decode() for row in batch]
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=65_536)
+    return sink.getvalue().to_pybytes()
+
+
+def timed_arrow_route(http: httpx.Client, batch: list[dict]) -> float:
+    body = arrow_stream(batch)
+    started = time.perf_counter()
+    reply = post(
+        http, f"/v1/targets/{TARGET}/prediction-logs/bulk", body, "application/vnd.apache.arrow.stream"
     )
     assert reply.status_code == 200 and reply.json()["accepted"] == len(batch), reply.text
     return len(batch) / (time.perf_counter() - started)
+
+
+ROUTES = {"json": timed_json_route, "bulk": timed_bulk_route, "arrow": timed_arrow_route}
 
 
 def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
@@ -150,13 +184,16 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     try:
         secret, champion = seed_database(url, work)
         server, base = serve(url, work)
-        rates: dict[str, list[float]] = {"json": [], "bulk": []}
+        rates: dict[str, list[float]] = {route: [] for route in args.routes.split(",")}
         headers = {"Authorization": f"Bearer {secret}"}
         with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
             timed_bulk_route(http, rows(1000, champion, "warm", 0))
-            for run in range(args.runs):
-                rates["json"].append(timed_json_route(http, rows(args.rows, champion, f"json{run}", run)))
-                rates["bulk"].append(timed_bulk_route(http, rows(args.rows, champion, f"bulk{run}", run)))
+            timed_arrow_route(http, rows(1000, champion, "warm-arrow", 0))
+            start = T0 + timedelta(hours=1)
+            for run in range(args.runs):  # the routes take turns, so a busy spell hits them alike
+                for route, rate in rates.items():
+                    rate.append(ROUTES[route](http, rows(args.rows, champion, f"{route}{run}", run, start)))
+                    start += timedelta(milliseconds=args.rows)
         return rates
     finally:
         if server is not None:
@@ -200,13 +237,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows per run and route")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engines", default="postgres,sqlite")
+    parser.add_argument("--routes", default="json,bulk,arrow", help="json, bulk (JSONL), arrow")
     args = parser.parse_args()
+    names = {
+        "json": "JSON route, 10,000-row batches",
+        "bulk": "bulk route, one JSONL body",
+        "arrow": "bulk route, one Arrow IPC body",
+    }
     lines = []
     for engine in args.engines.split(","):
         rates = postgres(args) if engine == "postgres" else sqlite(args)
-        lines.append(line(engine, "JSON route, 10,000-row batches (before)", rates["json"], None))
-        target = 100_000 if engine == "postgres" else None
-        lines.append(line(engine, "bulk route, one JSONL body (after)", rates["bulk"], target))
+        for route, measured in rates.items():
+            target = 100_000 if engine == "postgres" and route != "json" else None
+            lines.append(line(engine, names[route], measured, target))
     print("\n".join(lines))
 
 

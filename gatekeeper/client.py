@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pyarrow as pa
 from pydantic import ValidationError
 from pydantic_core import to_json, to_jsonable_python
 
 from gatekeeper.artifacts.upload import pack_tar
 from gatekeeper.client_routes import Routes, written_out
-from gatekeeper.drift.schemas import IngestRead
+from gatekeeper.drift.schemas import ARROW_MEDIA_TYPE, JSONL_MEDIA_TYPE, IngestRead
 
 
 class ApiError(Exception):
@@ -37,6 +38,50 @@ def refused_locally(exc: ValidationError) -> ApiError:
         f"invalid request: {where}: {first['msg']}",
         {"errors": exc.errors(include_url=False, include_context=False, include_input=False)},
     )
+
+
+class _Chunks:
+    """A write-only file that hands back what was written since the last ``take``."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out
+
+
+def jsonl_pieces(rows: Iterable[Mapping[str, Any]], size: int = 1 << 20) -> Iterator[bytes]:
+    """The rows as JSONL in pieces of about ``size`` bytes: one socket write each, not one a row."""
+    piece: list[bytes] = []
+    length = 0
+    for row in rows:
+        piece.append(to_json(row) + b"\n")
+        length += len(piece[-1])
+        if length >= size:
+            yield b"".join(piece)
+            piece, length = [], 0
+    if piece:
+        yield b"".join(piece)
+
+
+def arrow_stream(rows: pa.Table | pa.RecordBatchReader) -> Iterator[bytes]:
+    """An Arrow IPC stream of ``rows``, a record batch at a time (never the whole stream in memory)."""
+    sink = _Chunks()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()  # the end-of-stream marker
 
 
 def plain(reply: Any) -> Any:
@@ -104,16 +149,26 @@ class Client(Routes):
         return True
 
     @written_out("POST", "/v1/targets/{target}/prediction-logs/bulk")
-    def post_prediction_logs_bulk(self, target: str, rows: Iterable[Mapping[str, Any]] | Path) -> IngestRead:
-        """Stream prediction logs as JSONL (rows, or a .jsonl file as it is): the server keeps all of
-        them or, at a bad line, none (``ApiError`` 422 with ``line`` and ``field``)."""
+    def post_prediction_logs_bulk(
+        self, target: str, rows: Iterable[Mapping[str, Any]] | Path | pa.Table | pa.RecordBatchReader
+    ) -> IngestRead:
+        """Stream prediction logs: rows as JSONL, a .jsonl file as it is, or Arrow (a table, a record
+        batch reader or an ``.arrows`` IPC stream file) as an Arrow IPC stream, one column a field. The
+        server keeps all of them or, at a bad row, none (``ApiError`` 422 with ``field`` and the JSONL
+        ``line`` or the Arrow ``row``)."""
         url = f"/v1/targets/{quote(target, safe='')}/prediction-logs/bulk"
-        headers = {"Content-Type": "application/x-ndjson"}
+        if isinstance(rows, pa.Table | pa.RecordBatchReader):
+            return self._post_bulk(url, ARROW_MEDIA_TYPE, arrow_stream(rows))
         if isinstance(rows, Path):
             with rows.open("rb") as body:
-                return IngestRead.model_validate(self.request("POST", url, content=body, headers=headers))
-        lines = (to_json(row) + b"\n" for row in rows)
-        return IngestRead.model_validate(self.request("POST", url, content=lines, headers=headers))
+                return self._post_bulk(
+                    url, ARROW_MEDIA_TYPE if rows.suffix == ".arrows" else JSONL_MEDIA_TYPE, body
+                )
+        return self._post_bulk(url, JSONL_MEDIA_TYPE, jsonl_pieces(rows))
+
+    def _post_bulk(self, url: str, media_type: str, body: Any) -> IngestRead:
+        reply = self.request("POST", url, content=body, headers={"Content-Type": media_type})
+        return IngestRead.model_validate(reply)
 
     @written_out("PUT", "/v1/artifacts/sha256/{digest}")
     def upload_artifact(self, path: Path, digest: str) -> dict[str, Any]:

@@ -59,7 +59,12 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 def partial_unique(name: str, *columns: str, where: str) -> Index:
     """A unique index over the rows that match ``where``, on Postgres and SQLite alike (the condition is
     written once, so the two engines cannot drift apart)."""
-    return Index(name, *columns, unique=True, postgresql_where=text(where), sqlite_where=text(where))
+    return partial_index(name, *columns, where=where, unique=True)
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows that match ``where``, on Postgres and SQLite alike."""
+    return Index(name, *columns, unique=unique, postgresql_where=text(where), sqlite_where=text(where))
 
 
 def _prepare_sqlite(engine: Engine) -> None:

@@ -97,10 +97,17 @@ class RequestMetrics:
             registry=registry,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        """Label lookups cached per (method, route, status): they were half the cost of a routing hit."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 ACCESS = logging.getLogger("gatekeeper.access")  # uvicorn's access format (gatekeeper serve)

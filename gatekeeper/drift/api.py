@@ -112,31 +112,38 @@ def post_prediction_logs(target: str, rows: Rows, session: SessionDep, _: Servin
     return drift_ingest.ingest_logs(session, target_name=target, rows=rows)
 
 
+_BULK_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
 @router.post(
     "/targets/{target}/prediction-logs/bulk",
     responses={413: {"description": "the body is over GATEKEEPER_MAX_BULK_BYTES"}},
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {drift_bulk.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {drift_bulk.MEDIA_TYPE: _BULK_BODY, drift_bulk.ARROW_MEDIA_TYPE: _BULK_BODY},
         }
     },
 )
 async def post_prediction_logs_bulk(
     target: str, request: Request, db: DatabaseDep, settings: SettingsDep, actor: Serving
 ) -> IngestRead:
-    """Log served predictions in bulk: a JSONL body (``Content-Type: application/x-ndjson``), one
-    prediction log a line with the JSON route's fields. One transaction: all stored, or, at the first
-    bad line, nothing (422 naming ``line``, from 1, and ``field``). A request_id already stored or
-    repeated is ignored, as on the JSON route."""
+    """Log served predictions in bulk, with the JSON route's fields: a JSONL body (``Content-Type:
+    application/x-ndjson``, one prediction log a line) or an Arrow IPC stream (``Content-Type:
+    application/vnd.apache.arrow.stream``, one column a field). One transaction: all stored, or, at the
+    first bad row, nothing (422 naming ``field`` and the JSONL ``line``, from 1, or the Arrow ``row``,
+    from 0). A request_id already stored or repeated is ignored, as on the JSON route."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await drift_bulk.spool(request.stream(), settings.max_bulk_bytes)
     with body:
-        return await anyio.to_thread.run_sync(_ingest_bulk, db, target, body, actor.name)
+        return await anyio.to_thread.run_sync(_ingest_bulk, db, target, body, media_type, actor.name)
 
 
-def _ingest_bulk(db: Database, target: str, body: IO[bytes], actor: str) -> IngestRead:
+def _ingest_bulk(db: Database, target: str, body: IO[bytes], media_type: str, actor: str) -> IngestRead:
     with db.transaction() as session:
-        return drift_bulk.ingest_bulk(session, target_name=target, source=body, actor=actor)
+        return drift_bulk.ingest_bulk(
+            session, target_name=target, source=body, media_type=media_type, actor=actor
+        )
 
 
 @router.post("/targets/{target}/labels")

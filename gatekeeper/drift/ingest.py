@@ -8,11 +8,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -76,23 +75,6 @@ def insert_logs(session: Session) -> Any:
     return _insert(session)(LOGS).on_conflict_do_nothing(index_elements=["target_id", "request_id"])
 
 
-class LoggedPrediction(Protocol):
-    """A checked log row: ``PredictionLogIn`` (the JSON route) or ``bulk.LogRow`` (the bulk route)."""
-
-    ts: datetime
-    request_id: str
-    candidate_id: uuid.UUID
-    features: dict[str, Any]
-    prediction: str
-    confidence: float
-    lang: str | None
-    cohort: str | None
-    device: str | None
-    catalog_tier: str | None
-    time_bucket: str | None
-    text: str | None
-
-
 def _existing(
     session: Session, model: type[PredictionLog | DriftLabel], target_id: int, ids: list[str]
 ) -> set[str]:
@@ -123,7 +105,7 @@ def _check_candidates(session: Session, target: Target, logs: list[PredictionLog
             )
 
 
-def log_values(target_id: int, r: LoggedPrediction) -> dict[str, Any]:
+def log_values(target_id: int, r: PredictionLogIn) -> dict[str, Any]:
     return {
         "target_id": target_id,
         "request_id": r.request_id,
@@ -151,25 +133,23 @@ def ingest_logs(session: Session, *, target_name: str, rows: Any) -> IngestRead:
     new = [r for r in first if r.request_id not in known]
     if new:
         session.execute(insert_logs(session), [log_values(target.id, r) for r in new])
-        backfill_labels(session, target.id, [r.request_id for r in new])
+        backfill_waiting_labels(session, target.id)
     return IngestRead(received=len(logs), accepted=len(new), duplicates=len(logs) - len(new))
 
 
-def backfill_labels(session: Session, target_id: int, ids: list[str]) -> None:
-    """Labels that arrived before their log get the served prediction now."""
+def backfill_waiting_labels(session: Session, target_id: int) -> None:
+    """Labels that arrived before their log get the served prediction, once the log is stored. Only
+    the target's waiting labels are read (a partial index holds them), however large the batch."""
     logs, labels = LOGS, LABELS
     served = logs.c.target_id == labels.c.target_id, logs.c.request_id == labels.c.request_id
-    for chunk in _chunks(ids):
-        session.execute(
-            update(labels)
-            .where(
-                labels.c.target_id == target_id, labels.c.prediction.is_(None), labels.c.request_id.in_(chunk)
-            )
-            .values(
-                prediction=select(logs.c.prediction).where(*served).scalar_subquery(),
-                candidate_id=select(logs.c.candidate_id).where(*served).scalar_subquery(),
-            )
+    session.execute(
+        update(labels)
+        .where(labels.c.target_id == target_id, labels.c.prediction.is_(None), exists().where(*served))
+        .values(
+            prediction=select(logs.c.prediction).where(*served).scalar_subquery(),
+            candidate_id=select(logs.c.candidate_id).where(*served).scalar_subquery(),
         )
+    )
 
 
 def _served(session: Session, target_id: int, ids: list[str]) -> dict[str, tuple[str, uuid.UUID]]:

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_BATCH = 10_000
+# The bulk route's two bodies (drift/bulk.py); the typed client sends them too.
+JSONL_MEDIA_TYPE, ARROW_MEDIA_TYPE = "application/x-ndjson", "application/vnd.apache.arrow.stream"
 # A logged prediction's limits, shared by the JSON model below and the bulk path's decoder (drift/bulk.py).
 REQUEST_ID_MAX, NAME_MAX, SLICE_MAX, TEXT_MAX, FEATURES_MAX = 200, 100, 50, 4000, 100
 Name = Field(min_length=1, max_length=NAME_MAX)

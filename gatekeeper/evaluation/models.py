@@ -60,7 +60,7 @@ class PredictionSet(Base):
     # the sha256 they were stored with, checked on every read.
     arrays: Mapped[bytes | None] = mapped_column(LargeBinary)
     arrays_sha256: Mapped[str | None] = mapped_column(String(64))
-    # JSON: the latency samples of an artifact; predictions cached before migration 0009 (read as before).
+    # JSON: the latency samples of an artifact; predictions cached before migration 0010 (read as before).
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -18,7 +18,7 @@ from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.errors import ValidationFailed
-from gatekeeper.evaluation import cache, predictors
+from gatekeeper.evaluation import cache, predictors, resampling
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.executors import executor_for
@@ -454,7 +454,8 @@ def run(
     progress.phase("measuring")
     t = time.perf_counter()
     pairs = _correlation_pairs(db, plan)
-    results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings, progress)
+    with resampling.sharded(plan.executor.map_shards):  # where the shards run, never what they give
+        results = gate_results(plan, loaded, candidate, champion, latency, pairs, settings, progress)
     decision = decide(results, plan.policy)
     _timed(plan, "statistics_s", t)
     plan.timings["total_s"] = round(time.perf_counter() - began, 3)

@@ -1,7 +1,8 @@
 """Statistics for the gate: paired bootstrap comparisons, single-model intervals, FDR control, correlation.
 
-Pure functions, seeded through ``numpy.random.default_rng(seed)``: the same inputs and seed always give
-the same intervals, so a stored gate decision can be reproduced exactly.
+Pure functions, seeded through ``resampling`` (a generator per shard of resamples, seeded by the seed and
+the shard's index): the same inputs and seed always give the same intervals, wherever the shards run, so
+a stored gate decision can be reproduced exactly.
 
 Why the bootstrap is fast. Resampling n examples with replacement gives each example a count, and the
 count vector is Multinomial(n, 1/n, ..., 1/n). Every confusion-matrix metric depends on an example only
@@ -29,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+from gatekeeper.evaluation import resampling
 from gatekeeper.evaluation.metrics.classification import encode_labels
 
 __all__ = [
@@ -46,8 +48,6 @@ __all__ = [
 
 MacroOver = Literal["labels", "present"]
 
-# Bound on the elements of one (resamples x cells) or (resamples x examples) block, ~32 MB of float64.
-_BLOCK_ELEMENTS = 1 << 22
 # Ties between a resampled and the observed delta are counted as "at least as extreme" despite rounding.
 _TIE_EPS = 1e-12
 _PER_CLASS = ("recall", "precision", "f1")
@@ -140,20 +140,6 @@ def _one_hot(cells: NDArray[np.int64], k: int) -> NDArray[np.float64]:
     return out
 
 
-def _multinomial_blocks(
-    counts: NDArray[np.int64], n_resamples: int, rng: np.random.Generator
-) -> list[NDArray[np.float64]]:
-    """Draw (B x cells) resample counts in memory-bounded blocks; float64 so products go through BLAS."""
-    n = int(counts.sum())
-    p = counts / n
-    rows = max(1, min(n_resamples, _BLOCK_ELEMENTS // max(1, counts.shape[0])))
-    blocks = []
-    for start in range(0, n_resamples, rows):
-        size = min(rows, n_resamples - start)
-        blocks.append(rng.multinomial(n, p, size=size).astype(np.float64))
-    return blocks
-
-
 # --------------------------------------------------------------------------------------------------
 # confusion-matrix metrics
 
@@ -244,18 +230,18 @@ def _bootstrap_counts(
     preds: list[NDArray[np.int64]],
     k: int,
     n_resamples: int,
-    rng: np.random.Generator,
+    seed: int,
     evaluate: Callable[[list[_Counts], NDArray[np.float64]], None],
 ) -> None:
-    """Draw resamples as cell counts and hand, per block, each model's (tp, pred) and the true counts."""
+    """Draw resamples as cell counts and hand, per shard, each model's (tp, pred) and the true counts."""
     y_cells, pred_cells, counts = _joint_cells(yt, preds, k)
     y_ind = _one_hot(y_cells, k)
-    indicators = []
+    matrices = [y_ind]
     for pc in pred_cells:
         p_ind = _one_hot(pc, k)
-        indicators.append((y_ind * p_ind, p_ind))
-    for w in _multinomial_blocks(counts, n_resamples, rng):
-        evaluate([(w @ tp_ind, w @ p_ind) for tp_ind, p_ind in indicators], w @ y_ind)
+        matrices += [y_ind * p_ind, p_ind]
+    for true, *per_model in resampling.multinomial_products(counts, matrices, n_resamples, seed):
+        evaluate(list(zip(per_model[::2], per_model[1::2], strict=True)), true)
 
 
 def _encode_pair(
@@ -341,7 +327,7 @@ def _resampled_metrics(
             for m in names:
                 out[m].append(_count_metric(m, labels, tp, pred, true, n, macro_over))
 
-    _bootstrap_counts(yt, preds, len(labels), n_resamples, np.random.default_rng(seed), evaluate)
+    _bootstrap_counts(yt, preds, len(labels), n_resamples, seed, evaluate)
     return [{m: np.concatenate(v) for m, v in out.items()} for out in values]
 
 
@@ -385,20 +371,15 @@ def _scores(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return arr
 
 
-def _resampled_means(columns: NDArray[np.float64], n_resamples: int, rng: np.random.Generator) -> NDArray:
+def _resampled_means(columns: NDArray[np.float64], n_resamples: int, seed: int) -> NDArray[np.float64]:
     """Return the (B x columns) means of B resamples of the rows of ``columns`` (n x c)."""
     n = columns.shape[0]
     distinct, counts = np.unique(columns, axis=0, return_counts=True)
     if distinct.shape[0] * 4 <= n:
         # Few distinct rows (e.g. 0/1 correctness): exact multinomial over them, cost independent of n.
-        return np.concatenate([w @ distinct for w in _multinomial_blocks(counts, n_resamples, rng)]) / n
-    rows = max(1, min(n_resamples, _BLOCK_ELEMENTS // n))
-    contiguous = [np.ascontiguousarray(columns[:, j]) for j in range(columns.shape[1])]
-    means = []
-    for start in range(0, n_resamples, rows):
-        idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
-        means.append(np.stack([col[idx].mean(axis=1) for col in contiguous], axis=1))
-    return np.concatenate(means)
+        shards = resampling.multinomial_products(counts, [distinct], n_resamples, seed)
+        return np.concatenate([block for (block,) in shards]) / n
+    return resampling.index_reductions(columns, n_resamples, seed, "mean")
 
 
 def paired_bootstrap_mean(
@@ -425,7 +406,7 @@ def paired_bootstrap_mean(
     if n < min_support:
         return Comparison(metric, cm, hm, cm - hm, None, None, None, n, 0, ci, insufficient_data=True)
     # Only the per-example difference needs resampling: mean(d*) is the resampled delta.
-    boot = _resampled_means((c - h)[:, None], n_resamples, np.random.default_rng(seed))[:, 0]
+    boot = _resampled_means((c - h)[:, None], n_resamples, seed)[:, 0]
     return _compared(metric, cm, hm, boot, n, n_resamples, ci)
 
 
@@ -445,7 +426,7 @@ def bootstrap_mean_ci(
     value = float(s.mean())
     if n < min_support:
         return Interval(metric, value, None, None, n, 0, ci, insufficient_data=True)
-    means = _resampled_means(s[:, None], n_resamples, np.random.default_rng(seed))
+    means = _resampled_means(s[:, None], n_resamples, seed)
     return _interval(metric, value, means[:, 0], n, n_resamples, ci)
 
 

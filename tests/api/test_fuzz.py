@@ -32,9 +32,9 @@ from tests.promotion.conftest import gate_pass
 ROLES = ("admin", "ci", "reviewer", "oncall")
 
 
-@schemathesis.serializer("application/x-ndjson")
-def _jsonl(ctx, value) -> bytes:  # noqa: ANN001 - schemathesis' serializer protocol
-    """The bulk prediction-log body is declared as bytes: send what was generated, as it is."""
+@schemathesis.serializer("application/x-ndjson", "application/vnd.apache.arrow.stream")
+def _bulk_body(ctx, value) -> bytes:  # noqa: ANN001 - schemathesis' serializer protocol
+    """The bulk prediction-log bodies (JSONL, Arrow IPC) are declared as bytes: send what was generated."""
     return value if isinstance(value, bytes) else str(value).encode()
 
 

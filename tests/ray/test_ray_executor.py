@@ -16,7 +16,7 @@ import pytest
 from evalsets.manifest import read_jsonl
 from gatekeeper.config import Settings
 from gatekeeper.errors import ExecutorUnavailable
-from gatekeeper.evaluation import predictors
+from gatekeeper.evaluation import predictors, resampling, stats
 from gatekeeper.evaluation.executors.base import Model
 from gatekeeper.evaluation.executors.local import LocalExecutor
 from gatekeeper.evaluation.executors.ray import RayExecutor, UnitRunner
@@ -155,3 +155,16 @@ def test_generation_by_the_gate_runs_a_tiny_llama_on_cpu_through_the_ray_path(
         _generate(RayExecutor(Settings(executor="ray")), tiny_generator, rows)
     assert refused.value.fields["missing"] == "GPU" and refused.value.fields["cluster_gpus"] == 0
     assert "predictions_uri" in refused.value.detail  # what to do instead: submit the outputs
+
+
+def test_bootstrap_shards_on_ray_give_the_local_numbers(ray_cluster) -> None:  # noqa: ANN001
+    """Shards as Ray tasks (several of them, on the cluster's workers) concatenate to the same resamples."""
+    rng = np.random.default_rng(4)
+    champion = rng.normal(0.5, 0.2, 40_000)
+    candidate = champion + rng.normal(0.0, 0.05, 40_000)
+    assert len(resampling.layout(1000, 40_000, seed=3)) > 4
+    local = stats.paired_bootstrap_mean(candidate, champion, n_resamples=1000, seed=3)
+    executor = RayExecutor(Settings(database_url="sqlite://", executor="ray"))
+    with resampling.sharded(executor.map_shards):
+        on_ray = stats.paired_bootstrap_mean(candidate, champion, n_resamples=1000, seed=3)
+    assert on_ray == local

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper.evaluation.predictors import Work
+from gatekeeper.evaluation.resampling import Shard, ShardFn
 
 Ticks = Callable[[int, int, int], None]  # (work index, inputs done, inputs in that work)
 Finished = Callable[[int, list[Any]], None]  # (work index, its units' outputs in unit order)
@@ -36,4 +37,8 @@ class Executor(Protocol):
 
     def release(self) -> None:
         """Free the models this executor holds (before the statistics)."""
+        ...
+
+    def map_shards(self, fn: ShardFn, shared: Any, shards: Sequence[Shard]) -> list[Any]:
+        """Run the bootstrap's shards (``resampling.run_shard`` each) and return their blocks in order."""
         ...

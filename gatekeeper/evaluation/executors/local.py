@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gatekeeper.evaluation import predictors
+from gatekeeper.evaluation import predictors, resampling
 from gatekeeper.evaluation.executors.base import Finished, Model, Ticks
 from gatekeeper.evaluation.predictors import Work
 
@@ -29,3 +29,5 @@ class LocalExecutor:
 
     def release(self) -> None:
         self.loaded.clear()
+
+    map_shards = staticmethod(resampling.serial)

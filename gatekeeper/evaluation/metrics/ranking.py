@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gatekeeper.evaluation import resampling
+
 __all__ = [
     "counterfactual_report",
     "dcg_at_k",
@@ -49,8 +51,6 @@ __all__ = [
 ]
 
 DEFAULT_K_VALUES: tuple[int, ...] = (1, 5, 10)
-# Bound on one (resamples x impressions) block of bootstrap indices, ~32 MB of int64.
-_BLOCK_ELEMENTS = 1 << 22
 
 
 def _grades(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -252,14 +252,7 @@ def _check_ci(n_resamples: int, ci: float) -> None:
 
 def _bootstrap_sums(columns: NDArray[np.float64], n_resamples: int, seed: int) -> NDArray[np.float64]:
     """Return (B x c) column sums over B index resamples of the n rows of ``columns``."""
-    rng = np.random.default_rng(seed)
-    n = columns.shape[0]
-    rows = max(1, min(n_resamples, _BLOCK_ELEMENTS // n))
-    out = []
-    for start in range(0, n_resamples, rows):
-        idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
-        out.append(np.stack([columns[:, j][idx].sum(axis=1) for j in range(columns.shape[1])], axis=1))
-    return np.concatenate(out)
+    return resampling.index_reductions(columns, n_resamples, seed, "sum")
 
 
 def _interval(values: NDArray[np.float64], ci: float) -> list[float] | None:

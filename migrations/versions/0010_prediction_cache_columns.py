@@ -1,8 +1,8 @@
 """The predict-once cache stores predictions as columns (an npz blob and its sha256) instead of JSON rows;
 ``payload`` stays for latency samples and for the rows cached before.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
