@@ -95,6 +95,7 @@ bench: install
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/prediction_logs.py
 	$(PY) benchmarks/prediction_logs_phases.py
+	$(PY) benchmarks/vs_mlflow.py
 
 # Longer than the chaos run in `make test` (2 kills per fault point); prints the figures.
 chaos: install

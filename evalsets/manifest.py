@@ -58,8 +58,12 @@ def write_manifest(out_dir: Path, *, meta: Mapping[str, Any], roles: Mapping[str
     return manifest
 
 
+# libyaml's safe loader when PyYAML has it (the same documents, read in C: every evaluation reads one).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_manifest(folder: Path) -> dict[str, Any]:
-    return yaml.safe_load((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    return yaml.load((folder / MANIFEST_NAME).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
 
 
 def tampered_files(folder: Path, manifest: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str]]:

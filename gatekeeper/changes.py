@@ -1,14 +1,15 @@
-"""Committed changes that in-process caches must learn of at once: a routing generation bump, a revoked
-token. A change is announced inside the transaction that makes it and published only after that
-transaction commits, so a rollback publishes nothing:
+"""Committed changes that in-process caches, workers and long-polls must learn of at once: a routing
+generation bump, a revoked token, a queued job, an evaluation's progress. A change is announced inside
+the transaction that makes it and published only after that transaction commits, so a rollback
+publishes nothing:
 
 - in this process, to every subscriber of the same database, synchronously in ``after_commit`` (the
   writer's next read already misses the cache);
 - to other processes on Postgres, by ``NOTIFY`` on ``CHANNEL`` in the same transaction (Postgres delivers
-  it at commit, never for a rollback) and a ``Watcher`` thread per API process that ``LISTEN``s.
+  it at commit, never for a rollback) and a ``Watcher`` thread per API or worker process that ``LISTEN``s.
 
 SQLite has no cross-process signal: caches bound how long they trust an entry (``MAX_AGE``) instead, and so
-do they on Postgres, which covers a lost connection or a restored backup.
+do they on Postgres, which covers a lost connection or a restored backup; workers poll more often there.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ CHANNEL = "gatekeeper_changes"
 MAX_AGE = 0.5  # seconds a cache may serve an entry without re-reading it: a change shows within 1 s
 _PENDING = "gatekeeper.changes.pending"
 
-Kind = Literal["routing", "tokens", "all"]
+Kind = Literal["routing", "tokens", "jobs", "evaluations", "all"]
 
 
 @dataclass(frozen=True)
 class Change:
-    """``routing`` of one target (its new generation), ``tokens`` (one was revoked), or ``all`` (anything
-    may have changed: the listener reconnected and may have missed notifications)."""
+    """``routing`` of one target (its new generation), ``tokens`` (one was revoked), ``jobs`` (one was
+    queued: ``target`` carries its kind), ``evaluations`` (one's progress or status: ``target`` carries its
+    id), or ``all`` (anything may have changed: the listener reconnected and may have missed
+    notifications)."""
 
     kind: Kind
     target: str | None = None
@@ -106,7 +109,8 @@ def _dropped(session: Session) -> None:
 
 class Watcher:
     """On Postgres, a thread that ``LISTEN``s on a connection of its own and hands each change to
-    ``deliver``; on SQLite it does nothing (the in-process publish and ``MAX_AGE`` are all there is)."""
+    ``deliver``; on SQLite it does nothing (the in-process publish, ``MAX_AGE`` and the worker's poll
+    are all there is)."""
 
     def __init__(self, db: Database, deliver: Subscriber) -> None:
         self.db, self.deliver = db, deliver

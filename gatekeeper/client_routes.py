@@ -201,7 +201,9 @@ class EvaluationRoutes(Transport):
     ) -> list[EvaluationRead]: ...
 
     @route("GET", "/v1/evaluations/{evaluation_id}")
-    def get_evaluation(self, evaluation_id: Id, results: bool | None = None) -> EvaluationRead: ...
+    def get_evaluation(
+        self, evaluation_id: Id, results: bool | None = None, wait: float | None = None
+    ) -> EvaluationRead: ...
 
     @route("GET", "/v1/evaluations/{evaluation_id}/report")
     def evaluation_report(

@@ -326,6 +326,7 @@ class Demo:
         from sqlalchemy import select
 
         from evalsets.manifest import read_jsonl
+        from gatekeeper.evaluation import cache
         from gatekeeper.evaluation.models import PredictionSet
         from gatekeeper.evaluation.predictions import Predictions
 
@@ -334,9 +335,7 @@ class Demo:
             rows = session.scalars(
                 select(PredictionSet).where(PredictionSet.source_sha256 == champion["artifact_sha256"])
             )
-            answers = Predictions.merge(
-                Predictions.from_payload(r.payload) for r in rows if r.file_name != "latency"
-            )
+            answers = Predictions.merge(cache.predictions_of(r) for r in rows if r.file_name != "latency")
         golden = read_jsonl(PROJECT_ROOT / "evalsets" / TARGET / "golden.jsonl")
         changed = nudge(answers, golden, set(self.policy_critical()))
         path = self.settings.artifact_root / "v1-nudged-predictions.jsonl"

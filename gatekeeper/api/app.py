@@ -24,6 +24,7 @@ from gatekeeper.canary.routing_cache import RoutingCache
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings, get_settings
 from gatekeeper.db import Database
+from gatekeeper.evaluation.waits import EvaluationWaits
 from gatekeeper.registry.api import router as registry_router
 from gatekeeper.registry.auth import TokenCache
 from gatekeeper.registry.models import Candidate, Target
@@ -116,9 +117,11 @@ def create_app(
 
 
 def _caches(app: GatekeeperAPI, db: Database, metrics: RequestMetrics) -> None:
-    """The routing and token caches, the listener that keeps them current across processes (started
-    with the app), and the cached routing reads answered before FastAPI (DESIGN 4.3)."""
+    """The routing and token caches and the evaluation long-polls, the listener that keeps them current
+    across processes (started with the app), and the cached routing reads answered before FastAPI
+    (DESIGN 4.3)."""
     app.state.routing, app.state.tokens = RoutingCache(db), TokenCache(db)  # both subscribe to db
+    app.state.evaluation_waits = EvaluationWaits(db)  # long-polls of evaluations, subscribed too
     app.state.watcher = changes.Watcher(db, functools.partial(changes.publish, changes.database_key(db)))
     app.fast_path = CachedRoutingRead(app.state.routing, app.state.tokens, metrics)
 

@@ -104,7 +104,7 @@ def submit(
     ] = None,
     report_md: Annotated[Path | None, typer.Option(help="Also write the Markdown summary here.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the gate (then exit 2).")] = 3600,
-    poll: Annotated[float, typer.Option(help="Seconds between progress polls.")] = 2.0,
+    poll: Annotated[float, typer.Option(help="Seconds a status read waits for a change (long-poll).")] = 2.0,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

@@ -25,9 +25,9 @@ from gatekeeper.drift.models import (
 from gatekeeper.drift.stats import ReferenceProfile
 from gatekeeper.drift.sustain import SustainRule, rules_from_policy
 from gatekeeper.errors import Conflict, GatekeeperError, ValidationFailed
+from gatekeeper.evaluation import cache
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import service as evaluations
-from gatekeeper.evaluation.models import PredictionSet
 from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.policy.schema import DriftPolicy, Policy
 from gatekeeper.registry import audit
@@ -128,13 +128,9 @@ def _champion_predictions(
     last = evaluations.latest_done(session, candidate.id)
     sources = [last.predictions_sha256] if last is not None and last.mode == "predictions" else []
     for sha in [*sources, candidate.artifact_sha256]:
-        row = session.scalar(
-            select(PredictionSet).where(
-                PredictionSet.source_sha256 == sha, PredictionSet.file_sha256 == file_sha
-            )
-        )
-        if row is not None:
-            return sha, Predictions.from_payload(row.payload)
+        found = cache.lookup(session, sha, file_sha)
+        if found is not None:
+            return sha, found
     raise Conflict(
         f"no cached predictions of {candidate.target.name} v{candidate.version} on the holdout file "
         f"{file_sha[:12]}…; evaluate it first",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 import reports
@@ -12,6 +12,7 @@ from gatekeeper.api.deps import CI, Reader, Serving, SessionDep, SettingsDep, Te
 from gatekeeper.api.errors import UNKNOWN_TARGET
 from gatekeeper.evaluation import examples as browser
 from gatekeeper.evaluation import service as evaluations
+from gatekeeper.evaluation import waits
 from gatekeeper.evaluation.models import Evaluation
 from gatekeeper.evaluation.modes.slices import parse_slice_key
 from gatekeeper.evaluation.reporting import report_of
@@ -101,10 +102,27 @@ def list_all_evaluations(
     return [evaluation_read(session, e, with_results=False) for e in rows]
 
 
+async def _waited(
+    request: Request,
+    evaluation_id: str,
+    _: Reader,
+    wait: Annotated[float | None, Query(gt=0, le=waits.MAX_WAIT)] = None,
+) -> None:
+    """With ``wait=S``, hold the read until the evaluation changes or ends (or S seconds pass), on the
+    event loop: no thread and no connection is held while it waits."""
+    if wait is not None:
+        await request.app.state.evaluation_waits.wait(evaluation_id, wait)
+
+
 @router.get("/evaluations/{evaluation_id}")
 def get_evaluation(
-    evaluation_id: str, session: SessionDep, _: Reader, results: bool = True
+    evaluation_id: str,
+    session: SessionDep,
+    _: Annotated[None, Depends(_waited)],
+    results: bool = True,
 ) -> EvaluationRead:
+    """An evaluation; ``wait=S`` long-polls: the answer comes once its progress or status changes, at
+    once when it has ended, or after S seconds (``gatekeeper evaluate --wait`` follows it this way)."""
     return evaluation_read(session, evaluations.get_evaluation(session, evaluation_id), with_results=results)
 
 

@@ -31,7 +31,9 @@ def evaluate(
         typer.Option("--wait/--no-wait", help="Wait for the decision; exit 0 pass, 1 fail, 3 inconclusive."),
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait before giving up (exit 2).")] = 3600,
-    poll: Annotated[float, typer.Option(help="Seconds between progress polls.")] = 2.0,
+    poll: Annotated[
+        float, typer.Option(help="Seconds a status read waits for a change (long-poll) before asking again.")
+    ] = 2.0,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -65,11 +67,13 @@ def state_exit_code(state: EvaluationRead) -> int:
 
 
 def follow(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> EvaluationRead:
-    """Poll until the evaluation is done or errored, keeping one live progress line on stderr."""
+    """Follow the evaluation until it is done or errored, keeping one live progress line on stderr. Each
+    read waits on the server until the evaluation changes (at most ``poll`` seconds), so the decision
+    is seen when it is recorded."""
     line = LiveLine(sys.stderr)
     deadline = time.monotonic() + timeout
     while True:
-        state = api.get_evaluation(evaluation_id, results=False)
+        state = api.get_evaluation(evaluation_id, results=False, wait=poll)
         line.show(progress_line(state.progress, state.status))
         if state.status in ("done", "error"):
             line.close()
@@ -78,7 +82,6 @@ def follow(api: Client, evaluation_id: str, *, timeout: float, poll: float) -> E
             line.close()
             waited = f"still {state.status} after {timeout:.0f}s (is a worker running?)"
             fail(f"evaluation {evaluation_id} {waited}", EXIT_INFRASTRUCTURE)
-        time.sleep(poll)
 
 
 class LiveLine:

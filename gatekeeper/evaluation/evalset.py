@@ -3,15 +3,39 @@ manifest, so every number in a report traces to exactly the data it claims."""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsets.manifest import MANIFEST_NAME, load_manifest, read_jsonl, tampered_files
+import msgspec
+
+from evalsets.manifest import MANIFEST_NAME, file_sha256, load_manifest
 from gatekeeper.errors import ValidationFailed
 
 # The roles an offline evaluation reads; training and validation splits are the trainer's.
 EVAL_ROLES = ("golden", "holdout", "adversarial", "replay")
+_LINES = msgspec.json.Decoder(dict[str, Any])  # JSONL rows, decoded in C
+# Parsed rows of the files read lately, by sha256: a file is still hashed on every load (the manifest
+# check), but bytes whose hash was parsed before are not parsed again. The rows are shared: read-only.
+_PARSED: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+_PARSED_FILES = 16
+_parsed_lock = threading.Lock()
+
+
+def _rows_of(sha: str, data: bytes) -> list[dict[str, Any]]:
+    with _parsed_lock:
+        if sha in _PARSED:
+            _PARSED.move_to_end(sha)
+            return _PARSED[sha]
+    rows = _LINES.decode_lines(data)
+    with _parsed_lock:
+        _PARSED[sha] = rows
+        while len(_PARSED) > _PARSED_FILES:
+            _PARSED.popitem(last=False)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -55,12 +79,31 @@ def resolve_folder(evalset_dir: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _read(folder: Path, manifest: dict[str, Any], roles: tuple[str, ...]) -> tuple[dict, dict]:
+    """Hash every manifest file; the files of ``roles`` are read once, hashed and parsed from the same
+    bytes. Returns ``({file: (expected, actual)} for files that differ, {file: rows} of the roles)``."""
+    bad: dict[str, tuple[str, str]] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, entry in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            bad[name] = (entry["sha256"], "missing")
+            continue
+        data = path.read_bytes() if entry.get("role") in roles else None
+        actual = file_sha256(path) if data is None else hashlib.sha256(data).hexdigest()
+        if actual != entry["sha256"]:
+            bad[name] = (entry["sha256"], actual)
+        elif data is not None:
+            rows[name] = _rows_of(actual, data)
+    return bad, rows
+
+
 def load(folder: Path, roles: tuple[str, ...] = EVAL_ROLES) -> EvalSet:
     """Verify every manifest file's sha256, then read the evaluation roles."""
     if not (folder / MANIFEST_NAME).is_file():
         raise ValidationFailed(f"evalset folder {folder} has no {MANIFEST_NAME}", field="evalset_dir")
     manifest = load_manifest(folder)
-    bad = tampered_files(folder, manifest)
+    bad, rows = _read(folder, manifest, roles)
     if bad:
         listed = "; ".join(
             f"{name}: expected {exp[:12]}…, actual {act[:12]}…" for name, (exp, act) in bad.items()
@@ -73,9 +116,8 @@ def load(folder: Path, roles: tuple[str, ...] = EVAL_ROLES) -> EvalSet:
     evalset = EvalSet(folder=folder, manifest=manifest)
     for name, entry in sorted(manifest["files"].items()):
         if entry.get("role") in roles:
-            evalset.files[name] = EvalFile(
-                name=name, role=entry["role"], sha256=entry["sha256"], rows=read_jsonl(folder / name)
-            )
+            role, sha = entry["role"], entry["sha256"]
+            evalset.files[name] = EvalFile(name=name, role=role, sha256=sha, rows=rows[name])
     if "golden" in roles and evalset.role("golden") is None:
         raise ValidationFailed(f"evalset {folder} has no golden file", field="evalset_dir")
     return evalset

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gatekeeper.config import Settings
 from gatekeeper.errors import Conflict
+from gatekeeper.evaluation import cache
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation import service as evaluations
-from gatekeeper.evaluation.models import Evaluation, PredictionSet
+from gatekeeper.evaluation.models import Evaluation
 from gatekeeper.evaluation.modes.slices import dimension_value
 from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.registry import service as registry
@@ -36,12 +36,7 @@ def _source_sha(session: Session, candidate_id: Any, evaluation: Evaluation | No
 
 
 def _predictions(session: Session, source_sha: str, file_sha: str) -> Predictions | None:
-    row = session.scalar(
-        select(PredictionSet).where(
-            PredictionSet.source_sha256 == source_sha, PredictionSet.file_sha256 == file_sha
-        )
-    )
-    return Predictions.from_payload(row.payload) if row else None
+    return cache.lookup(session, source_sha, file_sha)
 
 
 def _in_slice(row: dict[str, Any], dimensions: dict[str, str]) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatekeeper.clock import utcnow
@@ -56,8 +56,12 @@ class PredictionSet(Base):
     source_sha256: Mapped[str] = mapped_column(String(64))
     file_sha256: Mapped[str] = mapped_column(String(64))
     file_name: Mapped[str] = mapped_column(String(200))
-    # Columnar: {"ids": [...], "prediction": [...], "confidence": [...], "topk": [[[label, p], ...], ...]}
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Predictions as columns (``columnar.py``: an npz of plain arrays, read with allow_pickle=False) and
+    # the sha256 they were stored with, checked on every read.
+    arrays: Mapped[bytes | None] = mapped_column(LargeBinary)
+    arrays_sha256: Mapped[str | None] = mapped_column(String(64))
+    # JSON: the latency samples of an artifact; predictions cached before migration 0010 (read as before).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

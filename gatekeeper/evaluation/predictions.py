@@ -1,22 +1,69 @@
-"""Per-example predictions of one model, in the columnar form the cache stores, and the validation
-of predictions submitted for models that run elsewhere (every example id exactly once)."""
+"""Per-example predictions of one model (the cache stores them as columns: ``columnar.py``; submitted
+files are parsed and checked in ``submitted.py``)."""
 
 from __future__ import annotations
 
-import json
-import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gatekeeper.errors import ValidationFailed
-
 TOP_K = 3
-_SHOWN = 20  # ids listed in an error before "and N more"
+Row = list[tuple[str, float]]  # one example's top-k: (label, probability), most likely first
+
+
+@dataclass(frozen=True, eq=False)
+class TopK(Sequence[Row]):
+    """Every example's top-k kept as arrays: ``codes`` (n, k) into ``vocab`` (-1 pads a shorter row) and
+    ``probs`` (n, k). The statistics never read it and the example browser reads a few rows, so rows
+    become Python lists only when one is asked for."""
+
+    codes: np.ndarray
+    probs: np.ndarray
+    vocab: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    def __getitem__(self, i: int) -> Row:  # type: ignore[override]
+        codes, probs = self.codes[i].tolist(), self.probs[i].tolist()
+        return [(self.vocab[c], p) for c, p in zip(codes, probs, strict=True) if c >= 0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def take(self, rows: Sequence[int]) -> TopK:
+        return TopK(self.codes[rows], self.probs[rows], self.vocab)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TopK]) -> TopK:
+        """One table from several, their codes moved into one shared vocabulary."""
+        vocab: dict[str, int] = {}
+        codes = []
+        for part in parts:
+            remap = np.array([vocab.setdefault(v, len(vocab)) for v in part.vocab] + [-1], dtype=np.int32)
+            codes.append(remap[part.codes])  # -1 (a pad) indexes the trailing -1
+        width = max((c.shape[1] for c in codes), default=0)
+        pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
+        return cls(
+            np.concatenate([pad(c, -1) for c in codes]) if codes else np.zeros((0, 0), np.int32),
+            np.concatenate([pad(p.probs, np.nan) for p in parts]) if parts else np.zeros((0, 0)),
+            tuple(vocab),
+        )
+
+
+def _take(values: Sequence[Any], rows: list[int]) -> Sequence[Any]:
+    if not values:
+        return []
+    return values.take(rows) if isinstance(values, TopK) else list(map(values.__getitem__, rows))
+
+
+def _joined(parts: list[Sequence[Row]]) -> Sequence[Row]:
+    present = [p for p in parts if p]
+    if present and all(isinstance(p, TopK) for p in present):
+        return TopK.concat(present)  # type: ignore[arg-type]
+    return [row for part in present for row in part]
 
 
 @dataclass
@@ -27,7 +74,7 @@ class Predictions:
     ids: list[str]
     output: list[Any]
     confidence: list[float | None] = field(default_factory=list)
-    topk: list[list[tuple[str, float]]] = field(default_factory=list)
+    topk: Sequence[Row] = field(default_factory=list)
     latency_ms: list[float | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -57,7 +104,7 @@ class Predictions:
         }
 
     def labels_for(self, ids: Sequence[str]) -> list[Any]:
-        return [self.output[self._index[i]] for i in ids]
+        return list(map(self.output.__getitem__, map(self._index.__getitem__, ids)))
 
     def confidences_for(self, ids: Sequence[str]) -> np.ndarray | None:
         if not self.confidence or any(c is None for c in self.confidence):
@@ -65,14 +112,13 @@ class Predictions:
         return np.array([self.confidence[self._index[i]] for i in ids], dtype=float)
 
     def subset(self, ids: Iterable[str]) -> Predictions:
-        picked = [self._index[i] for i in ids]
-        pick = lambda values: [values[i] for i in picked] if values else []  # noqa: E731
+        picked = list(map(self._index.__getitem__, ids))
         return Predictions(
-            [self.ids[i] for i in picked],
-            pick(self.output),
-            pick(self.confidence),
-            pick(self.topk),
-            pick(self.latency_ms),
+            list(map(self.ids.__getitem__, picked)),
+            list(_take(self.output, picked)),
+            list(_take(self.confidence, picked)),
+            _take(self.topk, picked),
+            list(_take(self.latency_ms, picked)),
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -96,13 +142,14 @@ class Predictions:
 
     @classmethod
     def merge(cls, parts: Iterable[Predictions]) -> Predictions:
-        merged = cls([], [], [], [], [])
+        merged, topks = cls([], [], [], [], []), []
         for part in parts:
             merged.ids += part.ids
             merged.output += part.output
             merged.confidence += part.confidence
-            merged.topk += part.topk
+            topks.append(part.topk)
             merged.latency_ms += part.latency_ms
+        merged.topk = _joined(topks)
         merged.__post_init__()
         return merged
 
@@ -122,124 +169,3 @@ def from_probabilities(
         topk=[[(labels[j], round(float(proba[i, j]), 6)) for j in row] for i, row in enumerate(order)],
         latency_ms=list(latency_ms) if latency_ms is not None else [],
     )
-
-
-# --- submitted predictions ----------------------------------------------------------------------
-
-
-def _ids_problem(expected: set[str], seen: Counter[str]) -> dict[str, Any] | None:
-    missing = sorted(expected - set(seen))
-    extra = sorted(set(seen) - expected)
-    duplicated = sorted(i for i, n in seen.items() if n > 1)
-    if not (missing or extra or duplicated):
-        return None
-    return {
-        "missing_ids": missing[:_SHOWN],
-        "missing_count": len(missing),
-        "extra_ids": extra[:_SHOWN],
-        "extra_count": len(extra),
-        "duplicate_ids": duplicated[:_SHOWN],
-        "duplicate_count": len(duplicated),
-    }
-
-
-def _classification_line(row: Mapping[str, Any], labels: Sequence[str], line: int) -> tuple[str, float, list]:
-    label = row.get("prediction")
-    if label not in labels:
-        raise ValidationFailed(
-            f"line {line}: prediction {label!r} is not one of the target's labels",
-            field="predictions.prediction",
-            line=line,
-        )
-    probs = row.get("probabilities")
-    if not isinstance(probs, Mapping) or not probs:
-        raise ValidationFailed(
-            f"line {line}: probabilities must be an object {{label: p}}",
-            field="predictions.probabilities",
-            line=line,
-        )
-    unknown = [k for k in probs if k not in labels]
-    values = [probs[k] for k in probs]
-    if unknown or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values):
-        raise ValidationFailed(
-            f"line {line}: probabilities need known labels and values in [0, 1]",
-            field="predictions.probabilities",
-            line=line,
-            unknown_labels=unknown,
-        )
-    if not math.isclose(sum(values), 1.0, abs_tol=1e-3):
-        raise ValidationFailed(
-            f"line {line}: probabilities sum to {sum(values):.4f}, not 1",
-            field="predictions.probabilities",
-            line=line,
-        )
-    top = sorted(probs.items(), key=lambda kv: -kv[1])[:TOP_K]
-    return label, float(probs[label]), [(str(k), float(v)) for k, v in top]
-
-
-def parse_submitted(path: Path, *, task: str, expected_ids: set[str], labels: Sequence[str]) -> Predictions:
-    """Read a predictions JSONL file; every evalset id exactly once, nothing else."""
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, text in enumerate(fh, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValidationFailed(
-                    f"line {number}: not valid JSON ({exc.msg})", field="predictions", line=number
-                ) from None
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise ValidationFailed(
-                    f"line {number}: each line needs a string 'id'", field="predictions.id", line=number
-                )
-            rows.append((number, row))
-    problem = _ids_problem(expected_ids, Counter(row["id"] for _, row in rows))
-    if problem:
-        raise ValidationFailed(
-            f"predictions must cover every evalset example exactly once: {problem['missing_count']} missing, "
-            f"{problem['extra_count']} unknown, {problem['duplicate_count']} duplicated",
-            field="predictions",
-            **problem,
-        )
-    return _build(rows, task=task, labels=labels)
-
-
-def _build(rows: list[tuple[int, dict[str, Any]]], *, task: str, labels: Sequence[str]) -> Predictions:
-    preds = Predictions([], [], [], [], [])
-    for number, row in rows:
-        preds.ids.append(row["id"])
-        latency = row.get("latency_ms")
-        preds.latency_ms.append(float(latency) if isinstance(latency, int | float) else None)
-        if task == "classification":
-            label, confidence, top = _classification_line(row, labels, number)
-            preds.output.append(label)
-            preds.confidence.append(confidence)
-            preds.topk.append(top)
-        elif task == "ranking":
-            scores = row.get("scores")
-            if not isinstance(scores, Mapping) or not all(
-                isinstance(v, int | float) for v in scores.values()
-            ):
-                raise ValidationFailed(
-                    f"line {number}: scores must be an object {{doc_id: number}}",
-                    field="predictions.scores",
-                    line=number,
-                )
-            preds.output.append({str(k): float(v) for k, v in scores.items()})
-        else:
-            if not isinstance(row.get("output"), str):
-                raise ValidationFailed(
-                    f"line {number}: output must be a string", field="predictions.output", line=number
-                )
-            calls = row.get("tool_calls") or []
-            if not isinstance(calls, list):
-                raise ValidationFailed(
-                    f"line {number}: tool_calls must be a list", field="predictions.tool_calls", line=number
-                )
-            preds.output.append({"output": row["output"], "tool_calls": calls})
-    if all(v is None for v in preds.latency_ms):
-        preds.latency_ms = []
-    preds.__post_init__()
-    return preds

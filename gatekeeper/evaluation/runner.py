@@ -3,6 +3,7 @@ the five modes, decide, and record the decision with the candidate's new status 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -11,26 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from evalsets.manifest import read_jsonl
 from gatekeeper.artifacts.store import local_copy
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
 from gatekeeper.errors import ValidationFailed
+from gatekeeper.evaluation import cache, predictors, resampling
 from gatekeeper.evaluation import evalset as evalsets
-from gatekeeper.evaluation import predictors, resampling
 from gatekeeper.evaluation import service as evaluations
 from gatekeeper.evaluation.executors import executor_for
 from gatekeeper.evaluation.executors.base import Executor, Model, Ticks
 from gatekeeper.evaluation.executors.local import LocalExecutor
 from gatekeeper.evaluation.gate import MODE_OF_ROLE
 from gatekeeper.evaluation.gate import gate_results as results_of
-from gatekeeper.evaluation.models import PredictionSet
-from gatekeeper.evaluation.predictions import Predictions, parse_submitted
+from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.evaluation.progress import progress_line
+from gatekeeper.evaluation.submitted import parse_submitted
 from gatekeeper.evaluation.tasks import Task
 from gatekeeper.evaluation.tasks.classification import ClassificationTask
 from gatekeeper.evaluation.tasks.ranking import RankingTask
@@ -61,16 +59,26 @@ class Source:
     base_model: Path | None = None  # generators: the base the adapter applies to
 
 
-def verified(source: Source) -> Path:
-    """Re-hash the artifact or predictions file right before use: registered is not the same as unchanged."""
-    actual = artifact_sha256(source.path)
+def _unchanged(source: Source, actual: str) -> None:
     if actual != source.sha256:
         raise ValidationFailed(
             f"{source.role} {source.kind} at {source.path} changed since it was registered "
             f"(expected sha256 {source.sha256}, found {actual})",
             field="artifact_uri",
         )
+
+
+def verified(source: Source) -> Path:
+    """Re-hash the artifact or predictions file right before use: registered is not the same as unchanged."""
+    _unchanged(source, artifact_sha256(source.path))
     return source.path
+
+
+def verified_bytes(source: Source) -> bytes:
+    """A submitted file's bytes, read once: hashed and then parsed from the same bytes."""
+    data = source.path.read_bytes()
+    _unchanged(source, hashlib.sha256(data).hexdigest())
+    return data
 
 
 @dataclass
@@ -104,7 +112,10 @@ class Plan:
         """A predictions file, parsed and checked against the whole evalset once per run."""
         if source.sha256 not in self.loaded:
             self.loaded[source.sha256] = parse_submitted(
-                verified(source), task=self.task, expected_ids=evalset.example_ids(), labels=evalset.labels
+                verified_bytes(source),
+                task=self.task,
+                expected_ids=evalset.example_ids(),
+                labels=evalset.labels,
             )
         return self.loaded[source.sha256]
 
@@ -146,7 +157,7 @@ class Progress:
         record = {"stage": stage, "mode": mode, "done": done, "total": total}
         record |= {"modes_done": list(self.modes_done), "at": utcnow().isoformat()}
         with self.db.transaction() as session:
-            evaluations.get_evaluation(session, self.evaluation_id).progress = record
+            evaluations.set_progress(session, self.evaluation_id, record)
         self.echo(f"[EVAL] {progress_line(record)}")
 
 
@@ -192,6 +203,7 @@ def start(db: Database, settings: Settings, evaluation_id: uuid.UUID) -> Plan:
         if evaluation.status not in ("queued", "running"):
             raise ValidationFailed(f"evaluation is already {evaluation.status}")
         evaluation.status, evaluation.started_at = "running", evaluation.started_at or utcnow()
+        evaluations.changed(session, evaluation.id)
         candidate = registry.get_candidate(session, evaluation.candidate_id)
         if evaluation.mode == "predictions":
             cand_source = Source(
@@ -229,34 +241,13 @@ def load_evalset(db: Database, plan: Plan) -> evalsets.EvalSet:
 # --- predictions: cached per (source sha, file sha) ------------------------------------------------
 
 
-def cached(db: Database, source_sha: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    with db.session() as session:
-        rows = session.scalars(
-            select(PredictionSet).where(
-                PredictionSet.source_sha256 == source_sha, PredictionSet.file_sha256.in_(keys)
-            )
-        )
-        return {row.file_sha256: row.payload for row in rows}
-
-
-def store(db: Database, source_sha: str, key: str, name: str, payload: dict[str, Any]) -> None:
-    """Insert one immutable cache row; a concurrent worker having stored it first is fine."""
-    try:
-        with db.transaction() as session:
-            session.add(
-                PredictionSet(source_sha256=source_sha, file_sha256=key, file_name=name, payload=payload)
-            )
-    except IntegrityError:
-        pass
-
-
 def predictions_for(
     db: Database, plan: Plan, source: Source, evalset: evalsets.EvalSet, progress: Progress
 ) -> Predictions:
     """A model's predictions, mode by mode (one evalset file each), computing only what the cache lacks
     in one pass; each file is cached as soon as its last unit is done."""
     files = sorted(evalset.files.values(), key=lambda f: evalsets.EVAL_ROLES.index(f.role))
-    have = cached(db, source.sha256, [f.sha256 for f in files])
+    have = cache.cached(db, source.sha256, [f.sha256 for f in files])
     stage = f"{source.role}: predicting"
     progress.phase(stage)
     missing = [f for f in files if f.sha256 not in have]
@@ -272,13 +263,13 @@ def predictions_for(
 
     def finished(index: int, preds: Predictions) -> None:
         f = missing[index]
-        have[f.sha256] = preds.to_payload()
-        store(db, source.sha256, f.sha256, f.name, have[f.sha256])
+        have[f.sha256] = preds
+        cache.store(db, source.sha256, f.sha256, f.name, preds=preds)
         announce()
 
     announce()
     _compute(plan, source, evalset, missing, _ticker(progress, stage, missing), finished)
-    return Predictions.merge(Predictions.from_payload(have[f.sha256]) for f in files)
+    return Predictions.merge(have[f.sha256] for f in files)
 
 
 def products_of(evalset: evalsets.EvalSet) -> dict[str, Any]:
@@ -329,8 +320,8 @@ def latency_for(
     if source.kind == "predictions":
         values = [preds.latency(i) for i in golden_ids]
         return [v for v in values if v is not None] or None
-    have = cached(db, source.sha256, [LATENCY_KEY])
-    if LATENCY_KEY not in have:
+    have = cache.cached_payload(db, source.sha256, LATENCY_KEY)
+    if have is None:
         progress(f"{source.role}: measuring single-example latency", force=True)
         samples = predictors.latency_samples(
             plan.predictor(source),
@@ -341,9 +332,9 @@ def latency_for(
         )
         if samples is None:
             return None
-        store(db, source.sha256, LATENCY_KEY, "latency", {"samples_ms": samples})
-        have[LATENCY_KEY] = {"samples_ms": samples}
-    return list(have[LATENCY_KEY]["samples_ms"])
+        have = {"samples_ms": samples}
+        cache.store(db, source.sha256, LATENCY_KEY, "latency", payload=have)
+    return list(have["samples_ms"])
 
 
 # --- finishing ------------------------------------------------------------------------------------
@@ -371,6 +362,7 @@ def finish(db: Database, plan: Plan, results: dict[str, Any], decision: GateDeci
         evaluation.status, evaluation.finished_at = "done", utcnow()
         evaluation.timings = plan.timings
         evaluation.progress = {"stage": "done", "at": utcnow().isoformat()}
+        evaluations.changed(session, evaluation.id)
         to = gate_status(decision)
         registry.transition(
             session, candidate, to, actor="system", details={"evaluation_id": str(evaluation.id)}
@@ -393,6 +385,7 @@ def fail_in(session: Any, evaluation_id: str | uuid.UUID, reason: str) -> None:
         return
     evaluation.status, evaluation.error, evaluation.finished_at = "error", reason[:4000], utcnow()
     evaluation.progress = {"stage": "error", "at": utcnow().isoformat()}
+    evaluations.changed(session, evaluation.id)
     candidate = registry.get_candidate(session, evaluation.candidate_id, lock=True)
     if candidate.status == Status.EVALUATING.value:
         registry.transition(

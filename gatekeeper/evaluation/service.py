@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.clock import utcnow
 from gatekeeper.config import Settings
 from gatekeeper.db import get_by_id
 from gatekeeper.errors import Conflict, ValidationFailed
+from gatekeeper.evaluation import cache
 from gatekeeper.evaluation import evalset as evalsets
 from gatekeeper.evaluation.models import Evaluation, OnlineMetric
-from gatekeeper.evaluation.predictions import parse_submitted
+from gatekeeper.evaluation.predictions import Predictions
 from gatekeeper.evaluation.schemas import EvaluationCreate
+from gatekeeper.evaluation.submitted import parse_submitted
 from gatekeeper.jobs import queue
 from gatekeeper.registry import audit
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.artifacts import file_sha256, resolve_under_root
+from gatekeeper.registry.artifacts import resolve_under_root
 from gatekeeper.registry.models import Candidate, Decision
 from gatekeeper.registry.states import Status
 
@@ -28,15 +32,17 @@ JOB_KIND = "evaluation"
 
 
 def _checked_predictions(
-    session: Session, spec: EvaluationCreate, candidate: Candidate, settings: Settings
-) -> None:
-    """Refuse a predictions file now (422 naming missing/extra ids), not minutes later in the worker."""
+    spec: EvaluationCreate, task: str, loaded: evalsets.EvalSet, root: Path
+) -> Predictions:
+    """Refuse a predictions file now (422 naming the line and field, or the missing ids), not minutes
+    later in the worker. The file is read once: the bytes that are hashed are the bytes parsed."""
     if not spec.predictions_uri or not spec.predictions_sha256:
         raise ValidationFailed("predictions_uri and predictions_sha256 go together", field="predictions_uri")
-    path = resolve_under_root(spec.predictions_uri, settings.artifact_root)
+    path = resolve_under_root(spec.predictions_uri, root)
     if not path.is_file():
         raise ValidationFailed(f"predictions file not found: {spec.predictions_uri}", field="predictions_uri")
-    actual = file_sha256(path)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != spec.predictions_sha256:
         raise ValidationFailed(
             f"predictions_sha256 mismatch: expected {spec.predictions_sha256}, actual {actual}",
@@ -44,10 +50,14 @@ def _checked_predictions(
             expected=spec.predictions_sha256,
             actual=actual,
         )
-    policy = registry.policy_of(session, candidate.target)
-    folder = evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root)
-    loaded = evalsets.load(folder)
-    parse_submitted(path, task=candidate.target.task, expected_ids=loaded.example_ids(), labels=loaded.labels)
+    return parse_submitted(data, task=task, expected_ids=loaded.example_ids(), labels=loaded.labels)
+
+
+def _cache_submitted(session: Session, sha: str, loaded: evalsets.EvalSet, preds: Predictions) -> None:
+    """Cache the checked predictions per evalset file, in the request's transaction: the worker then
+    reads neither the file nor JSON again (the cache is keyed by the file's sha256, as the worker's is)."""
+    files = {(f.sha256, f.name): preds.subset(r["id"] for r in f.rows) for f in loaded.files.values()}
+    cache.add_files(session, sha, files)
 
 
 # Statuses a candidate may be (re-)evaluated from: a gate_inconclusive one comes back with more data.
@@ -70,11 +80,13 @@ def _new_evaluation(
 ) -> Evaluation:
     """Check the evalset (and any submitted predictions) now, then add the queued row."""
     policy = registry.policy_of(session, candidate.target)
-    # Refuse a tampered or missing evalset now; the worker verifies again before it reads a byte.
-    evalsets.load(evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root), roles=())
     submitted = bool(spec.predictions_uri or spec.predictions_sha256)
+    # Refuse a tampered or missing evalset now; the worker verifies again before it reads a byte.
+    folder = evalsets.resolve_folder(policy.resolved_evalset_dir(), settings.evalset_root)
+    loaded = evalsets.load(folder, roles=evalsets.EVAL_ROLES if submitted else ())
     if submitted:
-        _checked_predictions(session, spec, candidate, settings)
+        preds = _checked_predictions(spec, candidate.target.task, loaded, settings.artifact_root)
+        _cache_submitted(session, spec.predictions_sha256 or "", loaded, preds)
     champion = registry.champion_of(session, candidate.target)
     evaluation = Evaluation(
         candidate_id=candidate.id,
@@ -114,6 +126,17 @@ def request_evaluation(
 
 def get_evaluation(session: Session, evaluation_id: str | uuid.UUID, *, lock: bool = False) -> Evaluation:
     return get_by_id(session, Evaluation, evaluation_id, what="evaluation", field="evaluation_id", lock=lock)
+
+
+def changed(session: Session, evaluation_id: uuid.UUID) -> None:
+    """Wake the requests long-polling this evaluation (``waits.py``) once this transaction commits."""
+    changes.announce(session, changes.Change("evaluations", str(evaluation_id)))
+
+
+def set_progress(session: Session, evaluation_id: uuid.UUID, record: dict[str, Any]) -> None:
+    """Write an evaluation's progress in one statement (it is written a dozen times per evaluation)."""
+    session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(progress=record))
+    changed(session, evaluation_id)
 
 
 def evaluations_of(session: Session, candidate: Candidate) -> list[Evaluation]:

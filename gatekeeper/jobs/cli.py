@@ -15,7 +15,12 @@ def worker(
     kinds: Annotated[
         list[str] | None, typer.Option("--kind", help="Only these job kinds (repeatable).")
     ] = None,
-    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 1.0,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between idle polls (default: 1 on Postgres, woken by NOTIFY; 0.05 on SQLite)."
+        ),
+    ] = None,
     lease_seconds: Annotated[
         float, typer.Option(help="Job lease: a crashed worker's job is retried this long after.", hidden=True)
     ] = 60.0,
@@ -23,7 +28,7 @@ def worker(
     """Claim jobs from the database queue and run them (Postgres: run several, on several machines)."""
     from gatekeeper.db import Database
     from gatekeeper.jobs.handlers import install
-    from gatekeeper.jobs.worker import Worker
+    from gatekeeper.jobs.worker import Worker, poll_seconds_for
 
     install()
     settings = get_settings()
@@ -39,6 +44,6 @@ def worker(
         typer.echo("ran one job" if ran else "no job was waiting", err=True)
         return
     try:
-        runner.run_forever(poll_seconds=poll)
+        runner.run_forever(poll_seconds=poll if poll is not None else poll_seconds_for(runner.db.dialect))
     except KeyboardInterrupt:
         typer.echo("worker stopped", err=True)

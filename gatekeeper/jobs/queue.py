@@ -4,6 +4,8 @@ Postgres: ``SELECT … FOR UPDATE SKIP LOCKED`` lets many workers claim concurre
 each other. SQLite: the write transaction (``BEGIN IMMEDIATE``) serialises claims; one worker.
 A claim is a lease: a live worker renews it; a crashed worker's lease expires and the job is retried
 (up to ``max_attempts``) or marked failed, so it is never lost and never runs twice at once.
+A queued job is announced (``changes.Change("jobs")``) when its transaction commits: idle workers wake
+at once (NOTIFY on Postgres, in-process on either engine) instead of at their next poll.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.db import is_postgres
 from gatekeeper.jobs.models import Job
 
@@ -43,6 +46,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    changes.announce(session, changes.Change("jobs", kind))
     return job
 
 
@@ -50,6 +54,12 @@ def _claimable(now: datetime, kinds: tuple[str, ...]):  # noqa: ANN202 - a SQLAl
     ready = and_(Job.status == "queued", Job.run_after <= now)
     orphaned = and_(Job.status == "running", Job.lease_expires_at < now)
     return and_(Job.kind.in_(kinds), or_(ready, orphaned))
+
+
+def waiting(session: Session, *, kinds: tuple[str, ...], now: datetime) -> bool:
+    """Whether any job is claimable. A read: an idle worker's poll takes no write lock (on SQLite a
+    write lock would also make the API's next write wait in SQLite's busy handler)."""
+    return session.scalar(select(Job.id).where(_claimable(now, kinds)).limit(1)) is not None
 
 
 def claim(

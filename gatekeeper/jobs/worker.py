@@ -1,5 +1,7 @@
 """``gatekeeper worker``: claims jobs from the database queue and runs them, renewing its lease from
-a heartbeat thread so that a crash (not a slow job) is what hands a job to another worker."""
+a heartbeat thread so that a crash (not a slow job) is what hands a job to another worker. An idle worker
+wakes when a job is queued (``changes``: NOTIFY on Postgres, in-process on either engine) and polls
+anyway, for what no one announces (a job whose ``run_after`` has come, a missed notification)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from gatekeeper import changes
 from gatekeeper.clock import Clock, SystemClock
 from gatekeeper.config import Settings
 from gatekeeper.db import Database
@@ -23,6 +27,15 @@ from gatekeeper.jobs import queue
 from gatekeeper.jobs.models import Job
 
 log = logging.getLogger("gatekeeper.worker")
+STOP_CHECK_S = 0.1  # how often an idle worker looks at its stop signal
+# Seconds between an idle worker's polls: on Postgres NOTIFY wakes it, the poll is a fallback; SQLite has
+# no signal across processes (an API in another process), so it polls often (a poll is one read of an
+# index, well under a millisecond, and takes no lock).
+POLL_SECONDS = {"postgresql": 1.0, "sqlite": 0.05}
+
+
+def poll_seconds_for(dialect: str) -> float:
+    return POLL_SECONDS.get(dialect, 1.0)
 
 
 @dataclass
@@ -68,9 +81,19 @@ class Worker:
     kinds: tuple[str, ...] | None = None
     lease: timedelta = queue.LEASE
     echo: Callable[[str], None] = print
+    wake: threading.Event = field(default_factory=threading.Event)  # set when a job may be waiting
+    watcher: changes.Watcher | None = field(default=None, init=False)  # LISTENs while run_forever runs
+
+    def on_change(self, change: changes.Change) -> None:
+        """A job was queued (or the listener reconnected and may have missed one): look now."""
+        if change.kind in ("jobs", "all"):
+            self.wake.set()
 
     def _claim(self) -> tuple[Job, Handler] | None:
         kinds = self.kinds or tuple(HANDLERS)
+        with self.db.session() as session:
+            if not queue.waiting(session, kinds=kinds, now=self.clock.now()):
+                return None
         with self.db.transaction() as session:
             job = queue.claim(
                 session,
@@ -144,8 +167,23 @@ class Worker:
         )
 
     def run_forever(self, *, poll_seconds: float = 1.0, stop: threading.Event | None = None) -> None:
+        """Run jobs until ``stop``: woken when one is queued, polling every ``poll_seconds`` otherwise."""
         stop = stop or threading.Event()
-        self.echo(f"[WORKER] {self.name} polling for {', '.join(self.kinds or tuple(HANDLERS))} jobs")
-        while not stop.is_set():
-            if not self.run_once():
-                stop.wait(poll_seconds)
+        changes.subscribe(self.db, self.on_change)
+        watcher = self.watcher = changes.Watcher(self.db, self.on_change)
+        watcher.start()
+        self.echo(f"[WORKER] {self.name} waiting for {', '.join(self.kinds or tuple(HANDLERS))} jobs")
+        try:
+            while not stop.is_set():
+                self.wake.clear()  # before the claim: a job queued after it sets it again
+                if not self.run_once():
+                    self._idle(stop, poll_seconds)
+        finally:
+            watcher.stop()
+
+    def _idle(self, stop: threading.Event, seconds: float) -> None:
+        """Wait until woken, stopped, or ``seconds`` have passed."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.wake.wait(min(left, STOP_CHECK_S)):
+                return

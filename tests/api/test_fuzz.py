@@ -130,6 +130,7 @@ def fuzz(asgi_app, tokens: dict[str, str], known: dict[str, list[str]], examples
 
 def test_fuzz_finds_no_server_error_and_no_undeclared_response(app, tokens, seeded) -> None:  # noqa: ANN001, F811
     app.state.routing.max_wait = 0.05  # a generated long-poll on the current generation must not stall
+    app.state.evaluation_waits.max_wait = 0.05  # nor one on the queued evaluation
     tally = fuzz(app, tokens, seeded, EXAMPLES)
     print(  # make fuzz reads this line
         f"\nfuzz: {tally.requests} requests, {tally.server_errors} 5xx, "

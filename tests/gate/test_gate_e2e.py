@@ -139,11 +139,11 @@ def test_gate_end_to_end(
 
 def _export_predictions(db, source_sha: str, path) -> None:  # noqa: ANN001
     """Write the cached predictions of a model as the JSONL a team would submit."""
-    from gatekeeper.evaluation.predictions import Predictions
+    from gatekeeper.evaluation.cache import predictions_of
 
     with db.session() as session:
         parts = [
-            Predictions.from_payload(r.payload)
+            predictions_of(r)
             for r in session.scalars(
                 select(PredictionSet).where(
                     PredictionSet.source_sha256 == source_sha, PredictionSet.file_name != "latency"

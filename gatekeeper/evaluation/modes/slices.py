@@ -5,7 +5,6 @@ compared with the champion on the same examples (paired bootstrap). Small slices
 from __future__ import annotations
 
 import zlib
-from collections import defaultdict
 from collections.abc import Sequence
 from itertools import product
 from typing import Any
@@ -41,20 +40,35 @@ def dimension_value(row: dict[str, Any], dimension: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _codes(rows: Sequence[dict[str, Any]], dimension: str) -> tuple[np.ndarray, list[str]]:
+    """One dimension as codes into its sorted values (-1 where a row has no value)."""
+    field = FIELD_ALIASES.get(dimension, dimension)
+    column = [None if (v := row.get(field)) is None else str(v) for row in rows]
+    values = sorted({v for v in column if v is not None})
+    lookup = {v: i for i, v in enumerate(values)}
+    return np.array([-1 if v is None else lookup[v] for v in column], dtype=np.int64), values
+
+
 def group_rows(
     rows: Sequence[dict[str, Any]], dimensions: Sequence[str], intersections: Sequence[Sequence[str]]
 ) -> dict[str, tuple[dict[str, str], list[int]]]:
-    """Map each slice key to its dimension values and the row indices in it."""
+    """Map each slice key to its dimension values and the row indices in it (slices in sorted value
+    order; a row without a value of a dimension is in no slice of it). Each dimension is coded once and
+    an intersection's rows are grouped by one combined code, not row by row."""
+    combos = [[d] for d in dimensions] + [list(i) for i in intersections]
+    coded = {d: _codes(rows, d) for d in {d for combo in combos for d in combo}}
     groups: dict[str, tuple[dict[str, str], list[int]]] = {}
-    for combo in [[d] for d in dimensions] + [list(i) for i in intersections]:
-        members: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for index, row in enumerate(rows):
-            values = tuple(dimension_value(row, d) for d in combo)
-            if None not in values:
-                members[values].append(index)  # type: ignore[arg-type]
-        for values in sorted(members, key=lambda v: tuple(map(str, v))):
-            dims = dict(zip(combo, values, strict=True))
-            groups[slice_key(dims)] = (dims, members[values])  # type: ignore[arg-type]
+    for combo in combos:
+        combined, present = np.zeros(len(rows), dtype=np.int64), np.ones(len(rows), dtype=bool)
+        for d in combo:  # mixed radix, first dimension most significant: code order is sorted order
+            codes, values = coded[d]
+            combined, present = combined * max(len(values), 1) + codes, present & (codes >= 0)
+        members = np.flatnonzero(present)
+        order = members[np.argsort(combined[members], kind="stable")]
+        cuts = np.flatnonzero(np.diff(combined[order])) + 1
+        for index in np.split(order, cuts) if order.size else []:
+            dims = {d: coded[d][1][coded[d][0][index[0]]] for d in combo}
+            groups[slice_key(dims)] = (dims, index.tolist())
     return groups
 
 

@@ -17,7 +17,8 @@ from gatekeeper.evaluation.tasks import Rows
 
 def correct(rows: Rows, preds: Predictions) -> np.ndarray:
     """1 where the predicted label is the true one."""
-    return np.array([preds.get(r["id"]) == r["label"] for r in rows], dtype=float)
+    predicted = preds.labels_for([r["id"] for r in rows])
+    return np.array([p == r["label"] for p, r in zip(predicted, rows, strict=True)], dtype=float)
 
 
 def replay_columns(rows: Rows, candidate: Predictions, route_costs: Mapping[str, float]) -> ReplayColumns:
