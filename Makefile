@@ -96,6 +96,7 @@ bench: install
 	$(PY) benchmarks/prediction_logs.py
 	$(PY) benchmarks/prediction_logs_phases.py
 	$(PY) benchmarks/vs_mlflow.py
+	$(PY) benchmarks/bootstrap_shards.py
 
 # Longer than the chaos run in `make test` (2 kills per fault point); prints the figures.
 chaos: install
