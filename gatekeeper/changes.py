@@ -176,3 +176,59 @@ class RefreshAhead:
             await refresh()
         finally:
             self._pending.discard(key)
+
+
+class Waits:
+    """Per-key epochs (changes heard so far) and the requests sleeping on each key. A change arrives on
+    any thread (the committing one, the listener): ``bump`` counts it and wakes the key's sleepers on
+    their own loops. A sleeper gives the epoch it read under, so a change between its read and its sleep
+    is never missed. ``lock`` is re-entrant: an owner may hold it around its own state and a ``bump``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._epochs: dict[Hashable, int] = {}
+        self._sleepers: dict[Hashable, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+
+    def epoch(self, key: Hashable) -> int:
+        return self._epochs.get(key, 0)
+
+    def waited_on(self) -> list[Hashable]:
+        return list(self._sleepers)
+
+    def forget(self, key: Hashable) -> None:
+        with self.lock:
+            self._epochs.pop(key, None)
+
+    def bump(self, keys: list[Hashable]) -> None:
+        woken = []
+        with self.lock:
+            for key in keys:
+                self._epochs[key] = self._epochs.get(key, 0) + 1
+                woken += self._sleepers.pop(key, [])
+        for loop, future in woken:
+            loop.call_soon_threadsafe(_settle, future)
+
+    async def sleep(self, key: Hashable, epoch: int, timeout: float) -> None:
+        """Until ``key`` changes after ``epoch`` or ``timeout`` passes (the caller then re-reads)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self.lock:
+            if self.epoch(key) != epoch:  # it changed while the caller read
+                return
+            self._sleepers.setdefault(key, []).append((loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+        finally:  # woken, timed out or the client left: no longer sleeping
+            with self.lock:
+                sleeping = self._sleepers.get(key, [])
+                if (loop, future) in sleeping:
+                    sleeping.remove((loop, future))
+                if not sleeping:
+                    self._sleepers.pop(key, None)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -3,7 +3,10 @@ Postgres NOTIFY; a rolled-back change reaches nobody."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
+import threading
+import time
 
 import pytest
 
@@ -76,3 +79,25 @@ def test_notify_reaches_a_listener_for_committed_changes_only(pg_db: Database) -
         assert got.get(timeout=10) == Change("routing", "alpha", 1)
     finally:
         watcher.stop()
+
+
+def test_waits_wake_a_sleeper_from_another_thread_and_never_miss_an_earlier_change() -> None:
+    waits = changes.Waits()
+
+    async def scenario() -> tuple[float, float]:
+        epoch = waits.epoch("t")
+        waits.bump(["t"])  # a change between the caller's read and its sleep
+        started = time.monotonic()
+        await waits.sleep("t", epoch, timeout=5)
+        missed = time.monotonic() - started
+        epoch = waits.epoch("t")
+        threading.Timer(0.05, waits.bump, args=(["t"],)).start()
+        started = time.monotonic()
+        await waits.sleep("t", epoch, timeout=5)
+        return missed, time.monotonic() - started
+
+    missed, woken = asyncio.run(scenario())
+    assert missed < 1 and woken < 1  # both well before the 5 s timeout
+    assert waits.waited_on() == [] and waits.epoch("t") == 2
+    waits.forget("t")
+    assert waits.epoch("t") == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
@@ -59,10 +58,8 @@ class RoutingCache:
     def __init__(self, db: Database, *, max_wait: float = MAX_WAIT) -> None:
         self.db, self.max_wait = db, max_wait
         self._entries: dict[str, Entry] = {}
-        self._epochs: dict[str, int] = {}
         self._loads: dict[str, tuple[int, asyncio.Future[Entry]]] = {}
-        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
-        self._lock = threading.Lock()
+        self._waits = changes.Waits()
         self._ahead = changes.RefreshAhead()
         changes.subscribe(db, self.on_change)
 
@@ -70,17 +67,13 @@ class RoutingCache:
         if change.kind == "routing" and change.target is not None:
             self._drop([change.target])
         elif change.kind == "all":
-            self._drop(list({*self._entries, *self._waiters}))
+            self._drop(list({*self._entries, *self._waits.waited_on()}))
 
     def _drop(self, targets: list[str]) -> None:
-        woken = []
-        with self._lock:
+        with self._waits.lock:  # the entries go with the epochs' bump: a load under the old one never stores
             for target in targets:
-                self._epochs[target] = self._epochs.get(target, 0) + 1
                 self._entries.pop(target, None)
-                woken += self._waiters.pop(target, [])
-        for loop, future in woken:
-            loop.call_soon_threadsafe(_settle, future)
+            self._waits.bump(list(targets))
 
     def fresh(self, target: str) -> Entry | None:
         """The cached entry if it may still be served, without waiting; past half its age a re-read
@@ -104,7 +97,7 @@ class RoutingCache:
 
     async def _loaded(self, target: str) -> Entry:
         """Load the entry; a load already running joins only if it began after the last change."""
-        epoch = self._epochs.get(target, 0)
+        epoch = self._waits.epoch(target)
         running = self._loads.get(target)
         if running is not None and running[0] == epoch:
             return await asyncio.shield(running[1])
@@ -127,8 +120,8 @@ class RoutingCache:
         with self.db.session() as session:
             table = routing_table(session, target)
         entry = Entry(table.generation, table.model_dump_json().encode(), started)
-        with self._lock:
-            if self._epochs.get(target, 0) == epoch:
+        with self._waits.lock:
+            if self._waits.epoch(target) == epoch:
                 self._entries[target] = entry
         return entry
 
@@ -137,32 +130,10 @@ class RoutingCache:
         after a restore), or after ``timeout`` seconds with the current entry."""
         deadline = time.monotonic() + min(timeout, self.max_wait)
         while True:
-            epoch = self._epochs.get(target, 0)
+            epoch = self._waits.epoch(target)
             entry = await self.read(target)
             left = deadline - time.monotonic()
             if entry.generation != generation or left <= 0:
                 return entry
-            await self._changed(target, epoch, min(left, changes.MAX_AGE))
-
-    async def _changed(self, target: str, epoch: int, timeout: float) -> None:
-        """Sleep until the target changes or ``timeout`` passes (then re-read: a change we cannot hear)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._epochs.get(target, 0) != epoch:  # it changed while we read
-                return
-            self._waiters.setdefault(target, []).append((loop, future))
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
-        finally:  # timed out or the client left: no longer waiting
-            with self._lock:
-                waiting = self._waiters.get(target, [])
-                if (loop, future) in waiting:
-                    waiting.remove((loop, future))
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+            # a change we cannot hear is caught by the re-read after MAX_AGE
+            await self._waits.sleep(target, epoch, min(left, changes.MAX_AGE))

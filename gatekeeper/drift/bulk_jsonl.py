@@ -19,28 +19,26 @@ import msgspec
 import pyarrow as pa
 from msgspec import Meta
 
-from gatekeeper.drift.bulk_rows import LOG_SCHEMA, TS, BadRow, refused
+from gatekeeper.drift.bulk_rows import LOG_SCHEMA, SLICES, TS, BadRow, refused
 
 BLOCK = 1 << 20  # bytes of whole lines decoded and checked at a time
 Check = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
-class LogLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One line's types (the values' rules are ``bulk_rows.checked``'s, the same for both bodies).
-    ``features`` stays raw JSON until it is checked; ``gc=False``: a row holds no reference cycle."""
-
-    ts: Annotated[datetime, Meta(tz=True)]
-    request_id: str
-    candidate_id: str
-    prediction: str
-    confidence: float
-    features: msgspec.Raw = msgspec.Raw()
-    lang: str | None = None
-    cohort: str | None = None
-    device: str | None = None
-    catalog_tier: str | None = None
-    time_bucket: str | None = None
-    text: str | None = None
+# One line's types (the values' rules are ``bulk_rows.checked``'s, the same for both bodies). ``features``
+# stays raw JSON until it is checked; ``gc=False``: a row holds no reference cycle.
+LogLine = msgspec.defstruct(
+    "LogLine",
+    [
+        ("ts", Annotated[datetime, Meta(tz=True)]),
+        *((name, str) for name in ("request_id", "candidate_id", "prediction")),
+        ("confidence", float),
+        ("features", msgspec.Raw, msgspec.Raw()),
+        *((name, str | None, None) for name in (*SLICES, "text")),
+    ],
+    forbid_unknown_fields=True,
+    gc=False,
+)
 
 
 _ONE = msgspec.json.Decoder(LogLine).decode

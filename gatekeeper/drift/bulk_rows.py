@@ -22,13 +22,14 @@ from gatekeeper.drift.schemas import (
     FEATURES_MAX,
     NAME_MAX,
     REQUEST_ID_MAX,
+    SLICE_FIELDS,
     SLICE_MAX,
     TEXT_MAX,
     FeatureValue,
 )
 from gatekeeper.errors import ValidationFailed
 
-SLICES = ("lang", "cohort", "device", "catalog_tier", "time_bucket")
+SLICES = SLICE_FIELDS
 TS = pa.timestamp("us", tz="UTC")
 # The log table's columns after target_id, in its order: what every reader yields and every writer takes.
 LOG_SCHEMA = pa.schema(

@@ -18,9 +18,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from gatekeeper.drift import stats
+from gatekeeper.drift.schemas import SLICE_FIELDS
 from gatekeeper.drift.stats import ReferenceProfile
 
-SLICE_FIELDS = ("lang", "cohort", "device", "catalog_tier", "time_bucket")
 TEXT, PREDICTION, CONFIDENCE, LABEL = "text", "prediction", "confidence", "label"
 FEATURE_PREFIX = "features."
 MAX_FEATURE_CATEGORIES = 50  # a string feature with more distinct values (an id) is not a distribution

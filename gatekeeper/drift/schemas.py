@@ -13,6 +13,7 @@ MAX_BATCH = 10_000
 JSONL_MEDIA_TYPE, ARROW_MEDIA_TYPE = "application/x-ndjson", "application/vnd.apache.arrow.stream"
 # A logged prediction's limits, shared by the JSON model below and the bulk path's decoder (drift/bulk.py).
 REQUEST_ID_MAX, NAME_MAX, SLICE_MAX, TEXT_MAX, FEATURES_MAX = 200, 100, 50, 4000, 100
+SLICE_FIELDS = ("lang", "cohort", "device", "catalog_tier", "time_bucket")  # the slices a log may carry
 Name = Field(min_length=1, max_length=NAME_MAX)
 Slice = Field(default=None, min_length=1, max_length=SLICE_MAX)
 FeatureValue = float | int | str | bool | None

@@ -58,20 +58,12 @@ def _row(source_sha: str, key: str, name: str, preds: Predictions | None, payloa
     return row
 
 
-def add(
-    session: Session,
-    source_sha: str,
-    key: str,
-    name: str,
-    *,
-    preds: Predictions | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
+def _add(session: Session, row: PredictionSet) -> None:
     """Insert one cache row in the caller's transaction (under a savepoint): an entry another
     transaction stored first is kept, and the caller's work goes on."""
     try:
         with session.begin_nested():
-            session.add(_row(source_sha, key, name, preds, payload))
+            session.add(row)
     except IntegrityError:
         pass
 
@@ -79,24 +71,18 @@ def add(
 def add_files(session: Session, source_sha: str, files: dict[tuple[str, str], Predictions]) -> None:
     """Insert one model's predictions on several evalset files (``{(file sha, name): predictions}``) in
     one statement; if any was stored first, each row on its own."""
-    rows = [_row(source_sha, key, name, preds, None) for (key, name), preds in files.items()]
     try:
         with session.begin_nested():
-            session.add_all(rows)
+            session.add_all([_row(source_sha, key, name, p, None) for (key, name), p in files.items()])
     except IntegrityError:
         for (key, name), preds in files.items():
-            add(session, source_sha, key, name, preds=preds)
+            _add(session, _row(source_sha, key, name, preds, None))
 
 
-def store(
-    db: Database,
-    source_sha: str,
-    key: str,
-    name: str,
-    *,
-    preds: Predictions | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    """Insert one cache row in a transaction of its own."""
+def store(db: Database, source_sha: str, key: str, name: str, **content: Any) -> None:
+    """One entry (``preds=`` predictions or ``payload=`` JSON) in a transaction of its own; an entry
+    another transaction stored first is kept."""
+    if unknown := set(content) - {"preds", "payload"}:
+        raise TypeError(f"store() takes preds= or payload=, not {sorted(unknown)}")
     with db.transaction() as session:
-        add(session, source_sha, key, name, preds=preds, payload=payload)
+        _add(session, _row(source_sha, key, name, content.get("preds"), content.get("payload")))

@@ -100,9 +100,9 @@ def other_process(db: Database) -> Database:
 
 def wait_for_waiter(app) -> None:  # noqa: ANN001
     deadline = time.monotonic() + 10
-    while not app.state.routing._waiters and time.monotonic() < deadline:
+    while not app.state.routing._waits.waited_on() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert app.state.routing._waiters, "the long-poll never started waiting"
+    assert app.state.routing._waits.waited_on(), "the long-poll never started waiting"
 
 
 def test_a_stage_advance_in_another_process_wakes_a_long_poll(
