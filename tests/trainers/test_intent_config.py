@@ -36,6 +36,12 @@ def test_tags_are_kept_as_strings() -> None:
         {"kappa_reject_below": 0.8},
         {"labels": ["faq", "faq"]},
         {"unknown_option": 1},
+        {"encoder_blocks": [2, 1]},
+        {"encoder_blocks": [1, 1]},
+        {"encoder_blocks": [-1]},
+        {"encoder_blocks": []},
+        {"length_buckets": 0},
+        {"frozen_blocks": -1},
     ],
 )
 def test_bad_options_are_refused(bad: dict) -> None:

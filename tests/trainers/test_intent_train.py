@@ -348,3 +348,60 @@ def test_without_patience_all_epochs_run_and_the_best_is_kept() -> None:
     best_epoch, history, _, stopped = fit(loop)  # type: ignore[arg-type]
     assert (best_epoch, len(history), stopped) == (2, 5, False)
     assert loop.model.weight.item() == 2.0
+
+
+def test_batches_without_buckets_cut_the_order_as_it_is() -> None:
+    order = [5, 3, 0, 4, 1, 2, 6]
+    assert train_module.batches_of(order, [1] * 7, 3, None, seed=0) == [[5, 3, 0], [4, 1, 2], [6]]
+
+
+def test_length_buckets_batch_similar_lengths_and_keep_every_example_once() -> None:
+    lengths = [(7 * i) % 23 + 1 for i in range(40)]
+    order = list(np.random.default_rng(1).permutation(40))
+    batches = train_module.batches_of(order, lengths, 4, 5, seed=3)
+    assert sorted(i for batch in batches for i in batch) == list(range(40))
+    assert [len(b) for b in batches] == [4] * 10
+    for begin in range(0, 40, 20):  # each run of 5 batches is the sorted run of the shuffled order
+        run = sorted(order[begin : begin + 20], key=lambda i: lengths[i])
+        cuts = [run[s : s + 4] for s in range(0, 20, 4)]
+        assert all(cut in batches for cut in cuts)
+
+    def padded(cut: list[list[int]]) -> int:
+        return sum(len(b) * max(lengths[i] for i in b) for b in cut)
+
+    assert padded(batches) < padded(train_module.batches_of(order, lengths, 4, None, seed=0))
+
+
+def test_kept_blocks_are_what_the_saved_model_has(tmp_path: Path, tiny_distilbert_dir: Path) -> None:
+    result = train_intent(
+        tiny_config(tmp_path, tiny_distilbert_dir, encoder_blocks=[1], length_buckets=2), log=lambda _: None
+    )
+    base = load_file(str(tiny_distilbert_dir / "model.safetensors"))
+    after = load_file(str(result.output_dir / "model.safetensors"))
+    assert not any(".layer.1." in name for name in after)
+    assert after["distilbert.transformer.layer.0.ffn.lin1.weight"].shape == (
+        base["distilbert.transformer.layer.1.ffn.lin1.weight"].shape
+    )
+    predictor = IntentPredictor.load(result.output_dir)
+    assert predictor.model.config.n_layers == 1
+    assert predictor.predict_proba(["where is my order"]).shape == (1, 10)
+
+
+def test_a_block_the_base_lacks_is_refused(tmp_path: Path, tiny_distilbert_dir: Path) -> None:
+    with pytest.raises(ValueError, match="has 2 blocks"):
+        train_intent(tiny_config(tmp_path, tiny_distilbert_dir, encoder_blocks=[0, 2]), log=lambda _: None)
+
+
+def test_frozen_blocks_keep_their_weights(tmp_path: Path, tiny_distilbert_dir: Path) -> None:
+    result = train_intent(tiny_config(tmp_path, tiny_distilbert_dir, frozen_blocks=1), log=lambda _: None)
+    before = load_file(str(tiny_distilbert_dir / "model.safetensors"))
+    after = load_file(str(result.output_dir / "model.safetensors"))
+    for name in (
+        "distilbert.embeddings.word_embeddings.weight",
+        "distilbert.transformer.layer.0.attention.q_lin.weight",
+    ):
+        assert torch.equal(before[name], after[name]), name
+    assert not torch.equal(
+        before["distilbert.transformer.layer.1.ffn.lin1.weight"],
+        after["distilbert.transformer.layer.1.ffn.lin1.weight"],
+    )

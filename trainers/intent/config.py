@@ -51,6 +51,19 @@ class IntentTrainConfig(BaseModel):
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(64, ge=1)
     max_length: int = Field(64, ge=8)
+    encoder_blocks: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="keep only these encoder blocks of the base, in order (layer dropping); None: all",
+    )
+    frozen_blocks: int | None = Field(
+        None, ge=0, description="freeze the embeddings and the first N (kept) blocks; None: train everything"
+    )
+    length_buckets: int | None = Field(
+        None,
+        ge=1,
+        description="shuffle, sort each run of N batches by length and batch it (less padding); None: off",
+    )
     base_lr: float = Field(2e-5, gt=0)
     layer_decay: float = Field(0.8, gt=0, le=1)
     weight_decay: float = Field(0.01, ge=0)
@@ -90,6 +103,10 @@ class IntentTrainConfig(BaseModel):
     def _check(self) -> IntentTrainConfig:
         if self.kappa_reject_below > self.kappa_flag_below:
             raise ValueError("kappa_reject_below must not exceed kappa_flag_below")
+        if self.encoder_blocks is not None and (
+            min(self.encoder_blocks) < 0 or self.encoder_blocks != sorted(set(self.encoder_blocks))
+        ):
+            raise ValueError("encoder_blocks must be distinct block indices in increasing order")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be unique")
         return self

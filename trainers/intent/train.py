@@ -10,7 +10,7 @@ import inspect
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, set_seed
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    set_seed,
+)
 
 from evalsets.manifest import read_jsonl
 from trainers.common.label_qa import LabelQAResult, check_label_quality, require_label_quality
@@ -29,7 +34,7 @@ from trainers.intent.config import IntentTrainConfig
 from trainers.intent.data import Examples, audit_line, load_examples, stratified_split, stratified_subset
 from trainers.intent.losses import focal_loss, inverse_frequency_weights
 from trainers.intent.metrics import classification_metrics, rarest_classes
-from trainers.intent.optim import param_groups, warmup_linear_schedule
+from trainers.intent.optim import encoder_depth, layer_of, param_groups, warmup_linear_schedule
 
 Log = Callable[[str], None]
 EPOCH_COLUMNS = (
@@ -128,9 +133,45 @@ def load_base(config: IntentTrainConfig, labels: list[str]) -> tuple[PreTrainedM
         ignore_mismatched_sizes=True,
         use_safetensors=True,
     )
+    if config.encoder_blocks is not None:
+        keep_blocks(model, config.encoder_blocks)
     if config.pooler_init == "identity" or (config.pooler_init == "auto" and has_square_pooler(model)):
         reset_pooler(model)
+    if config.frozen_blocks is not None:
+        depth = encoder_depth(model)
+        for name, param in model.named_parameters():
+            param.requires_grad_(layer_of(name, depth) > config.frozen_blocks)
     return model, tokenizer
+
+
+def keep_blocks(model: PreTrainedModel, blocks: list[int]) -> None:
+    """Drop every encoder block but ``blocks`` (layer dropping). Keeping the last block matters for a
+    sentence encoder such as all-MiniLM-L6-v2: its CLS state only varies between inputs after it, and
+    the classification head reads the CLS state."""
+    base = getattr(model, model.base_model_prefix)
+    encoder = getattr(base, "encoder", None) or getattr(base, "transformer", None)
+    layers = getattr(encoder, "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ValueError("encoder_blocks needs a BERT- or DistilBERT-style encoder (encoder.layer)")
+    if max(blocks) >= len(layers):
+        raise ValueError(f"encoder_blocks {blocks} but the base model has {len(layers)} blocks")
+    encoder.layer = torch.nn.ModuleList(layers[i] for i in blocks)
+    model.config.num_hidden_layers = len(blocks)
+
+
+def batches_of(
+    order: Sequence[int], lengths: Sequence[int], batch_size: int, buckets: int | None, seed: int
+) -> list[list[int]]:
+    """Cut a shuffled order into batches; with ``buckets``, each run of that many batches is sorted by
+    length first and the batches are shuffled again, so a batch pads to similar lengths."""
+    if not buckets:
+        return [list(order[s : s + batch_size]) for s in range(0, len(order), batch_size)]
+    span, out = batch_size * buckets, []
+    for begin in range(0, len(order), span):
+        run = sorted(order[begin : begin + span], key=lambda i: lengths[i])
+        out.extend(run[s : s + batch_size] for s in range(0, len(run), batch_size))
+    shuffled = np.random.default_rng(seed).permutation(len(out))
+    return [out[i] for i in shuffled]
 
 
 def _encoder(
@@ -196,6 +237,7 @@ class _Loop:
     scheduler: torch.optim.lr_scheduler.LambdaLR = field(init=False)
     steps_per_epoch: int = field(init=False)
     generator: torch.Generator = field(init=False)
+    lengths: list[int] = field(default_factory=list)  # training texts' token counts, for length buckets
     step: int = 0
     train_seconds: float = 0.0
     train_seen: int = 0
@@ -205,7 +247,8 @@ class _Loop:
         self.steps_per_epoch = math.ceil(len(self.data.train) / cfg.batch_size)
         total = self.steps_per_epoch * cfg.epochs
         groups = param_groups(self.model, cfg.base_lr, cfg.layer_decay, weight_decay=cfg.weight_decay)
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.base_lr)
+        # fused: one pass over each tensor (5x faster on CPU for the 30K x 384 word embeddings), same update
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.base_lr, fused=True)
         self.scheduler = warmup_linear_schedule(self.optimizer, math.ceil(cfg.warmup_ratio * total), total)
         self.generator = torch.Generator().manual_seed(cfg.seed)
 
@@ -223,8 +266,8 @@ class _Loop:
             dynamic_ncols=True,
         )
         self.model.train()
-        for start in range(0, len(order), cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
+        batches = batches_of(order, self.lengths, cfg.batch_size, cfg.length_buckets, cfg.seed + epoch)
+        for number, idx in enumerate(batches, 1):
             logits = self.model(**self.encode([texts[i] for i in idx])).logits
             loss = focal_loss(logits, self.data.y_train[idx], gamma=cfg.focal_gamma, alpha=self.alpha)
             loss.backward()
@@ -237,7 +280,7 @@ class _Loop:
             window.loss, window.grad_norm = window.loss + loss_value, window.grad_norm + grad_norm
             window.steps, window.examples = window.steps + 1, window.examples + len(idx)
             bar.update(1)
-            if self.step % cfg.log_every == 0 or start + cfg.batch_size >= len(order):
+            if self.step % cfg.log_every == 0 or number == len(batches):
                 self.log(window.line(self.run_id, epoch, self.step, total, self.optimizer))
                 bar.set_postfix(loss=f"{window.loss / window.steps:.3f}")
                 window = _Window()
@@ -379,7 +422,13 @@ def build_loop(config: IntentTrainConfig, run_id: str, data: _Data, log: Log) ->
     )
     alpha = inverse_frequency_weights(data.y_train, len(data.labels)) if config.class_weights else None
     encode = _encoder(model, tokenizer, config.max_length)
-    return _Loop(config, run_id, model, encode, data, alpha, rare, log), tokenizer
+    lengths = _token_counts(tokenizer, data.train.texts, config) if config.length_buckets else []
+    return _Loop(config, run_id, model, encode, data, alpha, rare, log, lengths), tokenizer
+
+
+def _token_counts(tokenizer: Any, texts: list[str], config: IntentTrainConfig) -> list[int]:
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
+    return [len(ids) for ids in encoded]
 
 
 def train_intent(config: IntentTrainConfig, *, log: Log = print) -> TrainResult:
