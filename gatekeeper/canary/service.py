@@ -561,7 +561,7 @@ def record_windows(
         baseline_from_s=int((canary.started_at - BASELINE).timestamp()),
         baseline_to_s=int(canary.started_at.timestamp()),
     )
-    return canary_windows.append(session, canary.id, windows, bounds=bounds, actor=actor)
+    return canary_windows.append(session, canary.id, windows, bounds=bounds, actor=actor, now=now)
 
 
 def _recorded_trigger(canary: Canary) -> abort_rules.Trigger:

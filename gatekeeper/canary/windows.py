@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from gatekeeper.canary.models import MetricWindow
 from gatekeeper.canary.rules import GroupArrays, WindowArrays
 from gatekeeper.canary.schemas import MetricWindowIn
-from gatekeeper.clock import utcnow
 from gatekeeper.errors import RefusedEvidence, ValidationFailed
 
 _CHUNK = 1000
@@ -161,11 +160,18 @@ def refuse_rewrites(
 
 
 def append(
-    session: Session, canary_id: uuid.UUID, windows: Sequence[MetricWindowIn], *, bounds: Bounds, actor: str
+    session: Session,
+    canary_id: uuid.UUID,
+    windows: Sequence[MetricWindowIn],
+    *,
+    bounds: Bounds,
+    actor: str,
+    now: datetime,
 ) -> dict[str, int]:
     """Store the new windows of a batch: evidence is append-only. A window already held may come again
     only with the same figures (counted as unchanged); other figures refuse the whole batch (409, audited),
-    and so does any new window outside ``bounds`` (422)."""
+    and so does any new window outside ``bounds`` (422). ``received_at`` is the server's ``now``: the
+    clock the daemon's incremental reads compare it with."""
     rows, held = refuse_rewrites(session, canary_id, windows, actor=actor)  # first: a rewrite is audited
     again = {i for i, w in enumerate(windows) if (w.group, int(w.start.timestamp())) in held}
     errors = time_errors(windows, bounds, skip=again)
@@ -177,7 +183,6 @@ def append(
             errors=errors[:50],  # the first 50 name the pattern; a day of bad windows is 288
             refused=len(errors),
         )
-    now = utcnow()
     new = [
         {"canary_id": canary_id, "grp": g, "start_s": s, **f, "received_at": now}
         for (g, s), (_, f) in rows.items()
@@ -319,7 +324,8 @@ class WindowCache:
     A tick reads only the windows received since the previous read (with a safety margin, because a
     transaction that started earlier can commit later), merges them in (windows are append-only, so a
     window read twice is the same window), and drops what fell out of the lookback. The first read loads
-    everything.
+    everything. ``received_at`` and the read time both come from the injected clock, so a demo or a test
+    replaying days on a manual clock reads each window once, not everything posted in the last 2 minutes.
     """
 
     def __init__(self, lookback_s: int, margin_s: int = 120) -> None:
@@ -341,13 +347,11 @@ class WindowCache:
         """Bring the cache up to date for these canaries (others are forgotten); returns rows read.
         ``floors`` keeps a canary's windows from an earlier start than the lookback (the sequential rule
         judges every window since the canary was armed)."""
-        from datetime import timedelta
-
         ids = set(canary_ids)
         self.groups = {cid: g for cid, g in self.groups.items() if cid in ids}
         self.ledgers = {cid: g for cid, g in self.ledgers.items() if cid in ids}
         cold = [cid for cid in ids if cid not in self.groups]
-        read_at = utcnow()
+        read_at = datetime.fromtimestamp(now_s, UTC)  # the daemon's clock, as append's received_at
         lowest = {cid: min(now_s - self.lookback_s, (floors or {}).get(cid, now_s)) for cid in ids}
         count = self._read(session, cold, since=None, floors=lowest)
         warm = [cid for cid in ids if cid not in cold]

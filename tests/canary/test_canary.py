@@ -427,3 +427,17 @@ def test_daemon_tick_interval_is_the_policy_tick_minutes(canary, daemon) -> None
     assert daemon.tick_seconds() == 5 * 60  # the policy model's default before any policy is read
     daemon.tick()
     assert daemon.tick_seconds() == 60 * 5  # policies/intent_classifier.yaml: canary.tick_minutes 5
+
+
+def test_a_tick_reads_the_windows_posted_since_the_last_one_on_a_manual_clock(
+    api, auth, clock, canary, daemon
+) -> None:  # noqa: ANN001
+    """``received_at`` and the daemon's reads follow the injected clock: replaying days on a manual clock,
+    a tick reads the last tick's windows again (the commit margin) and the new ones, not every window
+    posted in the last two minutes of real time (what made the demo's 5-minute ticks slow down)."""
+    windows = healthy_stream(T0, days=0.25, seed=3)
+    reads = []
+    for k in range(1, 10):
+        post_until(api, auth, clock, canary["id"], windows, T0 + timedelta(minutes=5 * k))
+        reads.append(daemon.tick().rows_read)
+    assert reads[2:] == [4] * 7  # a canary and a holdout window now, and the two of the tick before
