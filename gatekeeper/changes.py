@@ -26,7 +26,7 @@ from typing import Literal
 
 import psycopg
 from sqlalchemy import Engine, event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from gatekeeper.db import Database, is_postgres
 
@@ -102,9 +102,15 @@ def _published(session: Session) -> None:
         publish(key, change)
 
 
-@event.listens_for(Session, "after_rollback")
-def _dropped(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _dropped(session: Session, transaction: SessionTransaction) -> None:
+    """A root transaction that ends uncommitted publishes nothing (a commit's changes were taken by
+    ``after_commit`` before it ends). A savepoint's end leaves the outer transaction's changes pending:
+    ``after_rollback`` also fires for a savepoint rolled back inside a transaction that then commits, and
+    dropping there lost a promotion's routing change (a spurious invalidation is harmless, a lost one is
+    not)."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 class Watcher:

@@ -81,6 +81,25 @@ def test_notify_reaches_a_listener_for_committed_changes_only(pg_db: Database) -
         watcher.stop()
 
 
+def test_a_savepoint_rolled_back_inside_keeps_the_transactions_changes(db: Database) -> None:
+    """A promotion bumps routing, then a savepoint inside it fails (a drift reference that cannot be
+    built): the commit must still publish the bump, or the routing cache serves the old table."""
+    ids = make_targets(db, "alpha", "beta")
+    recorder = Recorder()
+    changes.subscribe(db, recorder.on_change)
+    with db.transaction() as session:
+        registry.bump_routing(session, ids["alpha"])
+        savepoint = session.begin_nested()
+        registry.bump_routing(session, ids["beta"])
+        savepoint.rollback()
+    assert [c.target for c in recorder.seen if c.kind == "routing"][:1] == ["alpha"]
+    recorder.seen.clear()
+    with db.session(write=True) as session:
+        registry.bump_routing(session, ids["alpha"])
+        session.rollback()
+    assert recorder.seen == []  # a root rollback still publishes nothing
+
+
 def test_waits_wake_a_sleeper_from_another_thread_and_never_miss_an_earlier_change() -> None:
     waits = changes.Waits()
 
