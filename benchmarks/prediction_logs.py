@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 import psycopg
 import pyarrow as pa
-from api import free_port
+from api import SERVER, TAGS, TARGET, free_port
 from pydantic_core import to_json
 
 from gatekeeper.config import PROJECT_ROOT, Settings
@@ -42,17 +42,7 @@ from gatekeeper.registry.auth import create_token
 from gatekeeper.registry.schemas import CandidateCreate, TargetCreate
 from gatekeeper.registry.states import Status
 
-SERVER = os.environ.get("GATEKEEPER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TARGET = "intent_classifier"
 T0 = datetime(2030, 1, 7, tzinfo=UTC)
-TAGS = {
-    "model_target": TARGET,
-    "code_revision": "bench",
-    "data_snapshot_id": "s",
-    "label_version": "1",
-    "feature_schema_version": "v1",
-    "seed": "0",
-}
 PIECE = 1 << 20
 WORDS = ["manga", "volume", "order", "where", "refund", "help", "agent", "new", "series", "最新", "巻"]
 

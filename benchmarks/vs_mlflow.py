@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+from api import SERVER, TAGS, TARGET, free_port
 
 from gatekeeper.config import PROJECT_ROOT
 from gatekeeper.db import Database
@@ -54,24 +54,14 @@ from gatekeeper.migrate import upgrade
 from gatekeeper.registry.artifacts import artifact_sha256, file_sha256
 from gatekeeper.registry.auth import create_token
 
-TARGET = "intent_classifier"
 EVALSET = PROJECT_ROOT / "evalsets" / TARGET
 POLICY = PROJECT_ROOT / "policies" / f"{TARGET}.yaml"
 ROLES = ("golden", "holdout", "adversarial", "replay")
 MLFLOW_VERSION = "3.17.2"
 MLFLOW_VENV = PROJECT_ROOT / "var" / "bench-mlflow"
 PEER = Path(__file__).with_name("mlflow_peer.py")
-SERVER = os.environ.get("GATEKEEPER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_RATIO = 3.0
 ACCURACY = {"champion": 0.86, "candidate": 0.88}
-TAGS = {
-    "model_target": TARGET,
-    "code_revision": "bench",
-    "data_snapshot_id": "s",
-    "label_version": "1",
-    "feature_schema_version": "v1",
-    "seed": "0",
-}
 
 
 # --- the predictions both sides score --------------------------------------------------------------
@@ -167,12 +157,6 @@ class MLflowSide:
 
 
 # --- Gatekeeper: a real serve and worker ---------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
