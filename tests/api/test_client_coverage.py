@@ -74,6 +74,16 @@ def test_typed_calls_against_a_live_server(live_server, tokens, make_artifact) -
     assert refused.value.status == 403
 
 
+def test_one_client_keeps_one_connection_pool(live_server, tokens) -> None:  # noqa: ANN001
+    with Client(live_server.url, tokens["ci"]) as ci:
+        assert ci.whoami()["role"] == "ci"
+        pool = ci._http()
+        assert ci.whoami()["role"] == "ci" and ci._http() is pool  # no new pool (nor SSL set-up) a call
+        assert len(pool._transport._pool.connections) == 1  # and one kept-alive connection
+    assert pool.is_closed
+    assert ci.whoami()["role"] == "ci" and ci._http() is not pool  # a closed client opens a new one
+
+
 def test_a_bad_body_is_refused_before_sending_in_the_apis_words() -> None:
     with pytest.raises(ValidationError) as bad:
         TargetCreate(name="Not A Slug", task="classification", policy="x")
