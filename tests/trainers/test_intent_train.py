@@ -106,6 +106,9 @@ def test_one_step_writes_a_loadable_safetensors_folder(tiny_run: tuple[TrainResu
     texts = ["where is my order 1234", "show me horror manga", "let me talk to a human agent now"]
     probs = predictor.predict_proba(texts, batch_size=2)
     assert probs.shape == (3, 10)
+    # batched by length (the 2nd and 1st text together), answered in the order given
+    alone = np.vstack([predictor.predict_proba([t]) for t in texts])
+    assert np.allclose(probs, alone, atol=1e-5)
     assert np.allclose(probs.sum(axis=1), 1.0)
     assert predictor.labels == result.labels
     assert predictor.max_length == 32
