@@ -23,6 +23,7 @@ from gatekeeper.registry import service as registry
 from gatekeeper.registry.states import Status
 
 BATCH = 10_000  # one batch (the API's largest): a verdict taken half-way would refuse the rest
+WARMUP = 10  # untimed calls per model first: the first calls pay for lazy set-up, not for the model
 
 
 def _timed(predictor: Any, text: str) -> tuple[str | None, float, bool]:
@@ -57,6 +58,15 @@ def _plan(
         return paths[0], paths[1], evalsets.load(folder, roles=("replay",)), candidate.target.task
 
 
+def _both(cand: Any, champ: Any, text: str, cand_first: bool) -> tuple[tuple[str | None, float, bool], ...]:
+    """Both models on one text, in the order given: alternated, neither pays for running second."""
+    if cand_first:
+        cand_out = _timed(cand, text)
+        return cand_out, _timed(champ, text)
+    champ_out = _timed(champ, text)
+    return _timed(cand, text), champ_out
+
+
 def _score(
     rows: list[dict[str, Any]],
     cand: Any,
@@ -66,11 +76,14 @@ def _score(
     end: datetime,
     echo: Callable[[str], None],
 ) -> list[ShadowRecordIn]:
+    for row in rows[:WARMUP]:
+        _both(cand, champ, row["text"], cand_first=False)
     step = (end - start) / max(len(rows), 1)
     records = []
     for i, row in enumerate(rows):
-        champ_label, champ_ms, champ_err = _timed(champ, row["text"])
-        cand_label, cand_ms, cand_err = _timed(cand, row["text"])
+        (cand_label, cand_ms, cand_err), (champ_label, champ_ms, champ_err) = _both(
+            cand, champ, row["text"], cand_first=i % 2 == 1
+        )
         records.append(
             ShadowRecordIn(
                 request_id=row["id"],

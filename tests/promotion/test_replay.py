@@ -33,6 +33,27 @@ def fixed_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replays, "time", SimpleNamespace(perf_counter=lambda: next(ticks) / 1000.0))
 
 
+class Recording(Fixed):
+    def __init__(self, name: str, calls: list[str]) -> None:
+        self.name, self.calls = name, calls
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(self.name)
+        return super().predict_proba(texts)
+
+
+def test_both_models_are_warmed_and_take_turns_running_first() -> None:
+    calls: list[str] = []
+    rows = [{"id": f"r{i}", "text": "hello"} for i in range(4)]
+    records = replays._score(
+        rows, Recording("cand", calls), Recording("champ", calls), start=T0, end=T0 + timedelta(hours=1),
+        echo=lambda _: None,
+    )  # fmt: skip
+    warm = 2 * min(replays.WARMUP, len(rows))  # untimed, unrecorded
+    assert calls[warm:] == ["champ", "cand", "cand", "champ"] * 2
+    assert [r.request_id for r in records] == ["r0", "r1", "r2", "r3"]
+
+
 def _replay(db, settings, clock, cid: str) -> dict[str, Any]:  # noqa: ANN001
     return replays.replay(db, settings, cid, clock=clock, actor="serving", limit=150, echo=lambda _: None)
 
