@@ -12,10 +12,11 @@ export RAGAS_DO_NOT_TRACK := true
 export PROMPTFOO_DISABLE_TELEMETRY := 1
 export PROMPTFOO_DISABLE_UPDATE := 1
 
-.PHONY: install install-node test test-fast fuzz demo serve worker dashboard lint layout bench chaos soak clean help
+.PHONY: install install-node test test-fast fuzz demo demo-full serve worker dashboard lint layout bench chaos soak clean help
 
 help:
-	@echo "make demo       the whole story on a fresh embedded SQLite database"
+	@echo "make demo       the whole story on a fresh embedded SQLite database (one-block routers)"
+	@echo "make demo-full  the same story with six-block routers (slower, better models)"
 	@echo "make test       the full test suite (needs PostgreSQL at 127.0.0.1:5432)"
 	@echo "make serve      run the API on http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make worker     run the job worker (evaluations, trainings)"
@@ -58,6 +59,9 @@ test-fast: install
 
 demo: install
 	$(PY) -m gatekeeper.demo
+
+demo-full: install
+	$(PY) -m gatekeeper.demo --full
 
 serve: install
 	$(VENV)/bin/gatekeeper db upgrade
