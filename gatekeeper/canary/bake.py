@@ -24,6 +24,7 @@ from gatekeeper.canary import audit as canary_audit
 from gatekeeper.canary import rules as abort_rules
 from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import Canary
+from gatekeeper.canary.rules import sequential as sequential_rule
 from gatekeeper.config import Settings
 from gatekeeper.db import Database, get_by_id
 from gatekeeper.errors import Conflict
@@ -93,6 +94,9 @@ def describe(trigger: abort_rules.Trigger) -> str:
     f = trigger.figures
     last = (f.get("windows") or [f])[-1]
     name = f"{trigger.rule}/{trigger.metric}" if trigger.metric else trigger.rule
+    if trigger.rule == "sequential":  # its figures are the test's, not a window's rates
+        against = "against the previous champion a day earlier"
+        return f"bake {name}: new champion {against}: {sequential_rule.describe(trigger.metric or '', f)}"
     if trigger.rule == "error_rate":
         what = f"error rate {last['canary_rate']:.2%} vs {last['holdout_rate']:.2%} ({last['ratio']:.1f}x)"
     elif trigger.rule == "latency_p99":

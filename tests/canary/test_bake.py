@@ -180,3 +180,16 @@ def test_no_new_canary_starts_while_the_champion_bakes(
     assert refused.status_code == 409, refused.text
     assert "baking" in refused.json()["detail"] and refused.json()["canary_id"] == canary["id"]
     assert status(api, auth, successor["id"]) == "shadow"  # it waits, nothing else changed
+
+
+def test_every_rule_s_trigger_is_described_for_on_call() -> None:
+    """A bake breach is told in one line whatever rule fired: the sequential rule's figures are its
+    test's (no per-window rates), and describing them once crashed the daemon's tick mid-rollback."""
+    from gatekeeper.canary.rules import evaluate
+    from tests.canary.test_rules import BAD_ERR, RULES, SEQUENTIAL, only, stream
+
+    [seq] = only(evaluate(stream(24, {i: {"errors": 20} for i in range(24)}), SEQUENTIAL), "sequential")
+    [err] = only(evaluate(stream(6, {2: BAD_ERR, 3: BAD_ERR}), RULES), "error_rate")
+    assert bake.describe(seq).startswith("bake sequential/error_ratio: new champion against the previous")
+    assert "confidence sequence" in bake.describe(seq)
+    assert bake.describe(err).startswith("bake error_rate: new champion error rate ")
