@@ -95,6 +95,7 @@ DEMO_POLICY = {
 # The under-powered candidate: of v1's golden answers on one non-critical intent, this many of its
 # mistakes fixed and this many right answers broken (better, but ten examples prove nothing).
 NUDGE_FIXED, NUDGE_BROKEN = 6, 4
+STORY_START = (21, 35)  # UTC hour and minute of the simulated clock's start
 
 
 @dataclass
@@ -126,6 +127,15 @@ def _before_peak(start: datetime) -> timedelta:
     from gatekeeper.canary.simulate import Profile
 
     return timedelta(hours=(Profile().peak_hour - 1 - (start.timestamp() % 86400) / 3600) % 24)
+
+
+def story_start(now: datetime) -> datetime:
+    """The simulated clock's start: the last ``STORY_START`` (UTC) before ``now``. A fixed time of day
+    makes every run replay the same canary days: the simulated traffic follows the hour, and the bake's
+    day-before reference can breach on some alignments of a healthy day (DESIGN section 13, the demo),
+    which would end the story early at some hours of the day and not at others."""
+    start = now.replace(hour=STORY_START[0], minute=STORY_START[1], second=0, microsecond=0)
+    return start if start <= now else start - timedelta(days=1)
 
 
 def say(line: str) -> None:
@@ -212,8 +222,7 @@ class Demo:
             pagerduty_url=f"{self.receiver.url}/pagerduty",
             slack_webhook_url=f"{self.receiver.url}/slack",
         )
-        start = datetime.now(UTC).replace(second=0, microsecond=0)
-        self.clock = ManualClock(start - timedelta(minutes=start.minute % 5))
+        self.clock = ManualClock(story_start(datetime.now(UTC)))
         self.db = Database.from_url(self.settings.database_url)
 
     def client(self, role: str) -> Client:
