@@ -511,7 +511,7 @@ class Demo:
         self.ticks.clear()
         return f"{n} daemon ticks, {1000 * total / max(n, 1):.1f} ms each"
 
-    def aborted(self, canary_id: str) -> dict[str, Any]:
+    def aborted(self, canary_id: str) -> None:
         """The aborted canary, told with the real timing: the trigger's last window, then the abort."""
         canary = self.client("reviewer").get(f"/v1/canaries/{canary_id}")
         fired = datetime.fromisoformat(canary["trigger"]["fired_at"])
@@ -521,7 +521,6 @@ class Demo:
             f"aborted at {at:%H:%M} ({(at - fired) / timedelta(minutes=1):.0f} min later); "
             f"routing now {self.routing()}"
         )
-        return canary
 
     def reenable_refused(self, canary_id: str, reason: str, wrong: str, shown: int) -> None:
         """On-call asks to re-enable a canary that must stay aborted: the demo stops if it is re-enabled."""
@@ -609,7 +608,6 @@ class Demo:
         )
         self.post_windows(canary_id, [w for w in stream if w.group == "canary"])
         self.tick_until(until + timedelta(minutes=10), stop_on_abort=True)
-        self.pending.pop(canary_id, None)  # the bake is over: what was not served yet never will be
         done = reader.get(f"/v1/canaries/{canary_id}")
         return (
             f"bake {done['state']}: every hour judged against v1's day before; routing {self.routing()} "
