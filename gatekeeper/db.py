@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, DateTime, Engine, Index, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -82,6 +82,16 @@ def _prepare_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("gk_write") else "BEGIN")
 
 
+def _sqlite_pool(path: str) -> dict[str, Any]:
+    """A few connections kept open: opening one (and its PRAGMAs) cost a daemon tick more than its
+    queries. Past ``pool_size`` a burst still opens connections without limit and closes them after,
+    because SQLite queues writers on its file lock, not on the pool. ``:memory:`` gets a fresh database
+    per connection, as before."""
+    if path in ("", ":memory:"):
+        return {"poolclass": NullPool}
+    return {"poolclass": QueuePool, "pool_size": 5, "max_overflow": -1}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite files get their folder created and a real transaction mode."""
     if url.startswith("sqlite"):
@@ -89,7 +99,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
-        engine = create_engine(url, poolclass=NullPool, **kwargs)
+        engine = create_engine(url, **_sqlite_pool(path), **kwargs)
         _prepare_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from gatekeeper.canary import audit as canary_audit
 from gatekeeper.canary import rules as abort_rules
-from gatekeeper.canary import windows as canary_windows
 from gatekeeper.canary.models import Canary
 from gatekeeper.canary.rules import sequential as sequential_rule
 from gatekeeper.config import Settings
@@ -112,17 +111,28 @@ def describe(trigger: abort_rules.Trigger) -> str:
 # --- the daemon's pass ------------------------------------------------------------------------
 
 
+def baking(session: Session) -> dict[uuid.UUID, int]:
+    """Every baking canary, with the earliest window start its bake reads (the reference day's)."""
+    rows = session.execute(select(Canary.id, Canary.promoted_at).where(Canary.state == BAKING))
+    return {cid: int((at - REFERENCE).timestamp()) for cid, at in rows if at is not None}
+
+
 def tick(
-    db: Database, settings: Settings, *, now: datetime, actor: str, echo: Callable[[str], None]
+    db: Database,
+    settings: Settings,
+    windows: Mapping[uuid.UUID, abort_rules.WindowArrays],
+    *,
+    now: datetime,
+    actor: str,
+    echo: Callable[[str], None],
 ) -> list[str]:
-    """Judge every baking canary; each change is its own transaction. Returns ``id: outcome`` lines."""
-    with db.session() as session:
-        ids = list(session.scalars(select(Canary.id).where(Canary.state == BAKING)))
+    """Judge the baking canaries in ``windows`` (the daemon's cache, read since ``baking``'s floor); each
+    change is its own transaction. Returns ``id: outcome`` lines."""
     done = []
-    for canary_id in ids:
+    for canary_id, arrays in windows.items():
         began = time.perf_counter()  # the rollback SLA counts from here
         with db.session() as session:
-            verdict = _judge_stored(session, canary_id, now=now, settings=settings)
+            verdict = _judge_stored(session, canary_id, arrays, now=now, settings=settings)
         if verdict.outcome == "continue":
             continue
         with db.transaction() as session:
@@ -133,21 +143,27 @@ def tick(
     return done
 
 
-def _windows(
-    session: Session, canary: Canary, metrics: Sequence[str], *, until_s: int
+def _split(
+    arrays: abort_rules.WindowArrays, canary: Canary, *, until_s: int
 ) -> tuple[abort_rules.GroupArrays, abort_rules.GroupArrays]:
     """The bake's canary windows that ended by ``until_s``, and the reference day's holdout windows."""
     assert canary.promoted_at is not None
     promoted_s = int(canary.promoted_at.timestamp())
     since = promoted_s - int(REFERENCE.total_seconds())
-    arrays = canary_windows.load(session, [canary.id], metrics, since_s=since, exceptions_since_s=since)
-    c, h = arrays[canary.id].canary, arrays[canary.id].holdout
+    c, h = arrays.canary, arrays.holdout
     bake = c.select((c.start >= promoted_s) & (c.end <= until_s))
     reference = h.select((h.start >= since) & (h.end <= promoted_s))
     return bake, reference
 
 
-def _judge_stored(session: Session, canary_id: uuid.UUID, *, now: datetime, settings: Settings) -> Verdict:
+def _judge_stored(
+    session: Session,
+    canary_id: uuid.UUID,
+    arrays: abort_rules.WindowArrays,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> Verdict:
     canary = get_by_id(session, Canary, canary_id, what="canary", field="canary_id")
     if canary.state != BAKING or canary.promoted_at is None or canary.bake_until is None:
         return Verdict("continue")
@@ -155,7 +171,7 @@ def _judge_stored(session: Session, canary_id: uuid.UUID, *, now: datetime, sett
     rules = abort_rules.AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
     until_s = int(canary.bake_until.timestamp())
     ended_s = min(int(now.timestamp()), until_s)
-    bake, reference = _windows(session, canary, policy.canary.safety_metrics, until_s=ended_s)
+    bake, reference = _split(arrays, canary, until_s=ended_s)
     due = now >= canary.bake_until + timedelta(seconds=settings.evidence_skew_seconds)
     start_s = int(canary.promoted_at.timestamp())
     return judge(bake, reference, rules, start_s=start_s, until_s=until_s, due=due)

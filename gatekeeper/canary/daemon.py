@@ -177,14 +177,7 @@ class CanaryDaemon:
         report = TickReport(at=now)
         running = self._running()
         report.canaries = len(running)
-        with self.db.session() as session:
-            floors = {r.canary_id: int(r.armed_since.timestamp()) for r in running if r.rules.rules != "seed"}
-            report.rows_read = self._cache.refresh(
-                session, [r.canary_id for r in running], now_s=int(now.timestamp()), floors=floors
-            )
-            for r in running:
-                if now >= r.stage_ends_at:  # only these need their stage's evidence, read past the lookback
-                    self._cache.ledger(session, r.canary_id, int(r.evidence_since.timestamp()))
+        baking = self._load(running, now, report)
         report.load_seconds = time.perf_counter() - began
         for r in running:
             judging = time.perf_counter()  # the rollback SLA counts from here
@@ -204,11 +197,27 @@ class CanaryDaemon:
                 report.starved.append(str(r.canary_id))
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
-        report.baked = bake.tick(self.db, self.settings, now=now, actor=self.actor, echo=self.echo)
+        windows = {cid: self._cache.arrays(cid) for cid in baking}
+        report.baked = bake.tick(self.db, self.settings, windows, now=now, actor=self.actor, echo=self.echo)
         shadow.conclude_due(self.db, now=now, settings=self.settings, actor=self.actor, echo=self.echo)
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
         return report
+
+    def _load(self, running: list[_Running], now: datetime, report: TickReport) -> list[uuid.UUID]:
+        """Bring the window cache up to date for the running canaries and the baking ones (from their
+        reference day); returns the baking ones, the only ones this tick's bake may judge."""
+        with self.db.session() as session:
+            floors = bake.baking(session)
+            baking = list(floors)
+            armed = [r for r in running if r.rules.rules != "seed"]  # sequential: judged since armed
+            floors |= {r.canary_id: int(r.armed_since.timestamp()) for r in armed}
+            ids = [r.canary_id for r in running] + baking
+            report.rows_read = self._cache.refresh(session, ids, now_s=int(now.timestamp()), floors=floors)
+            for r in running:
+                if now >= r.stage_ends_at:  # only these need their stage's evidence, read past the lookback
+                    self._cache.ledger(session, r.canary_id, int(r.evidence_since.timestamp()))
+        return baking
 
     @staticmethod
     def first_trigger(

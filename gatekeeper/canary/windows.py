@@ -331,6 +331,7 @@ class WindowCache:
     def __init__(self, lookback_s: int, margin_s: int = 120) -> None:
         self.lookback_s, self.margin_s = lookback_s, margin_s
         self.groups: dict[uuid.UUID, dict[str, GroupArrays]] = {}
+        self.held_from: dict[uuid.UUID, int] = {}  # the earliest start each canary's groups hold
         # Stage evidence reaches past the lookback: canary and holdout windows since a floor, kept only
         # for canaries whose stage time is up (loaded once, then fed by the same incremental reads).
         self.ledgers: dict[uuid.UUID, tuple[int, dict[str, GroupArrays]]] = {}
@@ -348,11 +349,16 @@ class WindowCache:
         ``floors`` keeps a canary's windows from an earlier start than the lookback (the sequential rule
         judges every window since the canary was armed)."""
         ids = set(canary_ids)
-        self.groups = {cid: g for cid, g in self.groups.items() if cid in ids}
-        self.ledgers = {cid: g for cid, g in self.ledgers.items() if cid in ids}
-        cold = [cid for cid in ids if cid not in self.groups]
         read_at = datetime.fromtimestamp(now_s, UTC)  # the daemon's clock, as append's received_at
         lowest = {cid: min(now_s - self.lookback_s, (floors or {}).get(cid, now_s)) for cid in ids}
+        # A canary whose floor moved back (promoted into its bake, which reads the day before) holds
+        # too little: it is read again from its new floor, never judged on what the cache kept.
+        self.groups = {
+            cid: g for cid, g in self.groups.items() if cid in ids and self.held_from[cid] <= lowest[cid]
+        }
+        self.ledgers = {cid: g for cid, g in self.ledgers.items() if cid in ids}
+        self.held_from = {cid: lowest[cid] for cid in ids}
+        cold = [cid for cid in ids if cid not in self.groups]
         count = self._read(session, cold, since=None, floors=lowest)
         warm = [cid for cid in ids if cid not in cold]
         if warm and self.watermark is not None:

@@ -4,6 +4,7 @@ automatically, pages, and records the rollback time against the SLA; a bake with
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from gatekeeper.canary import bake
 from gatekeeper.canary.simulate import Regression, healthy_stream
+from gatekeeper.canary.windows import WindowCache
 from gatekeeper.notify.models import OutboxMessage
 from tests.canary.conftest import post_until
 from tests.promotion.conftest import T0, gate_pass, run_shadow
@@ -28,9 +30,14 @@ def status(api, auth, cid: str) -> str:  # noqa: ANN001
     return api.get(f"/v1/candidates/{cid}", headers=auth("ci")).json()["status"]
 
 
-def promote(api, auth, canary, daemon, clock) -> dict:  # noqa: ANN001
-    """Healthy stages to 100 %: the canary bakes with the previous champion kept warm."""
+def promote(api, auth, canary, daemon, clock, lookback_s: int | None = None) -> dict:  # noqa: ANN001
+    """Healthy stages to 100 %: the canary bakes with the previous champion kept warm. ``lookback_s``: the
+    daemon's window cache holds only that much when it promotes (less than the bake's reference day)."""
     stream = healthy_stream(T0, days=17, seed=3)
+    if lookback_s is not None:  # the cache's last read is of the 2 h before promotion
+        post_until(api, auth, clock, canary["id"], stream, PROMOTED - timedelta(hours=2))
+        daemon._cache = WindowCache(lookback_s)
+        daemon.tick()
     post_until(api, auth, clock, canary["id"], stream, PROMOTED + timedelta(minutes=5))
     assert daemon.tick().advanced
     return api.get(f"/v1/canaries/{canary['id']}", headers=auth("ci")).json()
@@ -101,6 +108,21 @@ def test_breach_during_the_bake_rolls_back_pages_and_times_it(
         pages = list(session.scalars(select(OutboxMessage)))
     assert len(pages) == 1 and "Bake rollback" in str(pages[0].payload)
     assert daemon.tick().baked == []  # done once
+
+
+def test_the_bake_reads_its_reference_day_past_what_the_daemon_held(
+    api, auth, seed_rules, canary, shadowed, champion, daemon, clock
+) -> None:
+    """The daemon's cache held the last hour when it promoted; the bake's reference is the day before
+    promotion. Judged on what the cache held, the breach at hour 6 has no reference window to meet and
+    goes unseen; read again from the reference day, it rolls back."""
+    promote(api, auth, canary, daemon, clock, lookback_s=3600)
+    assert daemon._cache.held_from[uuid.UUID(canary["id"])] > (PROMOTED - bake.REFERENCE).timestamp()
+    regression = Regression("error_rate", timedelta(hours=6), timedelta(hours=1), 4.0)
+    bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=8), regression=regression)
+    report = daemon.tick()
+    assert len(report.baked) == 1 and "rolled back" in report.baked[0], report
+    assert status(api, auth, champion["id"]) == "champion"
 
 
 def test_bake_without_windows_never_passes(api, auth, canary, shadowed, champion, daemon, clock) -> None:
