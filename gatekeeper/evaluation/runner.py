@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # the generation metric stack loads only when a generator is 
     from gatekeeper.evaluation.tasks.generation import GenerationConfig
 
 LATENCY_KEY = "latency:single-example-cpu"
-LATENCY_SAMPLES = 200
 WRITE_EVERY_S = 0.5
 Echo = Callable[[str], None]
 
@@ -320,20 +319,22 @@ def latency_for(
     if source.kind == "predictions":
         values = [preds.latency(i) for i in golden_ids]
         return [v for v in values if v is not None] or None
-    have = cache.cached_payload(db, source.sha256, LATENCY_KEY)
+    n = plan.policy.golden.latency_samples
+    key = f"{LATENCY_KEY}:{n}"  # a policy asking for more samples measures again
+    have = cache.cached_payload(db, source.sha256, key)
     if have is None:
-        progress(f"{source.role}: measuring single-example latency", force=True)
+        progress(f"{source.role}: measuring single-example latency ({n} calls)", force=True)
         samples = predictors.latency_samples(
             plan.predictor(source),
             plan.task,
             evalset.examples("golden"),
-            n=LATENCY_SAMPLES,
+            n=n,
             products=products_of(evalset) if plan.task == "ranking" else None,
         )
         if samples is None:
             return None
         have = {"samples_ms": samples}
-        cache.store(db, source.sha256, LATENCY_KEY, "latency", payload=have)
+        cache.store(db, source.sha256, key, "latency", payload=have)
     return list(have["samples_ms"])
 
 

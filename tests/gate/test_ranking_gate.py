@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalsets.manifest import read_jsonl
+from gatekeeper.evaluation import cache, runner
 from gatekeeper.jobs.handlers import install
 from gatekeeper.jobs.worker import Worker
 from gatekeeper.registry.artifacts import file_sha256
@@ -47,7 +48,7 @@ def test_reranker_trained_registered_and_gated(api, auth, db, settings, mini_rer
         .read_text()
         .replace("evalset_dir: evalsets/reranker", f"evalset_dir: {mini_reranker_evalset}")
         .replace("floors: {ndcg@10: 0.55}", "floors: {ndcg@10: 0.30}")
-        .replace("latency_p95_ms: 400", "latency_p95_ms: 60000")
+        .replace("latency_p95_ms: 400", "latency_p95_ms: 60000\n  latency_samples: 20")
     )
     assert (
         api.post(
@@ -89,6 +90,9 @@ def test_reranker_trained_registered_and_gated(api, auth, db, settings, mini_rer
     assert 0.0 < golden["ndcg@10"] <= 1.0 and golden["n"] == 20
     assert first["decision"]["verdict"] == "pass", first["decision"]["hard_failures"]
     assert first["results"]["replay"]["counterfactual"]["ips"]["n"] == 60
+    sha = api.get(f"/v1/candidates/{first_id}", headers=auth("ci")).json()["artifact_sha256"]
+    timed = cache.cached_payload(db, sha, f"{runner.LATENCY_KEY}:20")  # the policy's latency_samples
+    assert timed is not None and len(timed["samples_ms"]) == 20
     api.post(f"/v1/candidates/{first_id}/promote", json={"reason": "first reranker"}, headers=auth("admin"))
 
     # an "oracle" ranker that runs elsewhere: scores are the judged relevance

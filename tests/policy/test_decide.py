@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gatekeeper.errors import ValidationFailed
 from gatekeeper.policy.decide import decide, is_safety_critical
 from gatekeeper.policy.schema import parse_policy
 from tests.conftest import POLICY_FILE
@@ -186,6 +187,13 @@ def test_calibration_margin_and_latency_budget() -> None:
         ("golden.calibration", "ece", None),
         ("golden.latency", "latency_p95_ms", None),
     ]
+
+
+def test_latency_needs_at_least_twenty_samples_and_measures_two_hundred_by_default() -> None:
+    assert POLICY.golden.latency_samples == 200
+    text = POLICY_FILE.read_text().replace("latency_p95_ms: 15", "latency_p95_ms: 15\n  latency_samples: 19")
+    with pytest.raises(ValidationFailed, match="golden.latency_samples"):
+        parse_policy(text)
 
 
 def test_missing_latency_is_reported_not_failed() -> None:
