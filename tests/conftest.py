@@ -227,19 +227,28 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+# Folders whose tests share one costly session fixture go to one worker: tests/ray/ one local Ray
+# cluster, tests/dashboards/ the seeded deployment (about 3 minutes to seed: split over two workers,
+# one seeds while the other waits on its lock).
+WORKER_GROUPS = {"tests/ray/": "ray", "tests/dashboards/": "dashboards"}
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` (make test): the tests under tests/ray/ share one local Ray cluster, so they
-    go to one worker; every other test is scheduled on its own, as with ``--dist load``. The group comes
-    from the path: xdist 3.8 groups by a suffix it writes into the node id, which pytest 9 ignores."""
+    """``--dist loadgroup`` (make test): each of ``WORKER_GROUPS`` runs on one worker; every other test
+    is scheduled on its own, as with ``--dist load``. The group comes from the path: xdist 3.8 groups by
+    a suffix it writes into the node id, which pytest 9 ignores (an ``xdist_group`` mark does nothing)."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    class OneRayWorker(LoadGroupScheduling):
+    class ByFolder(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "ray" if nodeid.startswith("tests/ray/") else super()._split_scope(nodeid)
+            for folder, group in WORKER_GROUPS.items():
+                if nodeid.startswith(folder):
+                    return group
+            return super()._split_scope(nodeid)
 
-    return OneRayWorker(config, log)
+    return ByFolder(config, log)
 
 
 LiveServer = BackgroundServer  # the name the dashboard tests import

@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 from tests.dashboards.browser import Browser, find_chromium, streamlit_ready
 from tests.dashboards.conftest import Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboards")]
+pytestmark = pytest.mark.slow
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 NO_EXCEPTION = '[data-testid="stException"]'

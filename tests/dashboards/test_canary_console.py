@@ -14,7 +14,7 @@ from gatekeeper.client import ApiError
 from tests.dashboards.conftest import Deployment
 from tests.dashboards.test_pages import frame, metric, open_app, texts
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboards")]
+pytestmark = pytest.mark.slow
 
 
 def console(dep: Deployment, which: str, role: str = "oncall"):  # noqa: ANN201 - AppTest

@@ -230,7 +230,6 @@ def test_audit_cursor_and_progress() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("dashboards")
 def test_reads_match_the_api(deployment: Deployment) -> None:
     api = deployment.client()
     everything = api.get("/v1/candidates", limit=500)["items"]

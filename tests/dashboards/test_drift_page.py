@@ -15,7 +15,6 @@ from tests.dashboards.test_pages import frame, open_app, texts
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("dashboards"),
     # Evidently's import (the report) pulls in numpy.core aliases and litestar, which warn about themselves.
     pytest.mark.filterwarnings("ignore:numpy.core is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:Call to deprecated function 'Dependency':DeprecationWarning"),

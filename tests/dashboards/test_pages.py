@@ -14,7 +14,7 @@ from dashboards import common
 from gatekeeper.client import ApiError, Client
 from tests.dashboards.conftest import Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboards")]
+pytestmark = pytest.mark.slow
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 TIMEOUT = 60

@@ -31,7 +31,6 @@ INVENTED = "Your order arrives on 2026-12-03, tracking number 1Z999AA10123456784
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("dashboards")
 def test_ranking_report(deployment: Deployment) -> None:
     api = deployment.client()
     eid = deployment.ids["reranker_candidate_eval"]
