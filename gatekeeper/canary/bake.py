@@ -111,10 +111,15 @@ def describe(trigger: abort_rules.Trigger) -> str:
 # --- the daemon's pass ------------------------------------------------------------------------
 
 
+def reference_since(promoted_at: datetime) -> int:
+    """The first start of the reference day: what the bake reads, and so what the cache must hold."""
+    return int((promoted_at - REFERENCE).timestamp())
+
+
 def baking(session: Session) -> dict[uuid.UUID, int]:
     """Every baking canary, with the earliest window start its bake reads (the reference day's)."""
     rows = session.execute(select(Canary.id, Canary.promoted_at).where(Canary.state == BAKING))
-    return {cid: int((at - REFERENCE).timestamp()) for cid, at in rows if at is not None}
+    return {cid: reference_since(at) for cid, at in rows if at is not None}
 
 
 def tick(
@@ -148,8 +153,7 @@ def _split(
 ) -> tuple[abort_rules.GroupArrays, abort_rules.GroupArrays]:
     """The bake's canary windows that ended by ``until_s``, and the reference day's holdout windows."""
     assert canary.promoted_at is not None
-    promoted_s = int(canary.promoted_at.timestamp())
-    since = promoted_s - int(REFERENCE.total_seconds())
+    promoted_s, since = int(canary.promoted_at.timestamp()), reference_since(canary.promoted_at)
     c, h = arrays.canary, arrays.holdout
     bake = c.select((c.start >= promoted_s) & (c.end <= until_s))
     reference = h.select((h.start >= since) & (h.end <= promoted_s))

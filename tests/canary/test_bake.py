@@ -117,7 +117,7 @@ def test_the_bake_reads_its_reference_day_past_what_the_daemon_held(
     promotion. Judged on what the cache held, the breach at hour 6 has no reference window to meet and
     goes unseen; read again from the reference day, it rolls back."""
     promote(api, auth, canary, daemon, clock, lookback_s=3600)
-    assert daemon._cache.held_from[uuid.UUID(canary["id"])] > (PROMOTED - bake.REFERENCE).timestamp()
+    assert daemon._cache.held_from[uuid.UUID(canary["id"])] > bake.reference_since(PROMOTED)
     regression = Regression("error_rate", timedelta(hours=6), timedelta(hours=1), 4.0)
     bake_windows(api, auth, clock, canary, PROMOTED + timedelta(hours=8), regression=regression)
     report = daemon.tick()
