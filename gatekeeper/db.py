@@ -82,12 +82,12 @@ def _prepare_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("gk_write") else "BEGIN")
 
 
-def _sqlite_pool(path: str) -> dict[str, Any]:
+def _sqlite_pool(on_disk: bool) -> dict[str, Any]:
     """A few connections kept open: opening one (and its PRAGMAs) cost a daemon tick more than its
     queries. Past ``pool_size`` a burst still opens connections without limit and closes them after,
     because SQLite queues writers on its file lock, not on the pool. ``:memory:`` gets a fresh database
     per connection, as before."""
-    if path in ("", ":memory:"):
+    if not on_disk:
         return {"poolclass": NullPool}
     return {"poolclass": QueuePool, "pool_size": 5, "max_overflow": -1}
 
@@ -96,10 +96,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite files get their folder created and a real transaction mode."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
-        engine = create_engine(url, **_sqlite_pool(path), **kwargs)
+        engine = create_engine(url, **_sqlite_pool(on_disk), **kwargs)
         _prepare_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
