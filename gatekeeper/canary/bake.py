@@ -28,11 +28,12 @@ from gatekeeper.config import Settings
 from gatekeeper.db import Database, get_by_id
 from gatekeeper.errors import Conflict
 from gatekeeper.registry import service as registry
-from gatekeeper.registry.models import Candidate
+from gatekeeper.registry.models import Candidate, Target
 from gatekeeper.registry.states import Status
 
 BAKING = "baking"
 ROLLED_BACK = "rolled_back"
+RulesFor = Callable[[Session, Target], abort_rules.AbortRules]  # a target's abort rules, from its policy
 REFERENCE = timedelta(days=1)  # the old champion's holdout windows of the day before promotion
 _HOUR_S = 3600
 
@@ -130,14 +131,18 @@ def tick(
     now: datetime,
     actor: str,
     echo: Callable[[str], None],
+    rules_for: RulesFor,
 ) -> list[str]:
-    """Judge the baking canaries in ``windows`` (the daemon's cache, read since ``baking``'s floor); each
-    change is its own transaction. Returns ``id: outcome`` lines."""
+    """Judge the baking canaries in ``windows`` (the daemon's cache, read since ``baking``'s floor) with
+    their target's rules (``rules_for``: the daemon's parsed policies); each change is its own
+    transaction. Returns ``id: outcome`` lines."""
     done = []
     for canary_id, arrays in windows.items():
         began = time.perf_counter()  # the rollback SLA counts from here
         with db.session() as session:
-            verdict = _judge_stored(session, canary_id, arrays, now=now, settings=settings)
+            verdict = _judge_stored(
+                session, canary_id, arrays, now=now, settings=settings, rules_for=rules_for
+            )
         if verdict.outcome == "continue":
             continue
         with db.transaction() as session:
@@ -167,12 +172,12 @@ def _judge_stored(
     *,
     now: datetime,
     settings: Settings,
+    rules_for: RulesFor,
 ) -> Verdict:
     canary = get_by_id(session, Canary, canary_id, what="canary", field="canary_id")
     if canary.state != BAKING or canary.promoted_at is None or canary.bake_until is None:
         return Verdict("continue")
-    policy = registry.policy_of(session, registry.get_candidate(session, canary.candidate_id).target)
-    rules = abort_rules.AbortRules.from_policy(policy.abort_rules, policy.canary.safety_metrics)
+    rules = rules_for(session, registry.get_candidate(session, canary.candidate_id).target)
     until_s = int(canary.bake_until.timestamp())
     ended_s = min(int(now.timestamp()), until_s)
     bake, reference = _split(arrays, canary, until_s=ended_s)

@@ -153,6 +153,9 @@ class CanaryDaemon:
             self._policies[key] = (policy, canaries.rules_of(policy))
         return self._policies[key]
 
+    def _rules(self, session: Any, target: Any) -> abort_rules.AbortRules:
+        return self._policy(session, target)[1]
+
     def _running(self) -> list[_Running]:
         with self.db.session() as session:
             rows = session.execute(
@@ -198,7 +201,9 @@ class CanaryDaemon:
             elif outcome:
                 report.advanced.append(f"{r.canary_id}: {outcome}")
         windows = {cid: self._cache.arrays(cid) for cid in baking}
-        report.baked = bake.tick(self.db, self.settings, windows, now=now, actor=self.actor, echo=self.echo)
+        report.baked = bake.tick(
+            self.db, self.settings, windows, now=now, actor=self.actor, echo=self.echo, rules_for=self._rules
+        )
         shadow.conclude_due(self.db, now=now, settings=self.settings, actor=self.actor, echo=self.echo)
         self._heartbeat(now)
         report.seconds = time.perf_counter() - began
